@@ -1,0 +1,55 @@
+"""Fixtures shared by every app's tests: API clients for an operator and for a customer."""
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from mediamanager.services import api_key_create
+
+
+def pytest_collection_modifyitems(config, items):
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (run `make test`)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def api_key(db):
+    raw, _ = api_key_create(name="tests")
+    return raw
+
+
+@pytest.fixture
+def operator_client(api_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+def client_for_customer(customer) -> APIClient:
+    from payments.services import customer_token_create
+
+    raw, _ = customer_token_create(customer=customer)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def customer(db):
+    from payments.tests.factories import CustomerFactory
+
+    return CustomerFactory()
+
+
+@pytest.fixture
+def customer_client(customer):
+    return client_for_customer(customer)

@@ -1,0 +1,1 @@
+"""Coupon campaigns, codes and redemptions arrive with the coupons issue."""

@@ -1,0 +1,20 @@
+"""The event outbox: what happened, written in the same transaction as the change itself."""
+
+from django.db import models
+
+from integrations.ids import PrefixedIdField
+
+
+class Event(models.Model):
+    id = PrefixedIdField(prefix="evt")
+    type = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A reference, not a foreign key: integrations know no domain model.
+    customer_id = models.CharField(max_length=40, blank=True, db_index=True)
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.id} {self.type}"

@@ -1,0 +1,111 @@
+"""`Idempotency-Key` for every API POST: the first response is stored and replayed byte for byte.
+
+Same credential + key + same method, path and body within 24 h -> the stored response;
+another body -> 422 `idempotency_key_reused`; the first still running -> 409
+`idempotency_key_in_progress`. A 5xx or 429 is not stored, so the client may retry it.
+"""
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+
+from mediamanager.api.authentication import bearer_from_header, credential_hash, resolve_credential
+from mediamanager.api.errors import error_json_response
+from mediamanager.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def idempotency_cutoff():
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+def idempotency_keys_purge() -> int:
+    """Delete keys older than the replay window; returns how many."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=idempotency_cutoff()).delete()
+    return deleted
+
+
+def _claim(*, credential: str, key: str, request_hash: str) -> IdempotencyKey | None:
+    """Our own row for this key, or None when another request already holds it."""
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(credential=credential, key=key, request_hash=request_hash)
+    except IntegrityError:
+        # A key past its window that the purge has not reached yet is free again.
+        stale = IdempotencyKey.objects.filter(credential=credential, key=key, created_at__lt=idempotency_cutoff())
+        if stale.delete()[0]:
+            return _claim(credential=credential, key=key, request_hash=request_hash)
+        return None
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        key = request.headers.get(HEADER)
+        if request.method != "POST" or key is None or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if not key.strip() or len(key) > MAX_KEY_LENGTH:
+            return error_json_response(
+                400, "idempotency_key_invalid", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", HEADER
+            )
+        raw = bearer_from_header(request.META.get("HTTP_AUTHORIZATION"))
+        if raw is None or resolve_credential(raw) is None:
+            return self.get_response(request)  # the view answers 401; nothing is stored
+
+        credential = credential_hash(raw)
+        digest = hashlib.sha256()
+        for part in (request.method.encode(), request.get_full_path().encode(), request.body):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        request_hash = digest.hexdigest()
+
+        record = _claim(credential=credential, key=key, request_hash=request_hash)
+        if record is None:
+            return self._answer_existing(credential=credential, key=key, request_hash=request_hash)
+
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            record.delete()
+            raise
+        if response.status_code >= 500 or response.status_code == 429 or response.streaming:
+            record.delete()
+            return response
+        IdempotencyKey.objects.filter(pk=record.pk).update(
+            state=IdempotencyKey.State.DONE,
+            status_code=response.status_code,
+            content_type=response.get("Content-Type", ""),
+            body=response.content,
+        )
+        return response
+
+    def _answer_existing(self, *, credential: str, key: str, request_hash: str):
+        existing = IdempotencyKey.objects.filter(credential=credential, key=key).first()
+        if existing is None or existing.state == IdempotencyKey.State.IN_FLIGHT:
+            if existing is not None and existing.request_hash != request_hash:
+                return self._reused()
+            return error_json_response(
+                409, "idempotency_key_in_progress", "A request with this Idempotency-Key is still in progress.", HEADER
+            )
+        if existing.request_hash != request_hash:
+            return self._reused()
+        response = HttpResponse(bytes(existing.body), status=existing.status_code, content_type=existing.content_type)
+        response["Idempotent-Replayed"] = "true"
+        return response
+
+    @staticmethod
+    def _reused():
+        return error_json_response(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request; use a new key for a new request.",
+            HEADER,
+        )

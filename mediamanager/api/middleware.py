@@ -1,0 +1,38 @@
+import logging
+
+from django.conf import settings
+
+from mediamanager.api.errors import error_json_response
+
+API_PREFIXES = ("/api/", "/sandbox/")
+logger = logging.getLogger("mediamanager.api")
+
+
+class ApiMiddleware:
+    """API paths always answer in the API's error format: oversized bodies (413), unknown routes
+    (404) and crashes outside DRF views (500), with DEBUG on as well as off."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(API_PREFIXES):
+            return self.get_response(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_json_response(400, "invalid_content_length", "Content-Length is not a number.")
+        if length > settings.API_MAX_BODY_BYTES:
+            return error_json_response(
+                413, "request_too_large", f"The body is larger than {settings.API_MAX_BODY_BYTES} bytes."
+            )
+        response = self.get_response(request)
+        if response.status_code == 404 and not response.get("Content-Type", "").startswith("application/json"):
+            return error_json_response(404, "resource_missing", f"No route {request.path}.")
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith(API_PREFIXES):
+            return None
+        logger.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_json_response(500, "internal_error", "Something went wrong on our side.")

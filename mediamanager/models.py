@@ -1,0 +1,51 @@
+"""API credentials for operators and the store behind the `Idempotency-Key` header."""
+
+from django.db import models
+
+from integrations.ids import PrefixedIdField
+
+
+class ApiKey(models.Model):
+    """An operator's API key. The raw key is shown once; only its SHA-256 is stored."""
+
+    id = PrefixedIdField(prefix="key")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST made under an `Idempotency-Key`, replayed for 24 hours."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight"
+        DONE = "done"
+
+    credential = models.CharField(max_length=64, help_text="SHA-256 of the credential that sent it.")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["credential", "key"], name="idempotency_key_unique")]
+
+    def __str__(self):
+        return f"{self.key} ({self.state})"

@@ -1,0 +1,16 @@
+"""The scheduled work, declared in code; `manage.py setup_schedules` upserts it into django-q2."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduledTask:
+    name: str
+    func: str
+    minutes: int
+
+
+SCHEDULES = [
+    ScheduledTask("purge-idempotency-keys", "mediamanager.tasks.idempotency_keys_purge", minutes=60),
+    ScheduledTask("purge-customer-tokens", "payments.tasks.customer_tokens_purge", minutes=360),
+]

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mediamanager import views
+
+admin.site.site_header = "Media Manager Payments"
+admin.site.site_title = "Media Manager Payments"
+admin.site.index_title = "Billing back office"
+
+api_v1 = [
+    path("", views.ApiRootView.as_view(), name="api-root"),
+    path("", include("payments.api.urls")),
+    path("", include("plans.api.urls")),
+    path("", include("integrations.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="api-docs",
+    ),
+    path("api/v1/", include(api_v1)),
+]

@@ -1,0 +1,26 @@
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+@require_GET
+def healthz(request):
+    """200 while the database answers; load balancers and `make run` poll it."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+class ApiRootView(APIView):
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response({"version": "v1", "docs": "/api/docs/", "schema": "/api/schema/"})

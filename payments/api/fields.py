@@ -1,0 +1,31 @@
+"""Money in the API: `{"amount": "9.99", "currency": "EUR"}`, the amount a string with exactly the
+currency's minor-unit digits."""
+
+from drf_spectacular.utils import extend_schema_field
+from moneyed import Money
+from rest_framework import serializers
+
+from payments.currency import format_amount
+
+MONEY_SCHEMA = {
+    "type": "object",
+    "required": ["amount", "currency"],
+    "properties": {
+        "amount": {"type": "string", "example": "9.99", "description": "Decimal string, currency's minor-unit digits."},
+        "currency": {"type": "string", "example": "EUR", "description": "ISO 4217 code."},
+    },
+}
+
+
+def money_repr(value: Money) -> dict:
+    return {"amount": format_amount(value.amount, value.currency.code), "currency": value.currency.code}
+
+
+@extend_schema_field(MONEY_SCHEMA)
+class MoneyOutputField(serializers.Field):
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return money_repr(value)

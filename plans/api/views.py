@@ -1,0 +1,77 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations.api.parsing import validated_data
+from payments.currency import country_currency, normalize_country
+from plans import selectors, services
+from plans.api.serializers import CustomerPlanSerializer, PlanSerializer, PlanUpdateSerializer, PlanWriteSerializer
+
+
+def _service_terms(data: dict) -> dict:
+    terms = dict(data)
+    if "trial" in terms and terms["trial"] is not None:
+        terms["trial"] = services.Trial(**terms["trial"])
+    return terms
+
+
+class PlanListCreateView(generics.ListAPIView):
+    serializer_class = PlanSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=["active", "archived"]),
+            OpenApiParameter("kind", str),
+            OpenApiParameter("code", str),
+        ],
+        summary="List plans",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.plan_list(status=params.get("status"), kind=params.get("kind"), code=params.get("code"))
+
+    @extend_schema(request=PlanWriteSerializer, responses={201: PlanSerializer}, summary="Create a plan")
+    def post(self, request):
+        plan = services.plan_create(**_service_terms(validated_data(PlanWriteSerializer, request)))
+        return Response(PlanSerializer(selectors.plan_get(plan_id=plan.id)).data, status=status.HTTP_201_CREATED)
+
+
+class PlanDetailView(APIView):
+    @extend_schema(responses=PlanSerializer, summary="Read a plan")
+    def get(self, request, plan_id: str):
+        return Response(PlanSerializer(selectors.plan_get(plan_id=plan_id)).data)
+
+    @extend_schema(request=PlanUpdateSerializer, responses=PlanSerializer, summary="Edit a plan")
+    def patch(self, request, plan_id: str):
+        plan = selectors.plan_get(plan_id=plan_id)
+        services.plan_update(plan=plan, **_service_terms(validated_data(PlanUpdateSerializer, request)))
+        return Response(PlanSerializer(selectors.plan_get(plan_id=plan_id)).data)
+
+
+class PlanArchiveView(APIView):
+    @extend_schema(request=None, responses=PlanSerializer, summary="Archive a plan (take it off sale)")
+    def post(self, request, plan_id: str):
+        services.plan_archive(plan=selectors.plan_get(plan_id=plan_id))
+        return Response(PlanSerializer(selectors.plan_get(plan_id=plan_id)).data)
+
+
+class MePlanListView(generics.ListAPIView):
+    audience = "customer"
+    serializer_class = CustomerPlanSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("country", str, description="ISO 3166-1 alpha-2; default: the customer's.")],
+        summary="Plans on sale, priced in the country's currency",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        country = self.request.query_params.get("country")
+        customer = self.request.user.customer
+        currency = country_currency(normalize_country(country)) if country else customer.currency
+        return selectors.plan_list_for_sale(currency=currency)

@@ -1,0 +1,99 @@
+"""The plan catalogue: recurring plans and one-off passes, with one current price per currency."""
+
+from django.db import models
+from django.db.models import Q
+from djmoney.models.fields import MoneyField
+
+from integrations.ids import PrefixedIdField
+
+
+class Plan(models.Model):
+    class Kind(models.TextChoices):
+        RECURRING = "recurring"
+        ONE_OFF = "one_off"
+
+    class Interval(models.TextChoices):
+        DAY = "day"
+        WEEK = "week"
+        MONTH = "month"
+        YEAR = "year"
+
+    class TrialUnit(models.TextChoices):
+        DAY = "day"
+        WEEK = "week"
+        MONTH = "month"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        ARCHIVED = "archived"
+
+    id = PrefixedIdField(prefix="pln")
+    code = models.SlugField(max_length=64, unique=True, help_text="A stable name for the plan, e.g. monthly-hd.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    interval = models.CharField(max_length=5, choices=Interval.choices, blank=True)
+    interval_count = models.PositiveSmallIntegerField(default=1)
+    billing_cycles = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: renews until canceled.")
+    access_days = models.PositiveIntegerField(null=True, blank=True, help_text="One-off plans: days of access.")
+    trial_length = models.PositiveSmallIntegerField(null=True, blank=True)
+    trial_unit = models.CharField(max_length=5, choices=TrialUnit.choices, blank=True)
+    trial_requires_payment_method = models.BooleanField(default=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(interval_count__gte=1), name="plan_interval_count_positive"),
+            models.CheckConstraint(
+                condition=(Q(kind="recurring") & ~Q(interval="") & Q(access_days__isnull=True))
+                | (Q(kind="one_off") & Q(interval="") & Q(access_days__gte=1) & Q(billing_cycles__isnull=True)),
+                name="plan_kind_terms",
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_cycles__isnull=True) | Q(billing_cycles__gte=1), name="plan_billing_cycles_positive"
+            ),
+            models.CheckConstraint(
+                condition=(Q(trial_length__isnull=True) & Q(trial_unit=""))
+                | (Q(trial_length__gte=1) & ~Q(trial_unit="") & Q(kind="recurring")),
+                name="plan_trial_terms",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    @property
+    def has_trial(self) -> bool:
+        return self.trial_length is not None
+
+
+class PlanPrice(models.Model):
+    """A price in one currency. A change adds a row and retires the old one, which subscribers keep."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="prices")
+    amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["amount_currency", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "amount_currency"],
+                condition=Q(is_current=True),
+                name="plan_one_current_price_per_currency",
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="plan_price_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount}{'' if self.is_current else ' (retired)'}"
+
+    @property
+    def currency(self) -> str:
+        return self.amount_currency

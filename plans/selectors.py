@@ -1,0 +1,63 @@
+"""Reads of the plan catalogue."""
+
+from django.db.models import Prefetch, QuerySet
+
+from integrations.errors import NotFound
+from plans.models import Plan, PlanPrice
+
+
+def plan_current_prices(*, plan: Plan) -> list[PlanPrice]:
+    # Uses the prefetch of plan_list() when there is one.
+    cache = getattr(plan, "_prefetched_objects_cache", {})
+    if "prices" in cache:
+        return sorted((p for p in plan.prices.all() if p.is_current), key=lambda p: p.currency)
+    return list(plan.prices.filter(is_current=True).order_by("amount_currency"))
+
+
+def plan_list(*, status: str | None = None, kind: str | None = None, code: str | None = None) -> QuerySet[Plan]:
+    plans = Plan.objects.prefetch_related(
+        Prefetch("prices", queryset=PlanPrice.objects.filter(is_current=True).order_by("amount_currency"))
+    )
+    if status:
+        plans = plans.filter(status=status)
+    if kind:
+        plans = plans.filter(kind=kind)
+    if code:
+        plans = plans.filter(code=code)
+    return plans
+
+
+def plan_get(*, plan_id: str) -> Plan:
+    plan = plan_list().filter(pk=plan_id).first()
+    if plan is None:
+        raise NotFound(f"No plan '{plan_id}'.")
+    return plan
+
+
+def plan_list_for_sale(*, currency: str) -> QuerySet[Plan]:
+    """Active plans with a current price in `currency`, each annotated with `price` (that row)."""
+    return (
+        Plan.objects.filter(status=Plan.Status.ACTIVE, prices__is_current=True, prices__amount_currency=currency)
+        .prefetch_related(
+            Prefetch(
+                "prices",
+                queryset=PlanPrice.objects.filter(is_current=True, amount_currency=currency),
+                to_attr="prices_in_currency",
+            )
+        )
+        .distinct()
+    )
+
+
+def plan_is_referenced(*, plan: Plan) -> bool:
+    """Whether anything outside the catalogue (a subscription, a coupon, ...) points at the plan or
+    one of its prices: such a plan can be archived but not deleted or restructured."""
+    for model, lookup_prefix in ((Plan, ""), (PlanPrice, "plan__")):
+        for relation in model._meta.related_objects:
+            if relation.related_model in (Plan, PlanPrice):
+                continue
+            lookup = f"{relation.field.name}__{lookup_prefix}pk" if lookup_prefix else relation.field.name
+            target = plan.pk if lookup_prefix else plan
+            if relation.related_model._base_manager.filter(**{lookup: target}).exists():
+                return True
+    return False

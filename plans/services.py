@@ -1,0 +1,254 @@
+"""Writes for the plan catalogue."""
+
+import re
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from moneyed import Money
+
+from integrations.errors import Conflict, InvalidRequest, Unprocessable
+from integrations.services import event_emit
+from payments.currency import format_amount, normalize_currency, parse_amount
+from plans.models import Plan, PlanPrice
+from plans.selectors import plan_current_prices, plan_is_referenced
+
+_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Terms that define what a subscriber bought; frozen once anything references the plan.
+STRUCTURAL_FIELDS = ("kind", "interval", "interval_count", "billing_cycles", "access_days")
+EDITABLE_FIELDS = ("code", "name", "description", "trial", "prices", *STRUCTURAL_FIELDS)
+
+
+@dataclass(frozen=True)
+class Trial:
+    length: int
+    unit: str
+    requires_payment_method: bool = True
+
+
+def plan_payload(plan: Plan) -> dict:
+    trial = None
+    if plan.has_trial:
+        trial = {
+            "length": plan.trial_length,
+            "unit": plan.trial_unit,
+            "requires_payment_method": plan.trial_requires_payment_method,
+        }
+    return {
+        "id": plan.id,
+        "code": plan.code,
+        "name": plan.name,
+        "kind": plan.kind,
+        "interval": plan.interval or None,
+        "interval_count": plan.interval_count,
+        "billing_cycles": plan.billing_cycles,
+        "access_days": plan.access_days,
+        "trial": trial,
+        "prices": [
+            {"amount": format_amount(p.amount.amount, p.currency), "currency": p.currency}
+            for p in plan_current_prices(plan=plan)
+        ],
+        "status": plan.status,
+    }
+
+
+def _positive_int(value, *, param: str, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(f"{param} must be a whole number of at least 1.", code="parameter_invalid", param=param)
+    return value
+
+
+def plan_prices_parse(prices) -> list[Money]:
+    """Exact, enabled, one-per-currency prices from API or admin input ({amount, currency} or Money)."""
+    if not isinstance(prices, list | tuple) or not prices:
+        raise InvalidRequest("A plan needs at least one price.", code="parameter_missing", param="prices")
+    parsed: list[Money] = []
+    seen: set[str] = set()
+    for index, price in enumerate(prices):
+        param = f"prices[{index}]"
+        if isinstance(price, Money):
+            amount, currency = price.amount, price.currency.code
+        elif isinstance(price, dict):
+            amount, currency = price.get("amount"), price.get("currency")
+        else:
+            raise InvalidRequest("A price is {amount, currency}.", code="parameter_invalid", param=param)
+        try:
+            currency = normalize_currency(currency)
+        except InvalidRequest as error:
+            error.param = f"{param}.currency"
+            raise
+        if isinstance(amount, str | int) or amount is None:
+            try:
+                amount = parse_amount(amount, currency)
+            except InvalidRequest as error:
+                error.param = f"{param}.amount"
+                raise
+        else:  # a Decimal from the admin's form
+            amount = parse_amount(f"{amount:f}", currency)
+        if currency in seen:
+            raise InvalidRequest(f"Two prices in {currency}.", code="duplicate_currency", param=f"{param}.currency")
+        seen.add(currency)
+        parsed.append(Money(amount, currency))
+    return parsed
+
+
+def plan_terms_validate(terms: dict) -> dict:
+    """The plan's columns from its terms, or InvalidRequest naming the field at fault."""
+    kind = terms.get("kind")
+    if kind not in Plan.Kind.values:
+        raise InvalidRequest("kind is 'recurring' or 'one_off'.", code="parameter_invalid", param="kind")
+    code = terms.get("code")
+    if not isinstance(code, str) or not _CODE_RE.match(code):
+        raise InvalidRequest(
+            "code is 1-64 lower-case letters, digits, '-' or '_'.", code="parameter_invalid", param="code"
+        )
+    name = terms.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidRequest("name is required (200 characters at most).", code="parameter_missing", param="name")
+    columns = {
+        "code": code,
+        "name": name.strip(),
+        "description": terms.get("description") or "",
+        "kind": kind,
+        "interval": "",
+        "interval_count": 1,
+        "billing_cycles": None,
+        "access_days": None,
+        "trial_length": None,
+        "trial_unit": "",
+        "trial_requires_payment_method": True,
+    }
+    trial = terms.get("trial")
+    if kind == Plan.Kind.RECURRING:
+        if terms.get("interval") not in Plan.Interval.values:
+            raise InvalidRequest(
+                "A recurring plan needs interval: day, week, month or year.", code="parameter_invalid", param="interval"
+            )
+        if terms.get("access_days") is not None:
+            raise InvalidRequest(
+                "access_days is for one-off plans only.", code="parameter_invalid", param="access_days"
+            )
+        columns["interval"] = terms["interval"]
+        columns["interval_count"] = _positive_int(terms.get("interval_count", 1), param="interval_count")
+        columns["billing_cycles"] = _positive_int(terms.get("billing_cycles"), param="billing_cycles", allow_none=True)
+        if trial is not None:
+            if not isinstance(trial, Trial):
+                raise InvalidRequest(
+                    "trial is {length, unit, requires_payment_method}.", code="parameter_invalid", param="trial"
+                )
+            if trial.unit not in Plan.TrialUnit.values:
+                raise InvalidRequest("trial.unit is day, week or month.", code="parameter_invalid", param="trial.unit")
+            columns["trial_length"] = _positive_int(trial.length, param="trial.length")
+            columns["trial_unit"] = trial.unit
+            columns["trial_requires_payment_method"] = bool(trial.requires_payment_method)
+    else:
+        for field in ("interval", "billing_cycles", "trial"):
+            if terms.get(field) not in (None, ""):
+                raise InvalidRequest(f"A one-off plan has no {field}.", code="parameter_invalid", param=field)
+        columns["access_days"] = _positive_int(terms.get("access_days"), param="access_days")
+    return columns
+
+
+def _prices_replace(*, plan: Plan, prices: list[Money]) -> bool:
+    """Make `prices` the plan's current prices: a changed amount adds a row and retires the old one.
+    Returns whether anything changed."""
+    now = timezone.now()
+    current = {p.currency: p for p in PlanPrice.objects.select_for_update().filter(plan=plan, is_current=True)}
+    wanted = {price.currency.code: price for price in prices}
+    changed = False
+    for currency, row in current.items():
+        if currency not in wanted or wanted[currency].amount != row.amount.amount:
+            PlanPrice.objects.filter(pk=row.pk).update(is_current=False, retired_at=now)
+            changed = True
+    new_rows = [
+        PlanPrice(plan=plan, amount=price)
+        for currency, price in wanted.items()
+        if currency not in current or current[currency].amount.amount != price.amount
+    ]
+    PlanPrice.objects.bulk_create(new_rows)
+    return changed or bool(new_rows)
+
+
+@transaction.atomic
+def plan_create(*, prices, trial: Trial | None = None, **terms) -> Plan:
+    columns = plan_terms_validate({**terms, "trial": trial})
+    parsed_prices = plan_prices_parse(prices)
+    if Plan.objects.filter(code=columns["code"]).exists():
+        raise Conflict(f"A plan with code '{columns['code']}' exists.", code="plan_exists", param="code")
+    try:
+        with transaction.atomic():
+            plan = Plan.objects.create(**columns)
+    except IntegrityError:  # a concurrent create of the same code
+        raise Conflict(f"A plan with code '{columns['code']}' exists.", code="plan_exists", param="code") from None
+    _prices_replace(plan=plan, prices=parsed_prices)
+    event_emit(type="plan.created", payload={"plan": plan_payload(plan)})
+    return plan
+
+
+_UNSET = object()
+
+
+@transaction.atomic
+def plan_update(*, plan: Plan, **changes) -> Plan:
+    """Edit a plan. Prices given are the full new set of current prices. Structural terms change only
+    while nothing references the plan; archived plans stay archived."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidRequest(
+            f"Cannot change {', '.join(sorted(unknown))}.", code="parameter_invalid", param=sorted(unknown)[0]
+        )
+    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    current_trial = (
+        Trial(plan.trial_length, plan.trial_unit, plan.trial_requires_payment_method) if plan.has_trial else None
+    )
+    terms = {field: getattr(plan, field) for field in ("code", "name", "description", *STRUCTURAL_FIELDS)}
+    terms["trial"] = current_trial
+    prices = changes.pop("prices", _UNSET)
+    terms.update(changes)
+    columns = plan_terms_validate(terms)
+
+    changed_fields = [field for field, value in columns.items() if getattr(plan, field) != value]
+    structural = [f for f in changed_fields if f in STRUCTURAL_FIELDS]
+    if structural and plan_is_referenced(plan=plan):
+        raise Unprocessable(
+            f"{structural[0]} cannot change once the plan is in use; create a new plan instead.",
+            code="plan_in_use",
+            param=structural[0],
+        )
+    if "code" in changed_fields and Plan.objects.filter(code=columns["code"]).exclude(pk=plan.pk).exists():
+        raise Conflict(f"A plan with code '{columns['code']}' exists.", code="plan_exists", param="code")
+
+    prices_changed = prices is not _UNSET and _prices_replace(plan=plan, prices=plan_prices_parse(prices))
+    if not changed_fields and not prices_changed:
+        return plan
+    for field in changed_fields:
+        setattr(plan, field, columns[field])
+    plan.save()
+    changed = sorted({("trial" if f.startswith("trial_") else f) for f in changed_fields})
+    if prices_changed:
+        changed.append("prices")
+    event_emit(type="plan.updated", payload={"plan": plan_payload(plan), "changed": changed})
+    return plan
+
+
+@transaction.atomic
+def plan_archive(*, plan: Plan) -> Plan:
+    """Take a plan off sale. Existing subscribers keep it; archiving twice changes nothing."""
+    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    if plan.status == Plan.Status.ARCHIVED:
+        return plan
+    plan.status = Plan.Status.ARCHIVED
+    plan.archived_at = timezone.now()
+    plan.save(update_fields=["status", "archived_at", "updated_at"])
+    event_emit(type="plan.archived", payload={"plan": plan_payload(plan)})
+    return plan
+
+
+@transaction.atomic
+def plan_delete(*, plan: Plan) -> None:
+    """Delete a plan nobody ever used; once anything references it, archive it instead."""
+    if plan_is_referenced(plan=plan):
+        raise Unprocessable("This plan is in use: archive it instead.", code="plan_in_use")
+    plan.delete()
