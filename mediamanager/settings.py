@@ -159,7 +159,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"PlanIntervalEnum": "plans.models.Plan.Interval"},
 }
 
 # --- django-q2: retry must exceed timeout or a long task is handed out twice; no catch-up replay.

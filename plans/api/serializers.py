@@ -16,7 +16,7 @@ class _PlanBaseSerializer(serializers.ModelSerializer):
     interval = serializers.SerializerMethodField()
     trial = serializers.SerializerMethodField()
 
-    @extend_schema_field({"type": "string", "enum": Plan.Interval.values, "nullable": True})
+    @extend_schema_field(serializers.ChoiceField(choices=Plan.Interval.choices, allow_null=True))
     def get_interval(self, plan):
         return plan.interval or None
 

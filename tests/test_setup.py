@@ -1,0 +1,121 @@
+"""The project as a whole: migrations, schema, health, scheduled work, demo data."""
+
+import os
+import subprocess
+import sys
+import uuid
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django_q.models import Schedule
+
+from mediamanager.schedules import SCHEDULES
+from plans.models import Plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_models_have_no_missing_migrations(db):
+    out = StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_healthz_answers_200_when_the_database_is_reachable(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_schema_and_docs_are_served(client, db):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/customers" in schema.content
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_setup_schedules_upserts_declared_schedules_and_removes_stale_ones(db):
+    Schedule.objects.create(name="left-over", func="math.floor", schedule_type=Schedule.HOURLY)
+    call_command("setup_schedules", stdout=StringIO())
+    call_command("setup_schedules", stdout=StringIO())
+    assert sorted(Schedule.objects.values_list("name", flat=True)) == sorted(task.name for task in SCHEDULES)
+
+
+def test_every_scheduled_function_imports(db):
+    from django.utils.module_loading import import_string
+
+    for task in SCHEDULES:
+        assert callable(import_string(task.func))
+
+
+def test_seed_demo_is_idempotent_and_loads_the_demo_catalogue(db):
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+    plans = {plan.code: plan for plan in Plan.objects.all()}
+    assert set(plans) == {"monthly", "annual", "monthly-free-trial", "event-pass-48h", "quarterly-3"}
+    assert plans["annual"].trial_length == 7 and plans["annual"].trial_requires_payment_method
+    assert (
+        plans["monthly-free-trial"].trial_length == 14 and not plans["monthly-free-trial"].trial_requires_payment_method
+    )
+    assert plans["event-pass-48h"].kind == "one_off" and plans["event-pass-48h"].access_days == 2
+    assert plans["quarterly-3"].interval_count == 3 and plans["quarterly-3"].billing_cycles == 3
+    currencies = set(plans["monthly"].prices.filter(is_current=True).values_list("amount_currency", flat=True))
+    assert currencies == {"EUR", "GBP", "USD", "JPY", "KWD"}
+
+
+def test_create_api_key_prints_only_the_key(db):
+    out = StringIO()
+    call_command("create_api_key", "crm", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mmk_")
+
+
+def test_deploy_check_is_clean_with_production_values(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mediamanager.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 20 + uuid.uuid4().hex + "production-grade-secret-key-value",
+        "ALLOWED_HOSTS": "billing.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3",
+        "SECURE_SSL_REDIRECT": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_every_migration_applies_to_an_empty_postgresql_database(db):
+    import psycopg
+
+    params = connection.settings_dict
+    server = f"postgres://{params['USER']}@{params['HOST']}:{params['PORT']}"
+    name = f"migrate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mediamanager.settings", "DATABASE_URL": f"{server}/{name}"}
+        result = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert "Applying plans.0001_initial... OK" in result.stdout
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
