@@ -119,3 +119,11 @@ def test_every_migration_applies_to_an_empty_postgresql_database(db):
     finally:
         with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_every_environment_variable_is_documented_in_env_example():
+    import re
+
+    read = set(re.findall(r'env\.\w+\("([A-Z_]+)"', (ROOT / "mediamanager" / "settings.py").read_text()))
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert read - documented == set()
