@@ -116,7 +116,7 @@ def normalize_country(code: object) -> str:
     """An upper-case ISO 3166-1 alpha-2 code, or CurrencyError with code `country_invalid`."""
     if isinstance(code, str) and is_valid_country(code.upper()):
         return code.upper()
-    raise CurrencyError(f"'{code}' is not an ISO 3166-1 alpha-2 country code.", code="country_invalid")
+    raise CurrencyError(f"'{code}' is not an ISO 3166-1 alpha-2 country code.", code="country_invalid", param="country")
 
 
 @cache

@@ -86,7 +86,8 @@ def exception_handler(exc, context):
         set_rollback()
         param, detail = _first_error(exc.detail)
         raw_code = getattr(detail, "code", None) or "invalid"
-        code = _DRF_CODES.get(raw_code, raw_code)
+        # Field checks (types, lengths, ranges, choices) all answer parameter_invalid.
+        code = "parameter_missing" if raw_code in ("required", "null", "blank") else "parameter_invalid"
         message = str(detail)
         if param and code in ("parameter_missing", "parameter_invalid"):
             message = f"{param}: {message}"

@@ -27,8 +27,13 @@ class ApiMiddleware:
                 413, "request_too_large", f"The body is larger than {settings.API_MAX_BODY_BYTES} bytes."
             )
         response = self.get_response(request)
-        if response.status_code == 404 and not response.get("Content-Type", "").startswith("application/json"):
-            return error_json_response(404, "resource_missing", f"No route {request.path}.")
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            # Django's own error pages (unknown route, a crash in a middleware, CSRF) become API errors.
+            if response.status_code == 404:
+                return error_json_response(404, "resource_missing", f"No route {request.path}.")
+            if response.status_code >= 500:
+                return error_json_response(500, "internal_error", "Something went wrong on our side.")
+            return error_json_response(response.status_code, "request_refused", "The request was refused.")
         return response
 
     def process_exception(self, request, exception):
