@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from integrations.errors import DomainError
@@ -137,6 +138,17 @@ class PlanAdmin(admin.ModelAdmin):
     @admin.display(description="prices")
     def prices(self, plan):
         return ", ".join(str(price.amount) for price in plan_current_prices(plan=plan))
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:  # a service refused the save (e.g. plan_in_use); its transaction rolled back
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The formsets are never saved (the services write the prices), so they have no saved objects to log.
+        return super().construct_change_message(request, form, None, add)
 
     def save_model(self, request, obj, form, change):
         pass  # saved with its prices in save_related, through the services

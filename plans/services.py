@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -38,6 +39,7 @@ def plan_payload(plan: Plan) -> dict:
         "id": plan.id,
         "code": plan.code,
         "name": plan.name,
+        "description": plan.description,
         "kind": plan.kind,
         "interval": plan.interval or None,
         "interval_count": plan.interval_count,
@@ -79,14 +81,13 @@ def plan_prices_parse(prices) -> list[Money]:
         except InvalidRequest as error:
             error.param = f"{param}.currency"
             raise
-        if isinstance(amount, str | int) or amount is None:
-            try:
-                amount = parse_amount(amount, currency)
-            except InvalidRequest as error:
-                error.param = f"{param}.amount"
-                raise
-        else:  # a Decimal from the admin's form
-            amount = parse_amount(f"{amount:f}", currency)
+        if isinstance(amount, Decimal):  # from the admin's form
+            amount = f"{amount:f}"
+        try:  # parse_amount refuses floats: a price must be exact
+            amount = parse_amount(amount, currency)
+        except InvalidRequest as error:
+            error.param = f"{param}.amount"
+            raise
         if currency in seen:
             raise InvalidRequest(f"Two prices in {currency}.", code="duplicate_currency", param=f"{param}.currency")
         seen.add(currency)
