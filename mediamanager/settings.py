@@ -159,7 +159,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"PlanIntervalEnum": "plans.models.Plan.Interval"},
+    "ENUM_NAME_OVERRIDES": {
+        "PlanIntervalEnum": "plans.models.Plan.Interval",
+        "PlanStatusEnum": "plans.models.Plan.Status",
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "InvoiceStatusEnum": "payments.models.Invoice.Status",
+        "RefundStatusEnum": "payments.models.Refund.Status",
+        "AccessStatusEnum": "plans.models.Access.Status",
+    },
 }
 
 # --- django-q2: retry must exceed timeout or a long task is handed out twice; no catch-up replay.

@@ -25,4 +25,5 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include(api_v1)),
+    path("sandbox/v1/", include("payments.gateways.sandbox_urls")),
 ]

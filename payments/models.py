@@ -1,9 +1,11 @@
-"""Customers and their API tokens (cards, payments and invoices arrive with the payments issue)."""
+"""Customers, gateway accounts, cards, invoices, payments, refunds and payouts."""
 
 from django.db import models
 from django.db.models.functions import Lower
+from djmoney.models.fields import MoneyField
 
 from integrations.ids import PrefixedIdField
+from payments.encryption import EncryptedJSONField
 
 
 class Customer(models.Model):
@@ -39,3 +41,312 @@ class CustomerToken(models.Model):
 
     def __str__(self):
         return f"token for {self.customer_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class GatewayAccount(models.Model):
+    """An operator's account with a payment gateway, and which customers it serves."""
+
+    id = PrefixedIdField(prefix="gw")
+    provider = models.CharField(max_length=20, help_text="Which gateway integration: sandbox or stripe.")
+    display_name = models.CharField(max_length=100)
+    credentials = EncryptedJSONField(blank=True, help_text="Encrypted at rest; never shown again once saved.")
+    countries = models.JSONField(default=list, blank=True, help_text="ISO country codes served; empty = all.")
+    currencies = models.JSONField(default=list, blank=True, help_text="ISO currency codes served; empty = all enabled.")
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower goes first.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "created_at"]
+
+    def __str__(self):
+        return f"{self.display_name} ({self.provider})"
+
+    def serves(self, *, country: str, currency: str) -> bool:
+        return (not self.countries or country in self.countries) and (
+            not self.currencies or currency in self.currencies
+        )
+
+
+class GatewayCustomer(models.Model):
+    """Our customer's id at a gateway (a Stripe customer), created on first need."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="gateway_customers")
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT)
+    reference = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "gateway_account"], name="gateway_customer_unique"),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+
+class PaymentMethod(models.Model):
+    """A card tokenized by a gateway. Only brand, last four, expiry and a keyed fingerprint are kept."""
+
+    id = PrefixedIdField(prefix="pm")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payment_methods")
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT, related_name="payment_methods")
+    gateway_reference = models.CharField(max_length=255)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    fingerprint = models.CharField(max_length=64, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    detached_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_default=True, detached_at__isnull=True),
+                name="payment_method_one_default_per_customer",
+            ),
+            models.CheckConstraint(condition=models.Q(last4__regex=r"^[0-9]{4}$"), name="payment_method_last4_digits"),
+            models.UniqueConstraint(
+                fields=["gateway_account", "gateway_reference"], name="payment_method_reference_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.brand} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+
+
+class InvoiceNumberSequence(models.Model):
+    """The last invoice number used in a year; locked while numbering so numbers have no gaps."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.year}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        OPEN = "open"
+        PAID = "paid"
+        VOID = "void"
+        UNCOLLECTIBLE = "uncollectible"
+
+    id = PrefixedIdField(prefix="inv")
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=14, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    subtotal = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    discount_total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    tax_total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    # What the invoice bills, in the seller's words (e.g. "sub_...:2027-01-31"): unique, so a rerun finds it.
+    source = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_total_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("subtotal") - models.F("discount_total") + models.F("tax_total")),
+                name="invoice_total_adds_up",
+            ),
+        ]
+
+    def __str__(self):
+        return self.number or self.id
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    description = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    discount_amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    tax_amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    reference = models.CharField(max_length=120, blank=True, help_text="What the line is for, e.g. a plan price.")
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    total=models.F("quantity") * models.F("unit_amount")
+                    - models.F("discount_amount")
+                    + models.F("tax_amount")
+                ),
+                name="invoice_line_total_adds_up",
+            ),
+            models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_line_total_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.description} x {self.quantity}"
+
+
+class Payout(models.Model):
+    """Money a gateway sent to the operator's bank: the net of the payments settled in it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        IN_TRANSIT = "in_transit"
+        PAID = "paid"
+        FAILED = "failed"
+
+    id = PrefixedIdField(prefix="po")
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT, related_name="payouts")
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    fee_total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    arrival_date = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-arrival_date", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway_account", "gateway_reference"],
+                condition=~models.Q(gateway_reference=""),
+                name="payout_reference_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} on {self.arrival_date}"
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PROCESSING = "processing"
+        REQUIRES_ACTION = "requires_action"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELED = "canceled"
+        REFUNDED = "refunded"
+        PARTIALLY_REFUNDED = "partially_refunded"
+
+    id = PrefixedIdField(prefix="pay")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.PROTECT, related_name="payments")
+    payment_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, null=True, blank=True)
+    amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    amount_refunded = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    status = models.CharField(max_length=18, choices=Status.choices, default=Status.PROCESSING, db_index=True)
+    off_session = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    gateway_reference = models.CharField(max_length=255, blank=True, db_index=True)
+    decline_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    next_action_url = models.URLField(max_length=500, blank=True)
+    return_url = models.CharField(max_length=500, blank=True)
+    fee = MoneyField(max_digits=19, decimal_places=4, default_currency=None, null=True, blank=True)
+    net = MoneyField(max_digits=19, decimal_places=4, default_currency=None, null=True, blank=True)
+    payout = models.ForeignKey(Payout, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments")
+    captured_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="payment_amount_not_negative"),
+            # The last word on refunds: never more back than was captured.
+            models.CheckConstraint(
+                condition=models.Q(amount_refunded__gte=0, amount_refunded__lte=models.F("amount")),
+                name="payment_refunds_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="payment_status_updated")]
+
+    def __str__(self):
+        return f"{self.id} {self.amount} {self.status}"
+
+    @property
+    def current_idempotency_key(self) -> str:
+        return payment_idempotency_key(self.id, self.attempts)
+
+
+def payment_idempotency_key(payment_id: str, attempt: int) -> str:
+    """The key every gateway call for one attempt carries: our row's id and the attempt number."""
+    return f"{payment_id}-{attempt}"
+
+
+class PaymentAttempt(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    outcome = models.CharField(max_length=20, blank=True)
+    decline_code = models.CharField(max_length=50, blank=True)
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["payment", "number"]
+        constraints = [models.UniqueConstraint(fields=["payment", "number"], name="payment_attempt_number_unique")]
+
+    def __str__(self):
+        return self.idempotency_key
+
+
+class Refund(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = PrefixedIdField(prefix="ref")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    reason = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    payout = models.ForeignKey(Payout, on_delete=models.SET_NULL, null=True, blank=True, related_name="refunds")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self):
+        return f"{self.id} {self.amount} {self.status}"
+
+
+class GatewayWebhookEvent(models.Model):
+    """A gateway notification we processed, by its id: a second delivery is a no-op."""
+
+    gateway_account = models.ForeignKey(GatewayAccount, on_delete=models.CASCADE)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gateway_account", "event_id"], name="gateway_webhook_event_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} {self.type}"
+
+
+# The sandbox gateway keeps its own records in this app's tables.
+from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxRefund  # noqa: E402, F401

@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 
-from integrations.errors import NotFound
-from payments.models import Customer
+from integrations.errors import NotFound, Unprocessable
+from payments.models import Customer, GatewayAccount, Invoice, Payment, PaymentMethod
 
 
 def customer_list(*, external_id: str | None = None, email: str | None = None) -> QuerySet[Customer]:
@@ -18,3 +18,56 @@ def customer_get(*, customer_id: str) -> Customer:
     if customer is None:
         raise NotFound(f"No customer '{customer_id}'.")
     return customer
+
+
+def gateway_account_route(*, country: str, currency: str) -> GatewayAccount:
+    """The first active account, by priority, serving the country and the currency."""
+    for account in GatewayAccount.objects.filter(active=True).order_by("priority", "created_at"):
+        if account.serves(country=country, currency=currency):
+            return account
+    raise Unprocessable(
+        f"No payment gateway serves {country} in {currency}.", code="no_gateway_available", param="currency"
+    )
+
+
+def payment_method_list(*, customer: Customer) -> QuerySet[PaymentMethod]:
+    return PaymentMethod.objects.filter(customer=customer, detached_at__isnull=True)
+
+
+def payment_method_get(*, customer: Customer, payment_method_id: str) -> PaymentMethod:
+    method = payment_method_list(customer=customer).filter(pk=payment_method_id).first()
+    if method is None:
+        raise NotFound(f"No payment method '{payment_method_id}'.")
+    return method
+
+
+def payment_list(*, customer_id: str | None = None, status: str | None = None) -> QuerySet[Payment]:
+    payments = Payment.objects.select_related("payment_method")
+    if customer_id:
+        payments = payments.filter(customer_id=customer_id)
+    if status:
+        payments = payments.filter(status=status)
+    return payments
+
+
+def payment_get(*, payment_id: str, customer_id: str | None = None) -> Payment:
+    payment = payment_list(customer_id=customer_id).filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFound(f"No payment '{payment_id}'.")
+    return payment
+
+
+def invoice_list(*, customer_id: str | None = None, status: str | None = None) -> QuerySet[Invoice]:
+    invoices = Invoice.objects.prefetch_related("lines")
+    if customer_id:
+        invoices = invoices.filter(customer_id=customer_id)
+    if status:
+        invoices = invoices.filter(status=status)
+    return invoices
+
+
+def invoice_get(*, invoice_id: str, customer_id: str | None = None) -> Invoice:
+    invoice = invoice_list(customer_id=customer_id).filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound(f"No invoice '{invoice_id}'.")
+    return invoice

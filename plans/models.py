@@ -97,3 +97,34 @@ class PlanPrice(models.Model):
     @property
     def currency(self) -> str:
         return self.amount_currency
+
+
+class Access(models.Model):
+    """What a one-off purchase grants: the plan's content for `access_days` once its invoice is paid."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for payment (or 3-D Secure)
+        ACTIVE = "active"
+        FAILED = "failed"  # payment declined or abandoned: never granted
+        REFUNDED = "refunded"  # ended early by a full refund
+
+    id = PrefixedIdField(prefix="acc")
+    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="accesses")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="accesses")
+    price = models.ForeignKey(PlanPrice, on_delete=models.PROTECT, related_name="accesses")
+    invoice = models.OneToOneField(
+        "payments.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="access"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    access_from = models.DateTimeField(null=True, blank=True)
+    access_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "accesses"
+        indexes = [models.Index(fields=["customer", "status", "access_until"], name="access_customer_entitled")]
+
+    def __str__(self):
+        return f"{self.plan.code} for {self.customer_id} ({self.status})"

@@ -1,9 +1,10 @@
 """Reads of the plan catalogue."""
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from integrations.errors import NotFound
-from plans.models import Plan, PlanPrice
+from plans.models import Access, Plan, PlanPrice
 
 
 def plan_current_prices(*, plan: Plan) -> list[PlanPrice]:
@@ -61,3 +62,23 @@ def plan_is_referenced(*, plan: Plan) -> bool:
             if relation.related_model._base_manager.filter(**{lookup: target}).exists():
                 return True
     return False
+
+
+def entitlement_list(*, customer, as_of=None) -> list[dict]:
+    """What the customer may watch now: the call every player makes at start-up, so one query."""
+    now = as_of or timezone.now()
+    accesses = (
+        Access.objects.filter(customer=customer, status=Access.Status.ACTIVE, access_until__gt=now)
+        .select_related("plan")
+        .order_by("-access_until")
+    )
+    return [
+        {
+            "plan": access.plan_id,
+            "plan_code": access.plan.code,
+            "source": "one_off",
+            "status": "active",
+            "access_until": access.access_until,
+        }
+        for access in accesses
+    ]

@@ -28,4 +28,4 @@ class MoneyOutputField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value):
-        return money_repr(value)
+        return None if value is None else money_repr(value)

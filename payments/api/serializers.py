@@ -1,6 +1,9 @@
+from drf_spectacular.utils import extend_schema_field
+from moneyed import Money
 from rest_framework import serializers
 
-from payments.models import Customer
+from payments.api.fields import MONEY_SCHEMA, MoneyOutputField, money_repr
+from payments.models import Customer, Invoice, InvoiceLine, Payment, PaymentMethod, Refund
 
 
 class CustomerSerializer(serializers.ModelSerializer):
@@ -34,3 +37,140 @@ class CustomerTokenSerializer(serializers.Serializer):
     )
     expires_at = serializers.DateTimeField()
     customer = serializers.CharField()
+
+
+class GatewaySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    kind = serializers.CharField(help_text="The provider: sandbox or stripe.")
+    client = serializers.DictField(help_text="What the app needs to tokenize a card with this gateway.")
+
+
+class PaymentMethodSerializer(serializers.ModelSerializer):
+    gateway = serializers.CharField(source="gateway_account_id")
+
+    class Meta:
+        model = PaymentMethod
+        fields = ["id", "gateway", "brand", "last4", "exp_month", "exp_year", "is_default", "created_at"]
+        read_only_fields = fields
+
+
+class PaymentMethodAttachSerializer(serializers.Serializer):
+    gateway = serializers.CharField(help_text="The gateway id from GET /api/v1/me/gateway.")
+    token = serializers.CharField(max_length=255, help_text="The token the gateway gave the app for the card.")
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    unit_amount = MoneyOutputField()
+    discount_amount = MoneyOutputField()
+    tax_amount = MoneyOutputField()
+    total = MoneyOutputField()
+
+    class Meta:
+        model = InvoiceLine
+        fields = ["description", "quantity", "unit_amount", "discount_amount", "tax_amount", "total", "reference"]
+        read_only_fields = fields
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer_id")
+    subtotal = MoneyOutputField()
+    discount_total = MoneyOutputField()
+    tax_total = MoneyOutputField()
+    total = MoneyOutputField()
+    lines = InvoiceLineSerializer(many=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "customer",
+            "status",
+            "currency",
+            "description",
+            "subtotal",
+            "discount_total",
+            "tax_total",
+            "total",
+            "lines",
+            "created_at",
+            "finalized_at",
+            "paid_at",
+            "voided_at",
+        ]
+        read_only_fields = fields
+
+
+class NextActionSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    url = serializers.URLField()
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer_id")
+    invoice = serializers.CharField(source="invoice_id")
+    gateway = serializers.CharField(source="gateway_account_id")
+    payment_method = serializers.CharField(source="payment_method_id", allow_null=True)
+    amount = MoneyOutputField()
+    amount_refunded = serializers.SerializerMethodField()
+    fee = MoneyOutputField(allow_null=True)
+    net = MoneyOutputField(allow_null=True)
+    payout = serializers.CharField(source="payout_id", allow_null=True)
+    decline_code = serializers.SerializerMethodField()
+    next_action = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "customer",
+            "invoice",
+            "gateway",
+            "payment_method",
+            "status",
+            "amount",
+            "amount_refunded",
+            "decline_code",
+            "failure_message",
+            "next_action",
+            "attempts",
+            "off_session",
+            "fee",
+            "net",
+            "payout",
+            "captured_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(MONEY_SCHEMA)
+    def get_amount_refunded(self, payment):
+        return money_repr(Money(payment.amount_refunded, payment.amount.currency))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_decline_code(self, payment):
+        return payment.decline_code or None
+
+    @extend_schema_field(NextActionSerializer(allow_null=True))
+    def get_next_action(self, payment):
+        if payment.status != Payment.Status.REQUIRES_ACTION or not payment.next_action_url:
+            return None
+        return {"type": "redirect_to_url", "url": payment.next_action_url}
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    payment = serializers.CharField(source="payment_id")
+    amount = MoneyOutputField()
+
+    class Meta:
+        model = Refund
+        fields = ["id", "payment", "amount", "status", "reason", "failure_message", "created_at"]
+        read_only_fields = fields
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    amount = serializers.JSONField(
+        required=False, help_text='{"amount": "5.00", "currency": "EUR"} or "5.00"; none = all that is left.'
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")

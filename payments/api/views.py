@@ -1,9 +1,11 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from moneyed import Money
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.api.parsing import validated_data
+from integrations.errors import InvalidRequest
 from payments import selectors, services
 from payments.api.serializers import (
     CustomerCreateSerializer,
@@ -11,7 +13,17 @@ from payments.api.serializers import (
     CustomerTokenCreateSerializer,
     CustomerTokenSerializer,
     CustomerUpdateSerializer,
+    GatewaySerializer,
+    InvoiceSerializer,
+    PaymentMethodAttachSerializer,
+    PaymentMethodSerializer,
+    PaymentSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
 )
+from payments.currency import normalize_currency, parse_amount
+from payments.gateways.registry import gateway_for
+from payments.models import Invoice, Payment
 
 
 class CustomerListCreateView(generics.ListAPIView):
@@ -66,3 +78,146 @@ class MeView(APIView):
     @extend_schema(responses=CustomerSerializer, summary="The customer behind the token")
     def get(self, request):
         return Response(CustomerSerializer(request.user.customer).data)
+
+
+class MeGatewayView(APIView):
+    audience = "customer"
+
+    @extend_schema(
+        parameters=[OpenApiParameter("currency", str, description="ISO 4217; default: the customer's currency.")],
+        responses=GatewaySerializer,
+        summary="The gateway that serves this customer, and what the app needs to tokenize a card",
+    )
+    def get(self, request):
+        customer = request.user.customer
+        raw = request.query_params.get("currency")
+        currency = normalize_currency(raw) if raw else customer.currency
+        account = selectors.gateway_account_route(country=customer.country, currency=currency)
+        body = {"id": account.id, "kind": account.provider, "client": gateway_for(account).client_config()}
+        return Response(GatewaySerializer(body).data)
+
+
+class MePaymentMethodListView(generics.ListAPIView):
+    audience = "customer"
+    serializer_class = PaymentMethodSerializer
+
+    @extend_schema(summary="The customer's cards")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return selectors.payment_method_list(customer=self.request.user.customer)
+
+    @extend_schema(
+        request=PaymentMethodAttachSerializer,
+        responses={201: PaymentMethodSerializer},
+        summary="Attach a tokenized card",
+    )
+    def post(self, request):
+        data = validated_data(PaymentMethodAttachSerializer, request)
+        method = services.payment_method_attach(
+            customer=request.user.customer, gateway_account_id=data["gateway"], token=data["token"]
+        )
+        return Response(PaymentMethodSerializer(method).data, status=status.HTTP_201_CREATED)
+
+
+class MePaymentMethodDetailView(APIView):
+    audience = "customer"
+
+    @extend_schema(responses={204: None}, summary="Remove a card")
+    def delete(self, request, payment_method_id: str):
+        method = selectors.payment_method_get(customer=request.user.customer, payment_method_id=payment_method_id)
+        services.payment_method_detach(payment_method=method)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MePaymentMethodDefaultView(APIView):
+    audience = "customer"
+
+    @extend_schema(
+        request=None, responses=PaymentMethodSerializer, summary="Make this the card subscriptions are charged to"
+    )
+    def post(self, request, payment_method_id: str):
+        method = selectors.payment_method_get(customer=request.user.customer, payment_method_id=payment_method_id)
+        return Response(PaymentMethodSerializer(services.payment_method_set_default(payment_method=method)).data)
+
+
+class PaymentListView(generics.ListAPIView):
+    serializer_class = PaymentSerializer
+    audience = "operator"
+
+    @extend_schema(
+        parameters=[OpenApiParameter("customer", str), OpenApiParameter("status", str, enum=Payment.Status.values)],
+        summary="Payments",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        customer_id = self.request.user.customer.id if self.audience == "customer" else params.get("customer")
+        return selectors.payment_list(customer_id=customer_id, status=params.get("status"))
+
+
+class MePaymentListView(PaymentListView):
+    audience = "customer"
+
+
+class PaymentDetailView(APIView):
+    audience = "operator"
+
+    @extend_schema(responses=PaymentSerializer, summary="A payment")
+    def get(self, request, payment_id: str):
+        customer_id = request.user.customer.id if self.audience == "customer" else None
+        return Response(PaymentSerializer(selectors.payment_get(payment_id=payment_id, customer_id=customer_id)).data)
+
+
+class MePaymentDetailView(PaymentDetailView):
+    audience = "customer"
+
+
+class PaymentRefundView(APIView):
+    @extend_schema(
+        request=RefundCreateSerializer, responses={201: RefundSerializer}, summary="Refund all or part of a payment"
+    )
+    def post(self, request, payment_id: str):
+        payment = selectors.payment_get(payment_id=payment_id)
+        data = validated_data(RefundCreateSerializer, request)
+        amount = None
+        if data.get("amount") is not None:
+            raw = data["amount"]
+            currency = payment.amount.currency.code
+            if isinstance(raw, dict):
+                if normalize_currency(raw.get("currency"), require_enabled=False) != currency:
+                    raise InvalidRequest(f"The refund must be in {currency}.", code="currency_mismatch", param="amount")
+                raw = raw.get("amount")
+            amount = Money(parse_amount(raw, currency, allow_zero=False), currency)
+        refund = services.payment_refund(payment=payment, amount=amount, reason=data.get("reason", ""))
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+
+class InvoiceListView(generics.ListAPIView):
+    serializer_class = InvoiceSerializer
+    audience = "operator"
+
+    @extend_schema(
+        parameters=[OpenApiParameter("customer", str), OpenApiParameter("status", str, enum=Invoice.Status.values)],
+        summary="Invoices",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        customer_id = self.request.user.customer.id if self.audience == "customer" else params.get("customer")
+        return selectors.invoice_list(customer_id=customer_id, status=params.get("status"))
+
+
+class MeInvoiceListView(InvoiceListView):
+    audience = "customer"
+
+
+class InvoiceDetailView(APIView):
+    @extend_schema(responses=InvoiceSerializer, summary="An invoice")
+    def get(self, request, invoice_id: str):
+        return Response(InvoiceSerializer(selectors.invoice_get(invoice_id=invoice_id)).data)

@@ -2,7 +2,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payments.api.fields import MONEY_SCHEMA, money_repr
-from plans.models import Plan
+from payments.api.serializers import InvoiceSerializer, NextActionSerializer, PaymentSerializer
+from plans.models import Access, Plan
 from plans.selectors import plan_current_prices
 
 
@@ -96,3 +97,59 @@ class PlanUpdateSerializer(PlanWriteSerializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, partial=True, **kwargs)
+
+
+class AccessSerializer(serializers.ModelSerializer):
+    """The access a one-off purchase grants (in checkout's `subscription` field)."""
+
+    object = serializers.SerializerMethodField()
+    plan = serializers.CharField(source="plan_id")
+
+    class Meta:
+        model = Access
+        fields = ["id", "object", "plan", "status", "access_from", "access_until", "created_at"]
+        read_only_fields = fields
+
+    def get_object(self, access) -> str:
+        return "access"
+
+
+class CheckoutPaymentSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    next_action = serializers.SerializerMethodField()
+
+    @extend_schema_field(MONEY_SCHEMA)
+    def get_amount(self, payment):
+        return money_repr(payment.amount)
+
+    @extend_schema_field(NextActionSerializer(allow_null=True))
+    def get_next_action(self, payment):
+        return PaymentSerializer().get_next_action(payment)
+
+
+class CheckoutRequestSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    payment_method = serializers.CharField(required=False, allow_null=True, default=None)
+    coupon_code = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
+    return_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class CheckoutSerializer(serializers.Serializer):
+    subscription = AccessSerializer(source="access")
+    invoice = InvoiceSerializer(allow_null=True)
+    payment = CheckoutPaymentSerializer(allow_null=True)
+
+
+class EntitlementSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    plan_code = serializers.CharField()
+    source = serializers.ChoiceField(choices=["one_off", "subscription"])
+    status = serializers.CharField()
+    access_until = serializers.DateTimeField(allow_null=True)
+
+
+class EntitlementsSerializer(serializers.Serializer):
+    entitled = serializers.BooleanField()
+    entitlements = EntitlementSerializer(many=True)

@@ -6,7 +6,15 @@ from rest_framework.views import APIView
 from integrations.api.parsing import validated_data
 from payments.currency import country_currency, normalize_country
 from plans import selectors, services
-from plans.api.serializers import CustomerPlanSerializer, PlanSerializer, PlanUpdateSerializer, PlanWriteSerializer
+from plans.api.serializers import (
+    CheckoutRequestSerializer,
+    CheckoutSerializer,
+    CustomerPlanSerializer,
+    EntitlementsSerializer,
+    PlanSerializer,
+    PlanUpdateSerializer,
+    PlanWriteSerializer,
+)
 
 
 def _service_terms(data: dict) -> dict:
@@ -75,3 +83,33 @@ class MePlanListView(generics.ListAPIView):
         customer = self.request.user.customer
         currency = country_currency(normalize_country(country)) if country else customer.currency
         return selectors.plan_list_for_sale(currency=currency)
+
+
+class MeCheckoutView(APIView):
+    audience = "customer"
+
+    @extend_schema(
+        request=CheckoutRequestSerializer,
+        responses={201: CheckoutSerializer},
+        summary="Buy a plan (one-off passes now; recurring plans with the subscriptions release)",
+    )
+    def post(self, request):
+        data = validated_data(CheckoutRequestSerializer, request)
+        result = services.checkout(
+            customer=request.user.customer,
+            plan_id=data["plan"],
+            payment_method_id=data["payment_method"],
+            coupon_code=data["coupon_code"],
+            return_url=data["return_url"],
+        )
+        return Response(CheckoutSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class MeEntitlementsView(APIView):
+    audience = "customer"
+
+    @extend_schema(responses=EntitlementsSerializer, summary="What the customer may watch now")
+    def get(self, request):
+        entitlements = selectors.entitlement_list(customer=request.user.customer)
+        body = {"entitled": bool(entitlements), "entitlements": entitlements}
+        return Response(EntitlementsSerializer(body).data)

@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand
 
+from payments.models import GatewayAccount
+from payments.services import gateway_account_create
 from plans.models import Plan
 from plans.services import Trial, plan_create
 
@@ -57,9 +59,15 @@ DEMO_PLANS = [
 
 
 class Command(BaseCommand):
-    help = "Load the demo catalogue. Idempotent: plans that exist (by code) are left as they are."
+    help = (
+        "Load the demo catalogue and a sandbox gateway. Idempotent: plans that exist (by code) and an "
+        "existing sandbox gateway are left as they are."
+    )
 
     def handle(self, *args, **options):
+        if not GatewayAccount.objects.filter(provider="sandbox").exists():
+            gateway_account_create(provider="sandbox", display_name="Sandbox (test cards)")
+            self.stdout.write("created sandbox gateway")
         for terms in DEMO_PLANS:
             if Plan.objects.filter(code=terms["code"]).exists():
                 self.stdout.write(f"exists  {terms['code']}")

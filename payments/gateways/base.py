@@ -1,0 +1,139 @@
+"""The gateway edge: one small typed interface; frozen results cross it, services decide what they mean.
+
+Amounts cross as `Money`; a gateway converts to integer minor units inside its own module only.
+"""
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from moneyed import Money
+
+
+class ChargeStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    REQUIRES_ACTION = "requires_action"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # timeout, lost answer: ask again later, never charge again blindly
+
+
+class RefundStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    reference: str
+    card: CardDetails
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    amount: Money
+    idempotency_key: str
+    payment_method_reference: str
+    customer_reference: str = ""
+    off_session: bool = False
+    return_url: str = ""
+    description: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: ChargeStatus
+    reference: str = ""
+    action_url: str = ""
+    decline_code: str = ""
+    message: str = ""
+    fee: Money | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    status: RefundStatus
+    reference: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    """A verified gateway notification, reduced to what our services act on."""
+
+    event_id: str
+    type: str
+    payment_reference: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+class GatewayError(Exception):
+    """The gateway refused a request that is not a card decline (bad token, bad credentials)."""
+
+    def __init__(self, message: str, *, code: str = "gateway_error"):
+        super().__init__(message)
+        self.code = code
+
+
+class CardDeclined(GatewayError):
+    """The card was refused while attaching it (`code` is the decline code)."""
+
+
+class WebhookRejected(Exception):
+    """A webhook that is unsigned, wrongly signed or too old: nothing of it is stored."""
+
+
+class Gateway(ABC):
+    """One provider. Instances are made per gateway account with its decrypted credentials."""
+
+    provider: str = ""
+
+    def __init__(self, account):
+        self.account = account
+        self.credentials = account.credentials or {}
+
+    @abstractmethod
+    def client_config(self) -> dict:
+        """What a client app needs to tokenize a card with this gateway (public values only)."""
+
+    @abstractmethod
+    def attach(self, *, token: str, customer_reference: str = "") -> AttachResult:
+        """Turn a token from the app into a reusable payment method reference."""
+
+    def customer_reference(self, *, customer) -> str:
+        """The customer's id at the gateway, for gateways that have customers ('' otherwise)."""
+        return ""
+
+    @abstractmethod
+    def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+    @abstractmethod
+    def lookup(self, *, reference: str, idempotency_key: str) -> ChargeResult:
+        """The current state of a charge, by our key or the gateway's reference (reconciliation and
+        the outcome of an authentication)."""
+
+    @abstractmethod
+    def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult: ...
+
+    def parse_webhook(self, *, body: bytes, headers: dict) -> WebhookNotice:
+        raise WebhookRejected(f"{self.provider} sends no webhooks")
+
+    @classmethod
+    def default_credentials(cls) -> dict:
+        """Credentials a new account starts with (the sandbox makes its own keys)."""
+        return {}
+
+    @classmethod
+    def secret_credential_names(cls) -> tuple[str, ...]:
+        return ()

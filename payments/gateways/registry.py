@@ -1,0 +1,21 @@
+"""Provider name -> gateway class. A gateway account names its provider; `gateway_for` builds it."""
+
+from payments.gateways.base import Gateway
+from payments.gateways.sandbox import SandboxGateway
+
+GATEWAYS: dict[str, type[Gateway]] = {SandboxGateway.provider: SandboxGateway}
+
+
+def register(gateway_class: type[Gateway]) -> None:
+    GATEWAYS[gateway_class.provider] = gateway_class
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(GATEWAYS)]
+
+
+def gateway_for(account) -> Gateway:
+    try:
+        return GATEWAYS[account.provider](account)
+    except KeyError:
+        raise LookupError(f"No gateway integration named {account.provider!r}") from None

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from payments.gateways import sandbox_views
+
+urlpatterns = [
+    path("tokens", sandbox_views.SandboxTokenView.as_view(), name="sandbox-tokens"),
+    path("challenge/<str:charge_id>", sandbox_views.challenge, name="sandbox-challenge"),
+]

@@ -1,0 +1,29 @@
+"""The one extension point through which higher apps learn what happened to money they asked for.
+
+`payments` knows invoices and charges, not what they were for. Higher apps (plans) register
+handlers here in their AppConfig.ready(); payments calls them inside its own transaction, so the
+subscription or the access moves on atomically with the invoice.
+
+- "invoice_paid"(invoice, payment): an invoice was settled (payment is None for a zero total).
+- "invoice_payment_failed"(invoice, payment): a charge for the invoice failed or was abandoned.
+- "payment_refunded"(payment, refund, fully_refunded): money went back to the customer.
+- "payment_method_detach_check"(payment_method): raise a DomainError to refuse removing a card.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+
+_handlers: dict[str, list[Callable]] = defaultdict(list)
+HOOKS = ("invoice_paid", "invoice_payment_failed", "payment_refunded", "payment_method_detach_check")
+
+
+def register(hook: str, handler: Callable) -> None:
+    if hook not in HOOKS:
+        raise ValueError(f"Unknown hook {hook!r}")
+    if handler not in _handlers[hook]:
+        _handlers[hook].append(handler)
+
+
+def run(hook: str, **kwargs) -> None:
+    for handler in _handlers[hook]:
+        handler(**kwargs)
