@@ -5,3 +5,15 @@ from payments import services
 
 def customer_tokens_purge() -> int:
     return services.customer_tokens_purge()
+
+
+def payments_reconcile() -> dict:
+    return services.payments_reconcile()
+
+
+def refunds_reconcile() -> int:
+    return services.refunds_reconcile()
+
+
+def payouts_create_sandbox() -> int:
+    return len(services.payouts_create_sandbox())
