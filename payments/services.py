@@ -15,7 +15,14 @@ from integrations.errors import CardError, Conflict, InvalidRequest, NotFound, U
 from integrations.hashing import new_secret, secret_hash
 from integrations.services import event_emit
 from payments import hooks
-from payments.currency import country_currency, format_amount, money, normalize_country, normalize_currency
+from payments.currency import (
+    country_currency,
+    format_amount,
+    from_minor_units,
+    money,
+    normalize_country,
+    normalize_currency,
+)
 from payments.gateways.base import (
     CardDeclined,
     ChargeRequest,
@@ -24,6 +31,7 @@ from payments.gateways.base import (
     GatewayError,
     RefundResult,
     RefundStatus,
+    WebhookRejected,
 )
 from payments.gateways.registry import GATEWAYS, gateway_for
 from payments.models import (
@@ -31,6 +39,7 @@ from payments.models import (
     CustomerToken,
     GatewayAccount,
     GatewayCustomer,
+    GatewayWebhookEvent,
     Invoice,
     InvoiceLine,
     InvoiceNumberSequence,
@@ -623,6 +632,13 @@ def payment_apply_result(*, payment: Payment, attempt: int, result: ChargeResult
     return payment
 
 
+def _known_customer_reference(payment: Payment) -> str:
+    row = GatewayCustomer.objects.filter(
+        customer_id=payment.customer_id, gateway_account_id=payment.gateway_account_id
+    ).first()
+    return row.reference if row else ""
+
+
 def payment_sync(*, payment: Payment) -> Payment:
     """Ask the gateway where a payment stands and move it on (after 3-D Secure, a webhook, or for
     reconciliation). Never charges."""
@@ -632,7 +648,9 @@ def payment_sync(*, payment: Payment) -> Payment:
     attempt = payment.attempts
     try:
         result = gateway_for(payment.gateway_account).lookup(
-            reference=payment.gateway_reference, idempotency_key=payment_idempotency_key(payment.id, attempt)
+            reference=payment.gateway_reference,
+            idempotency_key=payment_idempotency_key(payment.id, attempt),
+            customer_reference=_known_customer_reference(payment),
         )
     except Exception as error:
         logger.warning("Lookup of %s failed: %s", payment.id, type(error).__name__)
@@ -640,16 +658,33 @@ def payment_sync(*, payment: Payment) -> Payment:
     return payment_apply_result(payment=payment, attempt=attempt, result=result)
 
 
-@transaction.atomic
 def payment_cancel(*, payment: Payment, reason: str = "abandoned") -> Payment:
-    """Give up on a payment still waiting for the customer (3-D Secure never completed)."""
-    payment = _lock_payment(payment.pk)
+    """Give up on a payment still waiting for the customer (3-D Secure never completed). The gateway
+    calls the charge off first, so a late answer to the challenge cannot take money for a canceled
+    payment; if the customer finished just before, the payment settles instead."""
+    payment = Payment.objects.select_related("gateway_account").get(pk=payment.pk)
     if payment.status != Payment.Status.REQUIRES_ACTION:
         return payment
-    payment.status, payment.failure_message, payment.next_action_url = Payment.Status.CANCELED, reason, ""
-    payment.save(update_fields=["status", "failure_message", "next_action_url", "updated_at"])
-    event_emit(type="payment.canceled", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id)
-    hooks.run("invoice_payment_failed", invoice=payment.invoice, payment=payment)
+    attempt = payment.attempts
+    try:
+        result = gateway_for(payment.gateway_account).cancel(
+            reference=payment.gateway_reference, idempotency_key=payment_idempotency_key(payment.id, attempt)
+        )
+    except Exception as error:  # the next sweep asks again
+        logger.warning("Cancel of %s failed: %s", payment.id, type(error).__name__)
+        return payment
+    if result.status == ChargeStatus.SUCCEEDED:
+        return payment_apply_result(payment=payment, attempt=attempt, result=result)
+    with transaction.atomic():
+        payment = _lock_payment(payment.pk)
+        if payment.status != Payment.Status.REQUIRES_ACTION or payment.attempts != attempt:
+            return payment
+        payment.status, payment.failure_message, payment.next_action_url = Payment.Status.CANCELED, reason, ""
+        payment.save(update_fields=["status", "failure_message", "next_action_url", "updated_at"])
+        event_emit(
+            type="payment.canceled", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id
+        )
+        hooks.run("invoice_payment_failed", invoice=payment.invoice, payment=payment)
     return payment
 
 
@@ -827,3 +862,120 @@ def payment_sync_by_reference(*, reference: str, gateway_account_id: str | None 
         payments = payments.filter(gateway_account_id=gateway_account_id)
     payment = payments.first()
     return payment_sync(payment=payment) if payment else None
+
+
+# --- Gateway webhooks ---------------------------------------------------------------------------
+
+_PAYMENT_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+    "payment_intent.processing",
+    "charge.succeeded",
+    "charge.failed",
+)
+
+
+def gateway_webhook_receive(*, gateway_account_id: str, body: bytes, headers: dict) -> str:
+    """Take a gateway's notification. The signature is checked before anything is stored; the
+    record of the event, dj-stripe's copy and our own changes commit together or not at all, so a
+    failing handler leaves nothing behind and the gateway's retry is processed afresh, while a
+    second delivery of a processed event is a no-op. Returns "processed" or "duplicate"."""
+    account = GatewayAccount.objects.filter(pk=gateway_account_id).first()
+    if account is None:
+        raise NotFound("No such gateway account.")
+    notice = gateway_for(account).parse_webhook(body=body, headers=headers)  # raises WebhookRejected
+    if not notice.event_id:
+        raise WebhookRejected("The event has no id.")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                GatewayWebhookEvent.objects.create(gateway_account=account, event_id=notice.event_id, type=notice.type)
+        except IntegrityError:
+            return "duplicate"
+        if account.provider == "stripe":
+            _djstripe_process(account=account, event=notice.raw)
+        _webhook_apply(account=account, notice=notice)
+    return "processed"
+
+
+def _djstripe_process(*, account: GatewayAccount, event: dict) -> None:
+    """dj-stripe keeps its own mirror of Stripe's objects from the same event."""
+    from djstripe.models import Event as StripeEvent
+
+    StripeEvent.process(data=event, api_key=account.credentials.get("secret_key"))
+
+
+def _webhook_apply(*, account: GatewayAccount, notice) -> None:
+    obj = (notice.raw.get("data") or {}).get("object") or {}
+    if notice.type in _PAYMENT_EVENTS and notice.payment_reference:
+        payment = payment_sync_by_reference(reference=notice.payment_reference, gateway_account_id=account.id)
+        if payment is not None and payment.status == Payment.Status.SUCCEEDED and payment.fee is None:
+            payment_fee_record(payment=payment)
+    elif obj.get("object") == "refund":
+        refund = Refund.objects.filter(gateway_reference=obj.get("id"), payment__gateway_account=account).first()
+        status = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED, "canceled": RefundStatus.FAILED}
+        if refund is not None and obj.get("status") in status:
+            refund_apply_result(refund=refund, result=RefundResult(status[obj["status"]], reference=obj["id"]))
+    elif notice.type == "payout.paid":
+        payout_record(account=account, payout=obj)
+
+
+def payment_fee_record(*, payment: Payment) -> Payment:
+    """The gateway's fee and our net for a captured payment (Stripe: its balance transaction)."""
+    gateway = gateway_for(payment.gateway_account)
+    balance = getattr(gateway, "balance_for", None)
+    amounts = balance(reference=payment.gateway_reference) if balance else None
+    if amounts is not None:
+        fee, net = amounts
+        Payment.objects.filter(pk=payment.pk, fee__isnull=True).update(
+            fee=fee.amount, fee_currency=fee.currency.code, net=net.amount, net_currency=net.currency.code
+        )
+        payment.refresh_from_db()
+    return payment
+
+
+def payout_record(*, account: GatewayAccount, payout: dict) -> Payout | None:
+    """A payout the gateway sent to the bank, with the payments settled in it."""
+    from datetime import UTC, datetime
+
+    gateway = gateway_for(account)
+    listing = getattr(gateway, "payout_payment_references", None)
+    currency = str(payout.get("currency", "")).upper()
+    amount = from_minor_units(int(payout.get("amount", 0)), currency)
+    arrival = datetime.fromtimestamp(int(payout.get("arrival_date") or 0), tz=UTC).date()
+    record, created = Payout.objects.get_or_create(
+        gateway_account=account,
+        gateway_reference=payout.get("id", ""),
+        defaults={
+            "amount": amount,
+            "fee_total": money(0, currency),
+            "status": Payout.Status.PAID,
+            "arrival_date": arrival,
+        },
+    )
+    if not created or listing is None:
+        return record
+    references = listing(payout_reference=record.gateway_reference)
+    payments = Payment.objects.filter(
+        gateway_account=account, gateway_reference__in=list(references), payout__isnull=True
+    )
+    payments.update(payout=record)
+    settled = [p if p.fee is not None else payment_fee_record(payment=p) for p in record.payments.all()]
+    fees = sum((p.fee.amount for p in settled if p.fee is not None), Decimal(0))
+    Payout.objects.filter(pk=record.pk).update(fee_total=fees)
+    event_emit(
+        type="payout.paid",
+        payload={
+            "payout": {
+                "id": record.id,
+                "gateway": account.id,
+                "amount": {"amount": format_amount(amount.amount, currency), "currency": currency},
+                "fee_total": {"amount": format_amount(fees, currency), "currency": currency},
+                "payments": record.payments.count(),
+                "arrival_date": arrival.isoformat(),
+            }
+        },
+    )
+    return record

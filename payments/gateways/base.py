@@ -119,12 +119,19 @@ class Gateway(ABC):
     def charge(self, request: ChargeRequest) -> ChargeResult: ...
 
     @abstractmethod
-    def lookup(self, *, reference: str, idempotency_key: str) -> ChargeResult:
-        """The current state of a charge, by our key or the gateway's reference (reconciliation and
-        the outcome of an authentication)."""
+    def lookup(self, *, reference: str, idempotency_key: str, customer_reference: str = "") -> ChargeResult:
+        """The current state of a charge, by the gateway's reference or, when the answer to the
+        charge was lost, by our idempotency key (reconciliation, the outcome of an authentication).
+        A charge the gateway never received answers FAILED with `processing_error`."""
 
     @abstractmethod
     def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult: ...
+
+    def cancel(self, *, reference: str, idempotency_key: str) -> ChargeResult:
+        """Call off a charge still waiting for the customer, so that a late answer to its 3-D Secure
+        challenge cannot capture it; answers the charge's state afterwards (SUCCEEDED if the customer
+        finished first). A gateway that cannot call charges off only answers their state."""
+        return self.lookup(reference=reference, idempotency_key=idempotency_key)
 
     def parse_webhook(self, *, body: bytes, headers: dict) -> WebhookNotice:
         raise WebhookRejected(f"{self.provider} sends no webhooks")
@@ -136,4 +143,9 @@ class Gateway(ABC):
 
     @classmethod
     def secret_credential_names(cls) -> tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def credential_names(cls) -> tuple[str, ...]:
+        """Every credential an account of this provider takes, in the order the admin form shows them."""
         return ()

@@ -2,8 +2,9 @@
 
 from payments.gateways.base import Gateway
 from payments.gateways.sandbox import SandboxGateway
+from payments.gateways.stripe import StripeGateway
 
-GATEWAYS: dict[str, type[Gateway]] = {SandboxGateway.provider: SandboxGateway}
+GATEWAYS: dict[str, type[Gateway]] = {SandboxGateway.provider: SandboxGateway, StripeGateway.provider: StripeGateway}
 
 
 def register(gateway_class: type[Gateway]) -> None:

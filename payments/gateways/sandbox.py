@@ -170,6 +170,7 @@ def _message(decline_code: str) -> str:
         "expired_card": "The card has expired.",
         "authentication_required": "The bank asks the cardholder to authenticate this payment.",
         "authentication_failed": "The cardholder did not complete authentication.",
+        "payment_canceled": "The payment was canceled before the cardholder authenticated it.",
     }.get(decline_code, "The payment failed.")
 
 
@@ -221,6 +222,10 @@ class SandboxGateway(Gateway):
     def secret_credential_names(cls) -> tuple[str, ...]:
         return ("secret_key",)
 
+    @classmethod
+    def credential_names(cls) -> tuple[str, ...]:
+        return ("publishable_key", "secret_key")
+
     def client_config(self) -> dict:
         return {
             "tokenize_url": settings.SITE_URL + reverse("sandbox-tokens"),
@@ -262,7 +267,7 @@ class SandboxGateway(Gateway):
             return ChargeResult(ChargeStatus.UNKNOWN, message="processing_error: no answer from the card network.")
         return _result(charge)
 
-    def lookup(self, *, reference: str, idempotency_key: str) -> ChargeResult:
+    def lookup(self, *, reference: str, idempotency_key: str, customer_reference: str = "") -> ChargeResult:
         charge = None
         if reference:
             charge = SandboxCharge.objects.filter(pk=reference).first()
@@ -272,6 +277,19 @@ class SandboxGateway(Gateway):
             return ChargeResult(
                 ChargeStatus.FAILED, decline_code="processing_error", message="The charge never reached the gateway."
             )
+        return _result(charge)
+
+    def cancel(self, *, reference: str, idempotency_key: str) -> ChargeResult:
+        with transaction.atomic():
+            charges = SandboxCharge.objects.select_for_update()
+            charge = charges.filter(pk=reference).first() if reference else None
+            if charge is None and idempotency_key:
+                charge = charges.filter(idempotency_key=idempotency_key).first()
+            if charge is None:
+                return self.lookup(reference=reference, idempotency_key=idempotency_key)
+            if charge.status == SandboxCharge.Status.REQUIRES_ACTION:
+                charge.status, charge.decline_code = SandboxCharge.Status.FAILED, "payment_canceled"
+                charge.save(update_fields=["status", "decline_code"])
         return _result(charge)
 
     def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult:

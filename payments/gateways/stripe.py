@@ -1,0 +1,224 @@
+"""Stripe, through the `stripe` SDK: PaymentMethods attached to Stripe customers, PaymentIntents
+confirmed at creation, mandates for merchant-initiated renewals, refunds, signed webhooks.
+
+The first on-session payment sets the card up for later use (`setup_future_usage=off_session`),
+so renewals go as merchant-initiated transactions (`off_session=true`) outside SCA's scope. Every
+POST carries our idempotency key; the API version is pinned.
+"""
+
+import json
+import logging
+
+import stripe
+from moneyed import Money
+
+from payments.currency import from_minor_units, to_minor_units
+from payments.gateways.base import (
+    AttachResult,
+    CardDeclined,
+    CardDetails,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Gateway,
+    GatewayError,
+    RefundResult,
+    RefundStatus,
+    WebhookNotice,
+    WebhookRejected,
+)
+
+logger = logging.getLogger("payments.stripe")
+
+STRIPE_API_VERSION = "2026-08-26.dahlia"
+WEBHOOK_TOLERANCE_SECONDS = 300
+REQUEST_TIMEOUT_SECONDS = 30
+
+# Answers that say nothing about the charge's fate: ask again later, never charge again blindly.
+_NO_ANSWER = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+
+
+def _plain(obj) -> dict:
+    """SDK objects as plain dicts (a StripeObject is not a dict)."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj or {})
+
+
+def _decline_code(error: dict | None) -> str:
+    error = error or {}
+    return error.get("decline_code") or error.get("code") or "card_declined"
+
+
+def _charge_result(intent) -> ChargeResult:
+    intent = _plain(intent)
+    status = intent.get("status")
+    reference = intent.get("id", "")
+    if status == "succeeded":
+        return ChargeResult(ChargeStatus.SUCCEEDED, reference=reference)
+    if status == "requires_action":
+        action = intent.get("next_action") or {}
+        url = (action.get("redirect_to_url") or {}).get("url", "")
+        return ChargeResult(ChargeStatus.REQUIRES_ACTION, reference=reference, action_url=url)
+    if status in ("requires_payment_method", "canceled"):
+        error = intent.get("last_payment_error") or {}
+        code = "canceled" if status == "canceled" and not error else _decline_code(error)
+        if error.get("code") == "payment_intent_authentication_failure":
+            code = "authentication_failed"
+        return ChargeResult(
+            ChargeStatus.FAILED, reference=reference, decline_code=code, message=error.get("message", "")
+        )
+    return ChargeResult(ChargeStatus.UNKNOWN, reference=reference)  # processing, requires_confirmation
+
+
+class StripeGateway(Gateway):
+    provider = "stripe"
+
+    @classmethod
+    def credential_names(cls) -> tuple[str, ...]:
+        return ("secret_key", "publishable_key", "webhook_secret", "api_base")
+
+    @classmethod
+    def secret_credential_names(cls) -> tuple[str, ...]:
+        return ("secret_key", "webhook_secret")
+
+    def _client(self) -> stripe.StripeClient:
+        options = {
+            "stripe_version": STRIPE_API_VERSION,
+            "max_network_retries": 2,  # safe: every POST carries an idempotency key
+            "http_client": stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS),
+        }
+        if self.credentials.get("api_base"):
+            options["base_addresses"] = {"api": self.credentials["api_base"]}
+        return stripe.StripeClient(self.credentials.get("secret_key", ""), **options)
+
+    def client_config(self) -> dict:
+        return {"publishable_key": self.credentials.get("publishable_key", "")}
+
+    def customer_reference(self, *, customer) -> str:
+        created = self._client().v1.customers.create(
+            params={"email": customer.email, "name": customer.name or None, "metadata": {"customer": customer.id}},
+            options={"idempotency_key": f"customer-{customer.id}"},
+        )
+        return created.id
+
+    def attach(self, *, token: str, customer_reference: str = "") -> AttachResult:
+        try:
+            method = self._client().v1.payment_methods.attach(token, params={"customer": customer_reference})
+        except stripe.CardError as error:
+            body = (error.json_body or {}).get("error")
+            raise CardDeclined(error.user_message or "The card was declined.", code=_decline_code(body)) from None
+        except stripe.InvalidRequestError as error:
+            raise GatewayError(error.user_message or "The card token was refused.", code="invalid_token") from None
+        card = _plain(method).get("card") or {}
+        details = CardDetails(
+            brand=card.get("brand", "unknown"),
+            last4=card.get("last4", "0000"),
+            exp_month=int(card.get("exp_month") or 1),
+            exp_year=int(card.get("exp_year") or 2000),
+            fingerprint=card.get("fingerprint", "") or "",
+        )
+        return AttachResult(reference=method.id, card=details)
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        params = {
+            "amount": to_minor_units(request.amount),
+            "currency": request.amount.currency.code.lower(),
+            "payment_method": request.payment_method_reference,
+            "confirm": True,
+            "description": request.description or None,
+            "metadata": {**request.metadata, "idempotency_key": request.idempotency_key},
+        }
+        if request.customer_reference:
+            params["customer"] = request.customer_reference
+        if request.off_session:
+            params["off_session"] = True  # a merchant-initiated transaction on the stored mandate
+        else:
+            params["setup_future_usage"] = "off_session"  # authenticate once, renew without the customer
+            if request.return_url:
+                params["return_url"] = request.return_url
+        params = {key: value for key, value in params.items() if value is not None}
+        try:
+            intent = self._client().v1.payment_intents.create(
+                params=params, options={"idempotency_key": request.idempotency_key}
+            )
+        except stripe.CardError as error:
+            body = (error.json_body or {}).get("error") or {}
+            intent = body.get("payment_intent") or {}
+            code = _decline_code(body)
+            return ChargeResult(
+                ChargeStatus.FAILED, reference=intent.get("id", ""), decline_code=code, message=error.user_message or ""
+            )
+        except stripe.InvalidRequestError as error:  # refused before any charge was made
+            logger.warning("Stripe refused charge %s: %s", request.idempotency_key, error.code or "invalid_request")
+            return ChargeResult(ChargeStatus.FAILED, decline_code="gateway_refused", message=error.user_message or "")
+        except _NO_ANSWER as error:
+            logger.warning("Stripe gave no answer for %s: %s", request.idempotency_key, type(error).__name__)
+            return ChargeResult(ChargeStatus.UNKNOWN, message=type(error).__name__)
+        return _charge_result(intent)
+
+    def lookup(self, *, reference: str, idempotency_key: str, customer_reference: str = "") -> ChargeResult:
+        client = self._client()
+        if reference:
+            return _charge_result(client.v1.payment_intents.retrieve(reference))
+        if customer_reference:
+            # The create timed out before we learned the id: find it by the key we put in its metadata.
+            for intent in client.v1.payment_intents.list(params={"customer": customer_reference, "limit": 100}).data:
+                if (_plain(intent).get("metadata") or {}).get("idempotency_key") == idempotency_key:
+                    return _charge_result(intent)
+        return ChargeResult(
+            ChargeStatus.FAILED, decline_code="processing_error", message="The charge never reached Stripe."
+        )
+
+    def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
+        try:
+            refund = self._client().v1.refunds.create(
+                params={"payment_intent": reference, "amount": to_minor_units(amount)},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as error:
+            return RefundResult(RefundStatus.FAILED, message=error.user_message or str(error))
+        except _NO_ANSWER:
+            return RefundResult(RefundStatus.UNKNOWN)
+        status = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED, "canceled": RefundStatus.FAILED}
+        return RefundResult(status.get(_plain(refund).get("status"), RefundStatus.PENDING), reference=refund.id)
+
+    def parse_webhook(self, *, body: bytes, headers: dict) -> WebhookNotice:
+        try:
+            stripe.WebhookSignature.verify_header(
+                body, headers.get("Stripe-Signature"), self.credentials.get("webhook_secret"), WEBHOOK_TOLERANCE_SECONDS
+            )
+            event = json.loads(body)
+        except (stripe.SignatureVerificationError, ValueError) as error:
+            raise WebhookRejected(str(error).split("\n")[0]) from None
+        obj = (event.get("data") or {}).get("object") or {}
+        reference = ""
+        if obj.get("object") == "payment_intent":
+            reference = obj.get("id", "")
+        elif obj.get("object") in ("charge", "refund"):
+            reference = obj.get("payment_intent") or ""
+        return WebhookNotice(
+            event_id=event.get("id", ""), type=event.get("type", ""), payment_reference=reference, raw=event
+        )
+
+    def balance_for(self, *, reference: str) -> tuple[Money, Money] | None:
+        """(fee, net) of a captured payment, from its charge's balance transaction."""
+        intent = self._client().v1.payment_intents.retrieve(
+            reference, params={"expand": ["latest_charge.balance_transaction"]}
+        )
+        charge = _plain(intent).get("latest_charge") or {}
+        transaction = charge.get("balance_transaction") if isinstance(charge, dict) else None
+        if not isinstance(transaction, dict):
+            return None
+        currency = transaction["currency"].upper()
+        return from_minor_units(transaction["fee"], currency), from_minor_units(transaction["net"], currency)
+
+    def payout_payment_references(self, *, payout_reference: str) -> list[str]:
+        """The PaymentIntents whose charges a payout settled (its balance transactions)."""
+        listing = self._client().v1.balance_transactions.list(
+            params={"payout": payout_reference, "type": "charge", "limit": 100, "expand": ["data.source"]}
+        )
+        references = []
+        for row in listing.auto_paging_iter():
+            source = _plain(row).get("source")
+            if isinstance(source, dict) and source.get("payment_intent"):
+                references.append(source["payment_intent"])
+        return references

@@ -1,0 +1,319 @@
+"""A Stripe-compatible server on loopback for tests: localstripe (PyPI) behind a small proxy.
+
+localstripe serves customers, card PaymentMethods, PaymentIntents (confirm, off_session, the
+3-D Secure cards), refunds. The proxy adds what localstripe lacks, answering as Stripe documents
+it: idempotency keys on POSTs (the first response replayed), `return_url` and
+`setup_future_usage` with a hosted redirect page for 3-D Secure, the account object dj-stripe
+asks for, and balance transactions (fee 2.9% + 25 minor units) and payout listings for settlement.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+ACCOUNT = {
+    "id": "acct_1TestDouble0001",
+    "object": "account",
+    "business_profile": {"name": "Media Manager Test", "url": None, "support_email": None},
+    "business_type": "company",
+    "capabilities": {"card_payments": "active", "transfers": "active"},
+    "charges_enabled": True,
+    "country": "DE",
+    "created": 1700000000,
+    "default_currency": "eur",
+    "details_submitted": True,
+    "email": "billing@example.com",
+    "metadata": {},
+    "payouts_enabled": True,
+    "settings": {"dashboard": {"display_name": "Media Manager Test", "timezone": "Etc/UTC"}},
+    "type": "standard",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fee(amount: int) -> int:
+    # 2.9% + 25 minor units, half-up, as the sandbox charges
+    return (amount * 29 + 500) // 1000 + 25
+
+
+class StripeDouble:
+    def __init__(self):
+        self.local_port = free_port()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.idempotent: dict[str, tuple[int, bytes]] = {}
+        self.intents: dict[str, dict] = {}  # id -> {"return_url", "client_secret"}
+        self.requests: list[tuple[str, str, dict]] = []  # what our code sent: (method, path, params)
+        self.fail_next: list[Exception] = []
+        self.payouts: dict[str, list[str]] = {}  # payout id -> payment intent ids
+        self.payout_objects: dict[str, dict] = {}
+        self.lock = threading.Lock()
+        self._process = None
+        self._server = None
+
+    # --- lifecycle
+
+    def start(self):
+        self._process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("localstripe")), "--port", str(self.local_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.local_port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("localstripe did not start")
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                double.handle(self, "GET")
+
+            def do_POST(self):
+                double.handle(self, "POST")
+
+            def do_DELETE(self):
+                double.handle(self, "DELETE")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._process:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+    def reset(self):
+        """Forget everything between tests (localstripe's store too)."""
+        urllib.request.urlopen(
+            urllib.request.Request(f"http://127.0.0.1:{self.local_port}/_config/data", method="DELETE")
+        )
+        with self.lock:
+            self.idempotent.clear()
+            self.intents.clear()
+            self.requests.clear()
+            self.payouts.clear()
+            self.payout_objects.clear()
+
+    # --- plumbing
+
+    def _forward(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.local_port}{path}",
+            data=body,
+            method=method,
+            headers={
+                k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type", "stripe-version")
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    @staticmethod
+    def _send(handler, status: int, body: bytes, content_type: str = "application/json", headers: dict | None = None):
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _rewrite_intent(self, data: dict) -> dict:
+        """localstripe says `use_stripe_sdk`; Stripe with a return_url says `redirect_to_url`."""
+        if data.get("object") != "payment_intent":
+            return data
+        known = self.intents.setdefault(data["id"], {})
+        known.setdefault("client_secret", data.get("client_secret"))
+        if data.get("status") == "requires_action":
+            data["next_action"] = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": f"{self.url}/3ds/{data['id']}", "return_url": known.get("return_url")},
+            }
+        return data
+
+    # --- routes
+
+    def handle(self, handler, method: str):
+        split = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        params = {k: v[-1] for k, v in parse_qs(body.decode() if method == "POST" else split.query).items()}
+        with self.lock:
+            self.requests.append((method, split.path, dict(params)))
+        if self.fail_next:
+            error = self.fail_next.pop(0)
+            if isinstance(error, TimeoutError):
+                time.sleep(0.05)
+                handler.close_connection = True
+                return  # drop the connection: the client sees no answer
+        if split.path.startswith("/3ds/"):
+            return self._challenge(handler, method, split.path.rsplit("/", 1)[1], params)
+        if split.path == "/v1/account":
+            return self._send(handler, 200, json.dumps(ACCOUNT).encode())
+        if split.path.startswith("/v1/payouts/") and method == "GET":
+            payout = self.payout_objects.get(split.path.rsplit("/", 1)[1])
+            if payout is None:
+                return self._send(
+                    handler,
+                    404,
+                    json.dumps({"error": {"type": "invalid_request_error", "message": "No such payout"}}).encode(),
+                )
+            return self._send(handler, 200, json.dumps(payout).encode())
+        if split.path == "/v1/balance_transactions" and method == "GET":
+            return self._balance_transactions(handler, params, dict(handler.headers))
+
+        key = handler.headers.get("Idempotency-Key")
+        if method == "POST" and key:
+            with self.lock:
+                if key in self.idempotent:
+                    status, content = self.idempotent[key]
+                    return self._send(handler, status, content, headers={"Idempotent-Replayed": "true"})
+
+        if split.path == "/v1/payment_intents" and method == "POST":
+            return_url = params.pop("return_url", None)
+            params.pop("setup_future_usage", None)
+            params.pop("description", None)  # localstripe refuses it; Stripe stores it
+            params.pop("expand[0]", None)
+            status, content = self._forward(method, split.path, urlencode(params).encode(), dict(handler.headers))
+            data = json.loads(content)
+            intent = data if status == 200 else (data.get("error") or {}).get("payment_intent")
+            if intent:
+                self.intents.setdefault(intent["id"], {})["return_url"] = return_url
+            if status == 200:
+                content = json.dumps(self._rewrite_intent(data)).encode()
+        elif split.path == "/v1/payment_intents" and method == "GET":
+            # localstripe lists without filters; Stripe filters by customer.
+            status, content = self._forward("GET", "/v1/payment_intents?limit=100", None, dict(handler.headers))
+            data = json.loads(content)
+            if status == 200 and params.get("customer"):
+                data["data"] = [i for i in data["data"] if i.get("customer") == params["customer"]]
+            content = json.dumps(data).encode()
+        elif split.path.startswith("/v1/payment_intents/") and method == "GET":
+            intent_id = split.path.rsplit("/", 1)[1]
+            status, content = self._forward("GET", f"/v1/payment_intents/{intent_id}", None, dict(handler.headers))
+            if status == 200:
+                data = self._rewrite_intent(json.loads(content))
+                if (
+                    "latest_charge.balance_transaction" in split.query.replace("%5B%5D", "[]")
+                    or "balance_transaction" in split.query
+                ):
+                    data["latest_charge"] = self._charge_with_balance(data)
+                content = json.dumps(data).encode()
+        else:
+            forward_body = body if method == "POST" else None
+            path = split.path + (f"?{split.query}" if split.query else "")
+            status, content = self._forward(method, path, forward_body, dict(handler.headers))
+        if method == "POST" and key and status < 500:
+            with self.lock:
+                self.idempotent[key] = (status, content)
+        self._send(handler, status, content)
+
+    def _charge_with_balance(self, intent: dict) -> dict | None:
+        charge = intent.get("latest_charge")
+        if intent.get("status") != "succeeded":
+            return charge if isinstance(charge, dict) else None
+        charge_id = charge if isinstance(charge, str) else (charge or {}).get("id", f"ch_for_{intent['id']}")
+        amount = intent["amount"]
+        return {
+            "id": charge_id,
+            "object": "charge",
+            "payment_intent": intent["id"],
+            "balance_transaction": {
+                "id": f"txn_{intent['id'][3:]}",
+                "object": "balance_transaction",
+                "amount": amount,
+                "currency": intent["currency"],
+                "fee": _fee(amount),
+                "net": amount - _fee(amount),
+                "type": "charge",
+                "source": charge_id,
+                "status": "available",
+            },
+        }
+
+    def _balance_transactions(self, handler, params: dict, headers: dict):
+        payout = params.get("payout", "")
+        rows = []
+        for intent_id in self.payouts.get(payout, []):
+            _status, content = self._forward("GET", f"/v1/payment_intents/{intent_id}", None, headers)
+            intent = json.loads(content)
+            charge = self._charge_with_balance(intent)
+            if charge:
+                row = dict(charge["balance_transaction"])
+                row["source"] = {"id": charge["id"], "object": "charge", "payment_intent": intent_id}
+                rows.append(row)
+        body = {"object": "list", "data": rows, "has_more": False, "url": "/v1/balance_transactions"}
+        self._send(handler, 200, json.dumps(body).encode())
+
+    def _challenge(self, handler, method: str, intent_id: str, params: dict):
+        known = self.intents.get(intent_id)
+        if known is None:
+            return self._send(handler, 404, b"no such challenge", "text/plain")
+        if method == "GET":
+            page = '<form method="post"><button name="action" value="approve">Approve</button><button name="action" value="fail">Fail</button></form>'
+            return self._send(handler, 200, page.encode(), "text/html")
+        success = "true" if params.get("action") == "approve" else "false"
+        form = urlencode({"client_secret": known["client_secret"], "success": success}).encode()
+        self._forward(
+            "POST",
+            f"/v1/payment_intents/{intent_id}/_authenticate",
+            form,
+            {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Bearer sk_test"},
+        )
+        location = known.get("return_url") or f"{self.url}/done"
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    # --- helpers for tests
+
+    def add_payout(self, payout: dict, intent_ids: list[str]) -> None:
+        """A payout Stripe made, settling these PaymentIntents' charges."""
+        self.payout_objects[payout["id"]] = payout
+        self.payouts[payout["id"]] = list(intent_ids)
+
+    def authenticate(self, intent_id: str, *, approve: bool) -> None:
+        """What the customer's browser does on the bank's page."""
+        data = urlencode({"action": "approve" if approve else "fail"}).encode()
+        request = urllib.request.Request(f"{self.url}/3ds/{intent_id}", data=data, method="POST")
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            opener.open(request, timeout=10)
+        except urllib.error.HTTPError as error:
+            if error.code != 302:
+                raise
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None

@@ -1,0 +1,245 @@
+"""invoice_create, invoice_finalize: lines that add up exactly in every currency, one invoice per
+source, gap-free numbers, zero totals paid at once, and the constraints behind them."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moneyed import Money
+
+from integrations.errors import InvalidRequest
+from integrations.models import Event
+from payments.currency import minor_digits
+from payments.models import Invoice, InvoiceLine, InvoiceNumberSequence, Payment
+from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_void
+from payments.tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _amounts(currency: str, max_minor: int = 10_000_000):
+    """Exact amounts in the currency's minor unit."""
+    digits = minor_digits(currency)
+    return st.integers(min_value=0, max_value=max_minor).map(lambda n: Decimal(n).scaleb(-digits))
+
+
+@st.composite
+def _line(draw, currency: str):
+    quantity = draw(st.integers(min_value=1, max_value=50))
+    unit = draw(_amounts(currency))
+    gross = unit * quantity
+    step = Decimal(1).scaleb(-minor_digits(currency))
+    discount = draw(st.integers(min_value=0, max_value=int(gross / step))) * step
+    tax = draw(_amounts(currency, max_minor=1_000_000))
+    return LineSpec(
+        description="Line",
+        unit_amount=Money(unit, currency),
+        quantity=quantity,
+        discount=Money(discount, currency),
+        tax=Money(tax, currency),
+    )
+
+
+@st.composite
+def _invoice_lines(draw):
+    currency = draw(st.sampled_from(["JPY", "EUR", "KWD"]))
+    return currency, draw(st.lists(_line(currency), min_size=1, max_size=6))
+
+
+def _line_total(spec: LineSpec) -> Decimal:
+    return spec.unit_amount.amount * spec.quantity - spec.discount.amount + spec.tax.amount
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_invoice_lines())
+def test_invoice_lines_and_totals_add_up_exactly(db, case):
+    currency, specs = case
+    customer = CustomerFactory()
+
+    invoice = invoice_create(customer=customer, currency=currency, lines=specs)
+
+    invoice = Invoice.objects.get(pk=invoice.pk)
+    lines = list(invoice.lines.order_by("position"))
+    assert [line.position for line in lines] == list(range(1, len(specs) + 1))
+    for line, spec in zip(lines, specs, strict=True):
+        assert line.quantity == spec.quantity
+        assert line.unit_amount == spec.unit_amount
+        assert line.discount_amount == spec.discount
+        assert line.tax_amount == spec.tax
+        assert line.total.amount == _line_total(spec)
+        assert line.total.amount == line.quantity * line.unit_amount.amount - line.discount_amount.amount + (
+            line.tax_amount.amount
+        )
+    assert invoice.currency == currency
+    assert invoice.subtotal == Money(sum((s.unit_amount.amount * s.quantity for s in specs), Decimal(0)), currency)
+    assert invoice.discount_total == Money(sum((s.discount.amount for s in specs), Decimal(0)), currency)
+    assert invoice.tax_total == Money(sum((s.tax.amount for s in specs), Decimal(0)), currency)
+    assert invoice.total == Money(sum((_line_total(s) for s in specs), Decimal(0)), currency)
+    assert invoice.total == invoice.subtotal - invoice.discount_total + invoice.tax_total
+    assert invoice.total.amount == sum((line.total.amount for line in lines), Decimal(0))
+    assert invoice.status == Invoice.Status.DRAFT
+    assert invoice.number is None
+
+
+def test_invoice_create_quantizes_amounts_to_the_currency():
+    customer = CustomerFactory()
+
+    invoice = invoice_create(
+        customer=customer,
+        currency="KWD",
+        lines=[LineSpec(description="Pass", unit_amount=Money("1.2345", "KWD"), quantity=2)],
+    )
+
+    line = invoice.lines.get()
+    assert line.unit_amount.amount == Decimal("1.235")
+    assert invoice.total.amount == Decimal("2.470")
+
+
+def test_invoice_create_refuses_a_discount_over_the_line_gross():
+    customer = CustomerFactory()
+
+    with pytest.raises(InvalidRequest) as error:
+        invoice_create(
+            customer=customer,
+            currency="EUR",
+            lines=[LineSpec(description="Pass", unit_amount=Money("5.00", "EUR"), discount=Money("5.01", "EUR"))],
+        )
+
+    assert error.value.code == "parameter_invalid"
+    assert not Invoice.objects.exists()
+
+
+def test_invoice_create_refuses_no_lines():
+    with pytest.raises(InvalidRequest):
+        invoice_create(customer=CustomerFactory(), currency="EUR", lines=[])
+
+
+def test_invoice_create_with_the_same_source_twice_returns_the_same_invoice():
+    customer = CustomerFactory()
+    lines = [LineSpec(description="Pass", unit_amount=Money("4.99", "EUR"))]
+
+    first = invoice_create(customer=customer, currency="EUR", lines=lines, source="access:acc_1")
+    second = invoice_create(customer=customer, currency="EUR", lines=lines, source="access:acc_1")
+
+    assert second.pk == first.pk
+    assert Invoice.objects.count() == 1
+    assert InvoiceLine.objects.count() == 1
+    assert Event.objects.filter(type="invoice.created").count() == 1
+
+
+def test_invoice_create_without_a_source_makes_a_new_invoice_each_time():
+    customer = CustomerFactory()
+    lines = [LineSpec(description="Pass", unit_amount=Money("4.99", "EUR"))]
+
+    invoice_create(customer=customer, currency="EUR", lines=lines)
+    invoice_create(customer=customer, currency="EUR", lines=lines)
+
+    assert Invoice.objects.count() == 2
+
+
+def _draft(customer, amount="9.99", currency="EUR"):
+    return invoice_create(
+        customer=customer, currency=currency, lines=[LineSpec(description="Pass", unit_amount=Money(amount, currency))]
+    )
+
+
+def test_invoice_finalize_numbers_invoices_one_to_n_without_gaps():
+    customer = CustomerFactory()
+    drafts = [_draft(customer) for _ in range(7)]
+
+    numbers = [invoice_finalize(invoice=draft).number for draft in drafts]
+
+    year = timezone.now().year
+    assert numbers == [f"INV-{year}-{n:06d}" for n in range(1, 8)]
+    assert InvoiceNumberSequence.objects.get(year=year).last_number == 7
+
+
+def test_invoice_finalize_twice_keeps_the_number_and_uses_no_other():
+    customer = CustomerFactory()
+    first = invoice_finalize(invoice=_draft(customer))
+
+    again = invoice_finalize(invoice=first)
+    second = invoice_finalize(invoice=_draft(customer))
+
+    assert again.number == first.number
+    assert int(second.number[-6:]) == int(first.number[-6:]) + 1
+
+
+def test_invoice_finalize_opens_the_invoice():
+    invoice = invoice_finalize(invoice=_draft(CustomerFactory()))
+
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.OPEN
+    assert invoice.finalized_at is not None
+    assert invoice.paid_at is None
+
+
+def test_invoice_finalize_pays_a_zero_total_at_once_with_no_payment():
+    invoice = invoice_finalize(invoice=_draft(CustomerFactory(), amount="0.00"))
+
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+    assert invoice.number is not None
+    assert invoice.paid_at is not None
+    assert not Payment.objects.exists()
+    assert Event.objects.filter(type="invoice.paid").count() == 1
+
+
+def test_a_fully_discounted_invoice_is_paid_at_finalize():
+    invoice = invoice_create(
+        customer=CustomerFactory(),
+        currency="JPY",
+        lines=[LineSpec(description="Pass", unit_amount=Money("700", "JPY"), discount=Money("700", "JPY"))],
+    )
+
+    invoice = invoice_finalize(invoice=invoice)
+
+    assert invoice.status == Invoice.Status.PAID
+    assert not Payment.objects.exists()
+
+
+def test_a_voided_invoice_is_not_finalized():
+    invoice = invoice_void(invoice=_draft(CustomerFactory()))
+
+    invoice = invoice_finalize(invoice=invoice)
+
+    assert invoice.status == Invoice.Status.VOID
+    assert invoice.number is None
+
+
+def test_the_database_refuses_an_invoice_total_that_does_not_add_up():
+    invoice = _draft(CustomerFactory())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(total=Money("100.00", "EUR"))
+
+    invoice.refresh_from_db()
+    assert invoice.total == Money("9.99", "EUR")
+
+
+def test_the_database_refuses_an_invoice_line_total_that_does_not_add_up():
+    invoice = _draft(CustomerFactory())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice=invoice).update(total=Money("9.98", "EUR"))
+
+
+def test_the_database_refuses_a_negative_invoice_total():
+    invoice = _draft(CustomerFactory())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(
+            subtotal=Money("0.00", "EUR"), discount_total=Money("1.00", "EUR"), total=Money("-1.00", "EUR")
+        )
+
+
+def test_the_database_refuses_two_invoices_with_one_number():
+    customer = CustomerFactory()
+    first = invoice_finalize(invoice=_draft(customer))
+    second = _draft(customer)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=second.pk).update(number=first.number)
