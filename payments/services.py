@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from moneyed import Money
 
@@ -728,6 +728,10 @@ def payment_refund(*, payment: Payment, amount: Money | None = None, reason: str
             raise Unprocessable(f"A {payment.status} payment cannot be refunded.", code="payment_not_refundable")
         currency = payment.amount.currency.code
         left = payment.amount.amount - payment.amount_refunded
+        if left <= 0:
+            raise Unprocessable(
+                "Nothing is left to refund on this payment.", code="refund_exceeds_payment", param="amount"
+            )
         value = left if amount is None else money(amount.amount, currency).amount
         if amount is not None and amount.currency.code != currency:
             raise InvalidRequest(f"The refund must be in {currency}.", code="currency_mismatch", param="amount")
@@ -771,7 +775,8 @@ def refund_apply_result(*, refund: Refund, result: RefundResult) -> Refund:
         return refund
     refund.status, refund.gateway_reference = Refund.Status.SUCCEEDED, result.reference
     refund.save(update_fields=["status", "gateway_reference", "updated_at"])
-    fully = payment.amount_refunded >= payment.amount.amount
+    # Only confirmed refunds count: a pending one may still fail and give its amount back.
+    fully = _refunded_total(payment) >= payment.amount.amount
     payment.status = Payment.Status.REFUNDED if fully else Payment.Status.PARTIALLY_REFUNDED
     payment.save(update_fields=["status", "updated_at"])
     event_emit(
@@ -781,6 +786,11 @@ def refund_apply_result(*, refund: Refund, result: RefundResult) -> Refund:
     )
     hooks.run("payment_refunded", payment=payment, refund=refund, fully_refunded=fully)
     return refund
+
+
+def _refunded_total(payment: Payment) -> Decimal:
+    total = Refund.objects.filter(payment=payment, status=Refund.Status.SUCCEEDED).aggregate(total=Sum("amount"))
+    return total["total"] or Decimal(0)
 
 
 def refunds_reconcile(*, older_than: timedelta = timedelta(minutes=5)) -> int:
@@ -817,6 +827,7 @@ def payouts_create_sandbox(*, as_of=None) -> list[Payout]:
         for (account_id, currency), payments in sorted(groups.items()):
             refunds = list(
                 Refund.objects.select_for_update(skip_locked=True).filter(
+                    Q(payment__in=payments) | Q(payment__payout__isnull=False),  # never ahead of its payment
                     payment__gateway_account_id=account_id,
                     amount_currency=currency,
                     status=Refund.Status.SUCCEEDED,

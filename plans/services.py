@@ -13,7 +13,7 @@ from integrations.errors import CardError, Conflict, InvalidRequest, Unprocessab
 from integrations.services import event_emit
 from payments.currency import format_amount, normalize_currency, parse_amount
 from payments.models import Customer, Invoice, Payment, PaymentMethod
-from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay
+from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay, invoice_void
 from plans.models import Access, Plan, PlanPrice
 from plans.selectors import plan_current_prices, plan_is_referenced
 
@@ -353,9 +353,13 @@ def access_on_invoice_paid(*, invoice: Invoice, payment: Payment | None) -> None
 
 
 def access_on_invoice_payment_failed(*, invoice: Invoice, payment: Payment) -> None:
-    Access.objects.filter(invoice=invoice, status=Access.Status.PENDING).update(
+    """A one-off purchase is not retried: its access fails and its invoice is voided (a new
+    checkout makes a new one)."""
+    failed = Access.objects.filter(invoice=invoice, status=Access.Status.PENDING).update(
         status=Access.Status.FAILED, updated_at=timezone.now()
     )
+    if failed:
+        invoice_void(invoice=invoice)
 
 
 def access_on_payment_refunded(*, payment: Payment, refund, fully_refunded: bool) -> None:

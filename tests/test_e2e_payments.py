@@ -878,3 +878,37 @@ def test_a_card_that_always_authenticates_is_asked_every_time(customer_client, s
 
     assert second["payment"]["status"] == "requires_action"
     assert second["payment"]["next_action"]["url"] != first["payment"]["next_action"]["url"]
+
+
+def test_a_declined_one_off_purchase_voids_its_invoice_and_keeps_its_number(customer_client, db):
+    from payments.models import Invoice
+    from payments.services import gateway_account_create
+    from plans.tests.factories import PlanFactory
+
+    account = gateway_account_create(provider="sandbox", display_name="Sandbox")
+    plan = PlanFactory(
+        code="pass-void", kind="one_off", interval=None, access_days=1, prices=[{"amount": "3.00", "currency": "EUR"}]
+    )
+    gateway = customer_client.get("/api/v1/me/gateway").json()
+    token = (
+        APIClient()
+        .post(
+            "/sandbox/v1/tokens",
+            {
+                "publishable_key": gateway["client"]["publishable_key"],
+                "card": {"number": "4000000000000002", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+            },
+            format="json",
+        )
+        .json()["token"]
+    )
+    method = customer_client.post(
+        "/api/v1/me/payment-methods", {"gateway": account.id, "token": token}, format="json"
+    ).json()
+    response = customer_client.post(
+        "/api/v1/me/checkout", {"plan": plan.id, "payment_method": method["id"]}, format="json"
+    )
+    assert response.status_code == 402
+    invoice = Invoice.objects.get()
+    assert invoice.status == Invoice.Status.VOID
+    assert invoice.number is not None

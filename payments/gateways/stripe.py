@@ -168,6 +168,19 @@ class StripeGateway(Gateway):
             ChargeStatus.FAILED, decline_code="processing_error", message="The charge never reached Stripe."
         )
 
+    def cancel(self, *, reference: str, idempotency_key: str) -> ChargeResult:
+        """Cancel a PaymentIntent still waiting for 3-D Secure, so a late approval cannot capture it."""
+        if not reference:
+            return self.lookup(reference=reference, idempotency_key=idempotency_key)
+        client = self._client()
+        try:
+            intent = client.v1.payment_intents.cancel(
+                reference, options={"idempotency_key": f"cancel-{idempotency_key}"}
+            )
+        except stripe.InvalidRequestError:  # no longer cancelable: it succeeded or failed meanwhile
+            intent = client.v1.payment_intents.retrieve(reference)
+        return _charge_result(intent)
+
     def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
         try:
             refund = self._client().v1.refunds.create(
