@@ -28,16 +28,28 @@ def prepare(customers: int) -> tuple[str, list[tuple[str, str]]]:
     from plans.services import plan_create
 
     account = gateway_account_create(provider="sandbox", display_name="Sandbox")
-    plan = plan_create(code=f"pass-{uuid.uuid4().hex[:6]}", name="Event pass", kind="one_off", access_days=2,
-                       prices=[{"amount": "4.99", "currency": "EUR"}])
+    plan = plan_create(
+        code=f"pass-{uuid.uuid4().hex[:6]}",
+        name="Event pass",
+        kind="one_off",
+        access_days=2,
+        prices=[{"amount": "4.99", "currency": "EUR"}],
+    )
     Customer.objects.bulk_create(
-        [Customer(external_id=f"bench-{uuid.uuid4().hex}", email=f"b{i}@example.com", country="DE", currency="EUR")
-         for i in range(customers)]
+        [
+            Customer(external_id=f"bench-{uuid.uuid4().hex}", email=f"b{i}@example.com", country="DE", currency="EUR")
+            for i in range(customers)
+        ]
     )
     buyers = []
     for customer in Customer.objects.all():
-        card = sandbox_tokenize(publishable_key=account.credentials["publishable_key"], number="4242424242424242",
-                                exp_month=12, exp_year=2034, cvc="123")
+        card = sandbox_tokenize(
+            publishable_key=account.credentials["publishable_key"],
+            number="4242424242424242",
+            exp_month=12,
+            exp_year=2034,
+            cvc="123",
+        )
         method = payment_method_attach(customer=customer, gateway_account_id=account.id, token=card.token)
         token, _ = customer_token_create(customer=customer, ttl_seconds=6 * 3600)
         buyers.append((token, method.id))
@@ -59,8 +71,11 @@ def drive(port: int, plan_id: str, buyers: list[tuple[str, str]], checkouts: int
                 break
             token, method = buyers[index % len(buyers)]
             body = json.dumps({"plan": plan_id, "payment_method": method})
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                       "Idempotency-Key": f"bench-{index}"}
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"bench-{index}",
+            }
             started = time.perf_counter()
             connection.request("POST", "/api/v1/me/checkout", body=body, headers=headers)
             response = connection.getresponse()
@@ -96,9 +111,20 @@ def main():
         port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "CONN_MAX_AGE": "600"}
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mediamanager.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
-             "--log-level", "warning"],
-            cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "mediamanager.wsgi",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(args.workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
         )
         try:
             for _ in range(100):
@@ -115,10 +141,14 @@ def main():
 
         from payments.models import Payment
 
-        print(f"checkouts: {args.checkouts} over {args.concurrency} connections, gunicorn {args.workers} workers, "
-              f"{os.cpu_count()} cores")
+        print(
+            f"checkouts: {args.checkouts} over {args.concurrency} connections, gunicorn {args.workers} workers, "
+            f"{os.cpu_count()} cores"
+        )
         print(f"throughput: {args.checkouts / elapsed:.1f} checkouts/s ({elapsed:.2f} s)")
-        print(f"latency: p50 {percentile(latencies, 0.50) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
+        print(
+            f"latency: p50 {percentile(latencies, 0.50) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms"
+        )
         print(f"failures: {len(failures)}" + (f" (first: {failures[0]})" if failures else ""))
         print(f"payments succeeded in the database: {Payment.objects.filter(status='succeeded').count()}")
 
