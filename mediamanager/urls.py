@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mediamanager import views
 from payments import views as payment_views
+from plans import views as plan_views
 
 admin.site.site_header = "Media Manager Payments"
 admin.site.site_title = "Media Manager Payments"
@@ -28,4 +29,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("sandbox/v1/", include("payments.gateways.sandbox_urls")),
     path("webhooks/gateways/<str:gateway_account_id>", payment_views.gateway_webhook, name="gateway-webhook"),
+    path("billing/pay/<str:token>", plan_views.pay_now, name="pay-now"),
 ]

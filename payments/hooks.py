@@ -8,13 +8,20 @@ subscription or the access moves on atomically with the invoice.
 - "invoice_payment_failed"(invoice, payment): a charge for the invoice failed or was abandoned.
 - "payment_refunded"(payment, refund, fully_refunded): money went back to the customer.
 - "payment_method_detach_check"(payment_method): raise a DomainError to refuse removing a card.
+- "payment_method_default_changed"(payment_method): the customer has a new default card.
 """
 
 from collections import defaultdict
 from collections.abc import Callable
 
 _handlers: dict[str, list[Callable]] = defaultdict(list)
-HOOKS = ("invoice_paid", "invoice_payment_failed", "payment_refunded", "payment_method_detach_check")
+HOOKS = (
+    "invoice_paid",
+    "invoice_payment_failed",
+    "payment_refunded",
+    "payment_method_detach_check",
+    "payment_method_default_changed",
+)
 
 
 def register(hook: str, handler: Callable) -> None:

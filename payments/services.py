@@ -300,6 +300,8 @@ def payment_method_attach(*, customer: Customer, gateway_account_id: str, token:
             payload={"payment_method": payment_method_payload(method)},
             customer_id=customer.id,
         )
+        if method.is_default:
+            hooks.run("payment_method_default_changed", payment_method=method)
     return method
 
 
@@ -320,6 +322,7 @@ def payment_method_set_default(*, payment_method: PaymentMethod) -> PaymentMetho
             payload={"payment_method": payment_method_payload(method)},
             customer_id=method.customer_id,
         )
+        hooks.run("payment_method_default_changed", payment_method=method)
     return method
 
 
@@ -465,6 +468,21 @@ def invoice_mark_paid(*, invoice: Invoice, payment: "Payment | None") -> Invoice
 
 
 @transaction.atomic
+def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
+    """Give up collecting an open invoice (dunning exhausted); it can still be paid later."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.OPEN:
+        invoice.status = Invoice.Status.UNCOLLECTIBLE
+        invoice.save(update_fields=["status"])
+        event_emit(
+            type="invoice.marked_uncollectible",
+            payload={"invoice": invoice_payload(invoice)},
+            customer_id=invoice.customer_id,
+        )
+    return invoice
+
+
+@transaction.atomic
 def invoice_void(*, invoice: Invoice) -> Invoice:
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status == Invoice.Status.PAID:
@@ -532,12 +550,23 @@ def invoice_pay(
     return _payment_attempt_run(payment=payment)
 
 
-def payment_retry(*, payment: Payment, off_session: bool = True) -> Payment:
-    """Charge a failed payment's invoice again, as a new attempt with a new idempotency key."""
+def payment_retry(
+    *, payment: Payment, off_session: bool = True, payment_method: PaymentMethod | None = None, return_url: str = ""
+) -> Payment:
+    """Charge a failed payment's invoice again, as a new attempt with a new idempotency key,
+    optionally with another card (same gateway) or on-session with a return URL."""
     with transaction.atomic():
         payment = _lock_payment(payment.pk)
-        if payment.status != Payment.Status.FAILED or payment.invoice.status != Invoice.Status.OPEN:
+        if payment.status not in (Payment.Status.FAILED, Payment.Status.CANCELED):
             return payment
+        if payment.invoice.status != Invoice.Status.OPEN:
+            return payment
+        if payment_method is not None:
+            if payment_method.customer_id != payment.customer_id or payment_method.detached_at is not None:
+                raise InvalidRequest("No such payment method.", code="resource_missing", param="payment_method")
+            payment.payment_method = payment_method
+            payment.gateway_account_id = payment_method.gateway_account_id
+        payment.return_url = return_url or payment.return_url
         payment.attempts += 1
         payment.status = Payment.Status.PROCESSING
         payment.decline_code = payment.failure_message = payment.next_action_url = ""
@@ -550,6 +579,9 @@ def payment_retry(*, payment: Payment, off_session: bool = True) -> Payment:
                 "failure_message",
                 "next_action_url",
                 "off_session",
+                "payment_method",
+                "gateway_account",
+                "return_url",
                 "updated_at",
             ]
         )

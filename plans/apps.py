@@ -7,8 +7,12 @@ class PlansConfig(AppConfig):
 
     def ready(self):
         from payments import hooks
-        from plans import services
+        from plans import services, subscriptions
 
         hooks.register("invoice_paid", services.access_on_invoice_paid)
         hooks.register("invoice_payment_failed", services.access_on_invoice_payment_failed)
         hooks.register("payment_refunded", services.access_on_payment_refunded)
+        hooks.register("invoice_paid", subscriptions.subscription_on_invoice_paid)
+        hooks.register("invoice_payment_failed", subscriptions.subscription_on_payment_failed)
+        hooks.register("payment_method_detach_check", subscriptions.subscription_detach_check)
+        hooks.register("payment_method_default_changed", subscriptions.subscriptions_on_new_default_card)

@@ -39,6 +39,12 @@ class Plan(models.Model):
     trial_length = models.PositiveSmallIntegerField(null=True, blank=True)
     trial_unit = models.CharField(max_length=5, choices=TrialUnit.choices, blank=True)
     trial_requires_payment_method = models.BooleanField(default=True)
+    trial_end_without_card = models.CharField(
+        max_length=6,
+        choices=[("cancel", "cancel"), ("pause", "pause")],
+        default="cancel",
+        help_text="A cardless trial that ends with no card: cancel the subscription, or pause it until a card comes.",
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -128,3 +134,111 @@ class Access(models.Model):
 
     def __str__(self):
         return f"{self.plan.code} for {self.customer_id} ({self.status})"
+
+
+class Subscription(models.Model):
+    """A customer's recurring plan. The price (and so the currency) is fixed at signup."""
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete"  # first payment waiting for 3-D Secure
+        INCOMPLETE_EXPIRED = "incomplete_expired"
+        TRIALING = "trialing"
+        ACTIVE = "active"
+        PAST_DUE = "past_due"
+        PAUSED = "paused"
+        CANCELED = "canceled"
+        ENDED = "ended"  # fixed billing cycles done
+
+    class CancelReason(models.TextChoices):
+        CUSTOMER = "customer_request"
+        OPERATOR = "operator"
+        PAYMENT_FAILED = "payment_failed"
+        TRIAL_ENDED = "trial_ended_without_payment_method"
+        INCOMPLETE = "first_payment_not_completed"
+
+    id = PrefixedIdField(prefix="sub")
+    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    price = models.ForeignKey(PlanPrice, on_delete=models.PROTECT, related_name="subscriptions")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=18, choices=Status.choices)
+    payment_method = models.ForeignKey(
+        "payments.PaymentMethod",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="subscriptions",
+        help_text="The card renewals are charged to; empty = the customer's default card.",
+    )
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    trial_start = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cycles_billed = models.PositiveIntegerField(default=0, help_text="Paid billing periods so far.")
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=40, choices=CancelReason.choices, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The one column the billing engine scans: when this subscription next needs work.
+    next_billing_at = models.DateTimeField(null=True, blank=True)
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    retries_done = models.PositiveSmallIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pending_price = models.ForeignKey(
+        PlanPrice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pending_subscriptions",
+        help_text="A downgrade that takes effect at the end of the period.",
+    )
+    move_to_current_price = models.BooleanField(
+        default=False, help_text="Operator choice: renew at the plan's current price from the next renewal on."
+    )
+    price_change_notified_at = models.DateTimeField(null=True, blank=True)
+    trial_reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    renewal_reminder_for = models.DateTimeField(
+        null=True, blank=True, help_text="Period end the last reminder was for."
+    )
+    source = models.CharField(max_length=10, default="checkout")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_billing_at"], name="subscription_due", condition=models.Q(next_billing_at__isnull=False)
+            ),
+            models.Index(fields=["customer", "status"], name="subscription_customer_status"),
+        ]
+        constraints = [
+            # One trial per customer per plan, ever.
+            models.UniqueConstraint(
+                fields=["customer", "plan"],
+                condition=models.Q(trial_start__isnull=False),
+                name="subscription_one_trial_per_plan",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.id} {self.plan.code} ({self.status})"
+
+
+class SubscriptionInvoice(models.Model):
+    """Which subscription and period an invoice bills: the link the payment hooks follow."""
+
+    class Purpose(models.TextChoices):
+        FIRST = "first"
+        RENEWAL = "renewal"
+        UPGRADE = "upgrade"
+
+    invoice = models.OneToOneField("payments.Invoice", on_delete=models.PROTECT, related_name="subscription_link")
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoice_links")
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    price = models.ForeignKey(PlanPrice, on_delete=models.PROTECT, related_name="+")
+
+    def __str__(self):
+        return f"{self.subscription_id} {self.purpose} {self.period_start:%Y-%m-%d}"

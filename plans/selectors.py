@@ -1,10 +1,10 @@
 """Reads of the plan catalogue."""
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 
+from integrations import clock
 from integrations.errors import NotFound
-from plans.models import Access, Plan, PlanPrice
+from plans.models import Access, Plan, PlanPrice, Subscription
 
 
 def plan_current_prices(*, plan: Plan) -> list[PlanPrice]:
@@ -65,20 +65,61 @@ def plan_is_referenced(*, plan: Plan) -> bool:
 
 
 def entitlement_list(*, customer, as_of=None) -> list[dict]:
-    """What the customer may watch now: the call every player makes at start-up, so one query."""
-    now = as_of or timezone.now()
+    """What the customer may watch now: the call every player makes at start-up, so two indexed
+    queries and no per-row work in the database."""
+    from plans.subscriptions import ENTITLED_STATUSES, grace_ends, is_entitled
+
+    now = as_of or clock.now()
+    entitlements = []
+    subscriptions = Subscription.objects.filter(customer=customer, status__in=ENTITLED_STATUSES).select_related("plan")
+    for sub in subscriptions:
+        if not is_entitled(sub, now):
+            continue
+        until = grace_ends(sub) if sub.status == Subscription.Status.PAST_DUE else sub.current_period_end
+        entitlements.append(
+            {
+                "plan": sub.plan_id,
+                "plan_code": sub.plan.code,
+                "source": "subscription",
+                "subscription": sub.id,
+                "status": sub.status,
+                "access_until": until,
+            }
+        )
     accesses = (
         Access.objects.filter(customer=customer, status=Access.Status.ACTIVE, access_until__gt=now)
         .select_related("plan")
         .order_by("-access_until")
     )
-    return [
+    entitlements.extend(
         {
             "plan": access.plan_id,
             "plan_code": access.plan.code,
             "source": "one_off",
+            "subscription": None,
             "status": "active",
             "access_until": access.access_until,
         }
         for access in accesses
-    ]
+    )
+    return entitlements
+
+
+def subscription_list(
+    *, customer_id: str | None = None, status: str | None = None, plan_id: str | None = None
+) -> QuerySet[Subscription]:
+    subscriptions = Subscription.objects.select_related("plan", "price")
+    if customer_id:
+        subscriptions = subscriptions.filter(customer_id=customer_id)
+    if status:
+        subscriptions = subscriptions.filter(status=status)
+    if plan_id:
+        subscriptions = subscriptions.filter(plan_id=plan_id)
+    return subscriptions
+
+
+def subscription_get(*, subscription_id: str, customer_id: str | None = None) -> Subscription:
+    subscription = subscription_list(customer_id=customer_id).filter(pk=subscription_id).first()
+    if subscription is None:
+        raise NotFound(f"No subscription '{subscription_id}'.")
+    return subscription

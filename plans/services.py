@@ -14,8 +14,9 @@ from integrations.services import event_emit
 from payments.currency import format_amount, normalize_currency, parse_amount
 from payments.models import Customer, Invoice, Payment, PaymentMethod
 from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay, invoice_void
-from plans.models import Access, Plan, PlanPrice
+from plans.models import Access, Plan, PlanPrice, Subscription
 from plans.selectors import plan_current_prices, plan_is_referenced
+from plans.subscriptions import subscription_check_conflict, subscription_start
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Terms that define what a subscriber bought; frozen once anything references the plan.
@@ -268,6 +269,7 @@ class CheckoutResult:
     access: Access | None
     invoice: Invoice | None
     payment: Payment | None
+    subscription: Subscription | None = None
 
 
 def _checkout_payment_method(*, customer: Customer, payment_method_id: str | None) -> PaymentMethod | None:
@@ -295,17 +297,14 @@ def checkout(
     coupon_code: str | None = None,
     return_url: str = "",
 ) -> CheckoutResult:
-    """Buy a plan. One-off plans: an invoice charged now on-session, and access for the plan's
-    `access_days` once it is paid (after 3-D Secure if the bank asks for it)."""
+    """Buy a plan. Recurring plans start a subscription (see plans.subscriptions). One-off plans:
+    an invoice charged now on-session, and access for the plan's `access_days` once it is paid
+    (after 3-D Secure if the bank asks for it)."""
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
         raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
     if plan.status != Plan.Status.ACTIVE:
         raise Unprocessable("This plan is no longer on sale.", code="plan_not_available", param="plan")
-    if plan.kind != Plan.Kind.ONE_OFF:
-        raise Unprocessable(
-            "Checkout of recurring plans is not available yet.", code="plan_not_supported", param="plan"
-        )
     if coupon_code:
         raise InvalidRequest("No such coupon.", code="coupon_not_found", param="coupon_code")
     if return_url and (len(return_url) > 500 or not _RETURN_URL_RE.match(return_url)):
@@ -316,6 +315,14 @@ def checkout(
             f"This plan is not sold in {customer.currency}.", code="plan_not_available_in_currency", param="plan"
         )
     method = _checkout_payment_method(customer=customer, payment_method_id=payment_method_id)
+    if plan.kind == Plan.Kind.RECURRING:
+        subscription_check_conflict(customer=customer, plan=plan)
+        started = subscription_start(
+            customer=customer, plan=plan, price=price, payment_method=method, return_url=return_url
+        )
+        return CheckoutResult(
+            access=None, subscription=started.subscription, invoice=started.invoice, payment=started.payment
+        )
     if method is None and price.amount.amount > 0:
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
 

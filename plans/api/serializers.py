@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from payments.api.fields import MONEY_SCHEMA, money_repr
 from payments.api.serializers import InvoiceSerializer, NextActionSerializer, PaymentSerializer
-from plans.models import Access, Plan
+from plans.models import Access, Plan, Subscription
 from plans.selectors import plan_current_prices
 
 
@@ -136,16 +136,103 @@ class CheckoutRequestSerializer(serializers.Serializer):
     return_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
+class SubscriptionSerializer(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    customer = serializers.CharField(source="customer_id")
+    plan = serializers.CharField(source="plan_id")
+    price = serializers.SerializerMethodField()
+    payment_method = serializers.CharField(source="payment_method_id", allow_null=True)
+    pending_plan = serializers.SerializerMethodField()
+    cancel_reason = serializers.SerializerMethodField()
+    grace_until = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "object",
+            "customer",
+            "plan",
+            "status",
+            "price",
+            "payment_method",
+            "current_period_start",
+            "current_period_end",
+            "trial_start",
+            "trial_end",
+            "cycles_billed",
+            "cancel_at_period_end",
+            "canceled_at",
+            "cancel_reason",
+            "ended_at",
+            "pending_plan",
+            "grace_until",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_object(self, sub) -> str:
+        return "subscription"
+
+    @extend_schema_field(MONEY_SCHEMA)
+    def get_price(self, sub):
+        return money_repr(sub.price.amount)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_pending_plan(self, sub):
+        return sub.pending_price.plan_id if sub.pending_price_id else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_cancel_reason(self, sub):
+        return sub.cancel_reason or None
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_grace_until(self, sub):
+        from plans.subscriptions import grace_ends
+
+        value = grace_ends(sub) if sub.status == Subscription.Status.PAST_DUE else None
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+
 class CheckoutSerializer(serializers.Serializer):
-    subscription = AccessSerializer(source="access")
+    subscription = serializers.SerializerMethodField(
+        help_text="The subscription (recurring plans) or the access a one-off plan grants."
+    )
     invoice = InvoiceSerializer(allow_null=True)
     payment = CheckoutPaymentSerializer(allow_null=True)
+
+    @extend_schema_field(SubscriptionSerializer)
+    def get_subscription(self, result):
+        if result.subscription is not None:
+            return SubscriptionSerializer(result.subscription).data
+        return AccessSerializer(result.access).data
+
+
+class SubscriptionCancelSerializer(serializers.Serializer):
+    at_period_end = serializers.BooleanField(default=True)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=40, default="")
+
+
+class ChangePlanSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    return_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class SubscriptionCreateSerializer(serializers.Serializer):
+    customer = serializers.CharField()
+    plan = serializers.CharField()
+    payment_method = serializers.CharField(required=False, allow_null=True, default=None)
+
+
+class ExtendSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
 
 
 class EntitlementSerializer(serializers.Serializer):
     plan = serializers.CharField()
     plan_code = serializers.CharField()
     source = serializers.ChoiceField(choices=["one_off", "subscription"])
+    subscription = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     access_until = serializers.DateTimeField(allow_null=True)
 

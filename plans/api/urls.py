@@ -9,4 +9,33 @@ urlpatterns = [
     path("me/plans", views.MePlanListView.as_view(), name="me-plans"),
     path("me/checkout", views.MeCheckoutView.as_view(), name="me-checkout"),
     path("me/entitlements", views.MeEntitlementsView.as_view(), name="me-entitlements"),
+    path("subscriptions", views.SubscriptionListView.as_view(), name="subscription-list"),
+    path("subscriptions/<str:subscription_id>", views.SubscriptionDetailView.as_view(), name="subscription-detail"),
+    path(
+        "subscriptions/<str:subscription_id>/cancel", views.SubscriptionCancelView.as_view(), name="subscription-cancel"
+    ),
+    path("subscriptions/<str:subscription_id>/pause", views.SubscriptionPauseView.as_view(), name="subscription-pause"),
+    path(
+        "subscriptions/<str:subscription_id>/resume", views.SubscriptionResumeView.as_view(), name="subscription-resume"
+    ),
+    path(
+        "subscriptions/<str:subscription_id>/extend", views.SubscriptionExtendView.as_view(), name="subscription-extend"
+    ),
+    path("me/subscriptions", views.MeSubscriptionListView.as_view(), name="me-subscriptions"),
+    path("me/subscriptions/<str:subscription_id>", views.MeSubscriptionDetailView.as_view(), name="me-subscription"),
+    path(
+        "me/subscriptions/<str:subscription_id>/cancel",
+        views.MeSubscriptionCancelView.as_view(),
+        name="me-subscription-cancel",
+    ),
+    path(
+        "me/subscriptions/<str:subscription_id>/resume",
+        views.MeSubscriptionResumeView.as_view(),
+        name="me-subscription-resume",
+    ),
+    path(
+        "me/subscriptions/<str:subscription_id>/change-plan",
+        views.MeSubscriptionChangePlanView.as_view(),
+        name="me-subscription-change-plan",
+    ),
 ]

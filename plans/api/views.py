@@ -4,17 +4,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.api.parsing import validated_data
+from integrations.errors import InvalidRequest
 from payments.currency import country_currency, normalize_country
-from plans import selectors, services
+from payments.selectors import customer_get
+from plans import selectors, services, subscriptions
 from plans.api.serializers import (
+    ChangePlanSerializer,
     CheckoutRequestSerializer,
     CheckoutSerializer,
     CustomerPlanSerializer,
     EntitlementsSerializer,
+    ExtendSerializer,
     PlanSerializer,
     PlanUpdateSerializer,
     PlanWriteSerializer,
+    SubscriptionCancelSerializer,
+    SubscriptionCreateSerializer,
+    SubscriptionSerializer,
 )
+from plans.models import Plan, Subscription
 
 
 def _service_terms(data: dict) -> dict:
@@ -113,3 +121,152 @@ class MeEntitlementsView(APIView):
         entitlements = selectors.entitlement_list(customer=request.user.customer)
         body = {"entitled": bool(entitlements), "entitlements": entitlements}
         return Response(EntitlementsSerializer(body).data)
+
+
+def _change_result(result) -> Response:
+    return Response(CheckoutSerializer(result).data)
+
+
+class SubscriptionListView(generics.ListAPIView):
+    serializer_class = SubscriptionSerializer
+    audience = "operator"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", str),
+            OpenApiParameter("status", str, enum=Subscription.Status.values),
+            OpenApiParameter("plan", str),
+        ],
+        summary="Subscriptions",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        customer_id = self.request.user.customer.id if self.audience == "customer" else params.get("customer")
+        return selectors.subscription_list(
+            customer_id=customer_id, status=params.get("status"), plan_id=params.get("plan")
+        )
+
+    @extend_schema(
+        request=SubscriptionCreateSerializer,
+        responses={201: CheckoutSerializer},
+        summary="Start a subscription for a customer (as checkout does)",
+    )
+    def post(self, request):
+        data = validated_data(SubscriptionCreateSerializer, request)
+        customer = customer_get(customer_id=data["customer"])
+        result = services.checkout(customer=customer, plan_id=data["plan"], payment_method_id=data["payment_method"])
+        return Response(CheckoutSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class MeSubscriptionListView(SubscriptionListView):
+    audience = "customer"
+    http_method_names = ["get", "head", "options"]
+
+
+class _SubscriptionView(APIView):
+    audience = "operator"
+
+    def subscription(self, request, subscription_id):
+        customer_id = request.user.customer.id if self.audience == "customer" else None
+        return selectors.subscription_get(subscription_id=subscription_id, customer_id=customer_id)
+
+
+class SubscriptionDetailView(_SubscriptionView):
+    @extend_schema(responses=SubscriptionSerializer, summary="A subscription")
+    def get(self, request, subscription_id: str):
+        return Response(SubscriptionSerializer(self.subscription(request, subscription_id)).data)
+
+
+class MeSubscriptionDetailView(SubscriptionDetailView):
+    audience = "customer"
+
+
+class SubscriptionCancelView(_SubscriptionView):
+    @extend_schema(
+        request=SubscriptionCancelSerializer, responses=SubscriptionSerializer, summary="Cancel now or at period end"
+    )
+    def post(self, request, subscription_id: str):
+        data = validated_data(SubscriptionCancelSerializer, request)
+        reason = "customer_request" if self.audience == "customer" else (data["reason"] or "operator")
+        sub = subscriptions.subscription_cancel(
+            subscription=self.subscription(request, subscription_id), at_period_end=data["at_period_end"], reason=reason
+        )
+        return Response(SubscriptionSerializer(sub).data)
+
+
+class MeSubscriptionCancelView(SubscriptionCancelView):
+    audience = "customer"
+
+
+class MeSubscriptionResumeView(_SubscriptionView):
+    audience = "customer"
+
+    @extend_schema(request=None, responses=SubscriptionSerializer, summary="Undo a cancellation at period end")
+    def post(self, request, subscription_id: str):
+        sub = subscriptions.subscription_resume(subscription=self.subscription(request, subscription_id))
+        return Response(SubscriptionSerializer(sub).data)
+
+
+class MeSubscriptionChangePlanView(_SubscriptionView):
+    audience = "customer"
+
+    @extend_schema(
+        request=ChangePlanSerializer,
+        responses=CheckoutSerializer,
+        summary="Upgrade now (prorated invoice) or downgrade at period end",
+    )
+    def post(self, request, subscription_id: str):
+        data = validated_data(ChangePlanSerializer, request)
+        plan = Plan.objects.filter(pk=data["plan"]).first()
+        if plan is None:
+            raise InvalidRequest(f"No plan '{data['plan']}'.", code="resource_missing", param="plan")
+        result = subscriptions.subscription_change_plan(
+            subscription=self.subscription(request, subscription_id), plan=plan, return_url=data["return_url"]
+        )
+        return _change_result(
+            services.CheckoutResult(
+                access=None, subscription=result.subscription, invoice=result.invoice, payment=result.payment
+            )
+        )
+
+
+class SubscriptionPauseView(_SubscriptionView):
+    @extend_schema(request=None, responses=SubscriptionSerializer, summary="Pause (operator)")
+    def post(self, request, subscription_id: str):
+        return Response(
+            SubscriptionSerializer(
+                subscriptions.subscription_pause(subscription=self.subscription(request, subscription_id))
+            ).data
+        )
+
+
+class SubscriptionResumeView(_SubscriptionView):
+    @extend_schema(
+        request=None,
+        responses=SubscriptionSerializer,
+        summary="Resume a paused subscription, or undo a cancel at period end (operator)",
+    )
+    def post(self, request, subscription_id: str):
+        sub = self.subscription(request, subscription_id)
+        if sub.status == Subscription.Status.PAUSED:
+            sub = subscriptions.subscription_resume_paused(subscription=sub)
+        else:
+            sub = subscriptions.subscription_resume(subscription=sub)
+        return Response(SubscriptionSerializer(sub).data)
+
+
+class SubscriptionExtendView(_SubscriptionView):
+    @extend_schema(
+        request=ExtendSerializer,
+        responses=SubscriptionSerializer,
+        summary="Extend the current period by N days, free (operator)",
+    )
+    def post(self, request, subscription_id: str):
+        data = validated_data(ExtendSerializer, request)
+        sub = subscriptions.subscription_extend(
+            subscription=self.subscription(request, subscription_id), days=data["days"]
+        )
+        return Response(SubscriptionSerializer(sub).data)

@@ -1,0 +1,29 @@
+from datetime import UTC
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from plans.billing import run_billing
+
+
+class Command(BaseCommand):
+    help = "Do every piece of due billing work, as the scheduled task does (safe to run several at once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--as-of", help="ISO 8601 time to run at (needs BILLING_ALLOW_TIME_TRAVEL).")
+        parser.add_argument("--max-seconds", type=float, default=None, help="Stop claiming new work after this long.")
+
+    def handle(self, *args, as_of=None, max_seconds=None, **options):
+        when = None
+        if as_of:
+            if not settings.BILLING_ALLOW_TIME_TRAVEL:
+                raise CommandError("--as-of moves the clock: set BILLING_ALLOW_TIME_TRAVEL=1 (dev and test only).")
+            when = parse_datetime(as_of)
+            if when is None:
+                raise CommandError(f"--as-of: '{as_of}' is not an ISO 8601 time.")
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+        counts = run_billing(as_of=when, max_seconds=max_seconds)
+        summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "nothing due"
+        self.stdout.write(summary)

@@ -1,0 +1,137 @@
+"""Emails to subscribers (HTML and text, Django's email backend), sent after the transaction
+that caused them commits, so a rolled-back change never mails anyone."""
+
+import logging
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from payments.currency import format_amount
+
+logger = logging.getLogger("plans.notifications")
+PAY_LINK_SALT = "plans.pay-now"
+PAY_LINK_MAX_AGE = 30 * 86400
+
+
+def _send(*, template: str, to: str, subject: str, context: dict) -> None:
+    context = {"site_url": settings.SITE_URL, **context}
+    text = render_to_string(f"emails/{template}.txt", context)
+    html = render_to_string(f"emails/{template}.html", context)
+
+    def deliver():
+        message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
+        message.attach_alternative(html, "text/html")
+        try:
+            message.send()
+        except Exception:  # mail is best effort; the event outbox is the record of what happened
+            logger.exception("Could not send %s email", template)
+
+    transaction.on_commit(deliver)
+
+
+def _money(amount, currency) -> str:
+    return f"{format_amount(amount, currency)} {currency}"
+
+
+def pay_link(subscription) -> str:
+    token = signing.dumps({"subscription": subscription.id}, salt=PAY_LINK_SALT)
+    return settings.SITE_URL + reverse("pay-now", args=[token])
+
+
+def subscription_from_pay_token(token: str):
+    from plans.models import Subscription
+
+    try:
+        data = signing.loads(token, salt=PAY_LINK_SALT, max_age=PAY_LINK_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return Subscription.objects.filter(pk=data.get("subscription")).select_related("plan", "customer").first()
+
+
+def receipt(*, invoice, subscription) -> None:
+    _send(
+        template="receipt",
+        to=subscription.customer.email,
+        subject=f"Receipt {invoice.number} — {subscription.plan.name}",
+        context={
+            "invoice": invoice,
+            "subscription": subscription,
+            "total": _money(invoice.total.amount, invoice.currency),
+        },
+    )
+
+
+def trial_will_end(subscription) -> None:
+    _send(
+        template="trial_will_end",
+        to=subscription.customer.email,
+        subject=f"Your {subscription.plan.name} trial ends soon",
+        context={
+            "subscription": subscription,
+            "price": _money(subscription.price.amount.amount, subscription.currency),
+        },
+    )
+
+
+def payment_failed(*, subscription, invoice) -> None:
+    _send(
+        template="payment_failed",
+        to=subscription.customer.email,
+        subject=f"We could not renew your {subscription.plan.name} subscription",
+        context={
+            "subscription": subscription,
+            "total": _money(invoice.total.amount, invoice.currency),
+            "pay_link": pay_link(subscription),
+        },
+    )
+
+
+def action_required(*, subscription, invoice) -> None:
+    _send(
+        template="action_required",
+        to=subscription.customer.email,
+        subject=f"Your bank asks you to confirm your {subscription.plan.name} renewal",
+        context={
+            "subscription": subscription,
+            "total": _money(invoice.total.amount, invoice.currency),
+            "pay_link": pay_link(subscription),
+        },
+    )
+
+
+def subscription_canceled(subscription) -> None:
+    _send(
+        template="subscription_canceled",
+        to=subscription.customer.email,
+        subject=f"Your {subscription.plan.name} subscription has ended",
+        context={"subscription": subscription},
+    )
+
+
+def renewal_reminder(subscription) -> None:
+    _send(
+        template="renewal_reminder",
+        to=subscription.customer.email,
+        subject=f"Your {subscription.plan.name} subscription renews soon",
+        context={
+            "subscription": subscription,
+            "price": _money(subscription.price.amount.amount, subscription.currency),
+        },
+    )
+
+
+def price_change_notice(subscription, new_price) -> None:
+    _send(
+        template="price_change",
+        to=subscription.customer.email,
+        subject=f"A new price for your {subscription.plan.name} subscription",
+        context={
+            "subscription": subscription,
+            "old_price": _money(subscription.price.amount.amount, subscription.currency),
+            "new_price": _money(new_price.amount.amount, subscription.currency),
+        },
+    )
