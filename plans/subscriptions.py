@@ -102,7 +102,9 @@ def _emit(sub: Subscription, type_: str, **extra) -> None:
 def subscription_card(sub: Subscription) -> PaymentMethod | None:
     """The card a renewal is charged to: the customer's default card (API.md: the default card is
     "the card that the customer's subscriptions are charged to"), else the card used at signup."""
-    default = PaymentMethod.objects.filter(customer_id=sub.customer_id, is_default=True, detached_at__isnull=True).first()
+    default = PaymentMethod.objects.filter(
+        customer_id=sub.customer_id, is_default=True, detached_at__isnull=True
+    ).first()
     if default is not None:
         return default
     if sub.payment_method_id:
