@@ -18,41 +18,41 @@ from django.db.models import F
 from integrations import clock
 from plans import notifications
 from plans.models import Plan, PlanPrice, Subscription
-from plans.subscriptions import _emit, subscription_bill
+from plans.subscriptions import CLAIM_LEASE, DUE_STATUSES, _emit, subscription_bill
 
 logger = logging.getLogger("plans.billing")
 Status = Subscription.Status
-DUE_STATUSES = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
 billing_hooks: list = []  # callables(as_of) run first, e.g. coupon expiry
 
 
 def _claim_batch(as_of: datetime, size: int) -> list[str]:
-    """Ids of due subscriptions no other worker holds right now."""
+    """Lease a batch of due subscriptions to this worker, in one short transaction: rows another
+    worker holds are skipped, and the lease (their due time moved to as_of + CLAIM_LEASE) keeps
+    other workers off them. A worker that dies leaves its rows due again when the lease ends."""
     with transaction.atomic():
-        return list(
+        ids = list(
             Subscription.objects.select_for_update(skip_locked=True)
             .filter(next_billing_at__lte=as_of, status__in=DUE_STATUSES)
             .order_by("next_billing_at")
             .values_list("id", flat=True)[:size]
         )
+        if ids:
+            Subscription.objects.filter(pk__in=ids).update(next_billing_at=as_of + CLAIM_LEASE)
+        return ids
 
 
 def _bill_due(as_of: datetime, counts: Counter, deadline: float | None) -> None:
     size = settings.BILLING_BATCH_SIZE
-    seen_without_progress = set()
     while deadline is None or time.monotonic() < deadline:
-        batch = [sub_id for sub_id in _claim_batch(as_of, size) if sub_id not in seen_without_progress]
+        batch = _claim_batch(as_of, size)
         if not batch:
             return
         for sub_id in batch:
             try:
-                outcome = subscription_bill(subscription_id=sub_id, as_of=as_of)
-            except Exception:  # one bad row must not stop the run; it stays due and is retried next run
+                outcome = subscription_bill(subscription_id=sub_id, as_of=as_of, claimed=True)
+            except Exception:  # one bad row must not stop the run; its lease ends and it is retried then
                 logger.exception("Billing %s failed", sub_id)
                 outcome = "error"
-                seen_without_progress.add(sub_id)
-            if outcome == "skipped":
-                seen_without_progress.add(sub_id)
             counts[outcome] += 1
 
 

@@ -1,36 +1,35 @@
 """Emails to subscribers (HTML and text, Django's email backend), sent after the transaction
 that caused them commits, so a rolled-back change never mails anyone."""
 
-import logging
-
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django_q.tasks import async_task
 
 from payments.currency import format_amount
 
-logger = logging.getLogger("plans.notifications")
 PAY_LINK_SALT = "plans.pay-now"
 PAY_LINK_MAX_AGE = 30 * 86400
 
 
 def _send(*, template: str, to: str, subject: str, context: dict) -> None:
+    """Render now, hand to the django-q2 worker after commit: billing never waits for SMTP."""
     context = {"site_url": settings.SITE_URL, **context}
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
+    transaction.on_commit(
+        lambda: async_task("plans.notifications.deliver_email", subject, text, html, to, task_name=f"email-{template}")
+    )
 
-    def deliver():
-        message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
-        message.attach_alternative(html, "text/html")
-        try:
-            message.send()
-        except Exception:  # mail is best effort; the event outbox is the record of what happened
-            logger.exception("Could not send %s email", template)
 
-    transaction.on_commit(deliver)
+def deliver_email(subject: str, text: str, html: str, to: str) -> None:
+    """The django-q2 task that sends one email (retried by the cluster if SMTP fails)."""
+    message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
+    message.attach_alternative(html, "text/html")
+    message.send()
 
 
 def _money(amount, currency) -> str:

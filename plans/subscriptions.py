@@ -37,6 +37,7 @@ logger = logging.getLogger("plans.billing")
 Status = Subscription.Status
 ENTITLED_STATUSES = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
 LIVE_STATUSES = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.PAUSED)
+DUE_STATUSES = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
 # While a renewal's charge is under way, other workers leave the subscription alone this long.
 CLAIM_LEASE = timedelta(minutes=10)
 
@@ -176,7 +177,7 @@ def subscription_start(
     now = clock.now()
     has_trial = plan.has_trial or trial_override is not None
     if has_trial:
-        if Subscription.objects.filter(customer=customer, plan=plan, trial_start__isnull=False).exists():
+        if Subscription.objects.filter(customer=customer, trial_plan=plan).exists():
             raise Unprocessable(
                 "This customer has already had this plan's free trial; it is given once.",
                 code="trial_already_used",
@@ -199,6 +200,7 @@ def subscription_start(
                     current_period_end=ends,
                     trial_start=now,
                     trial_end=ends,
+                    trial_plan=plan,
                     next_billing_at=ends,
                 )
                 _emit(sub, "created")
@@ -242,18 +244,17 @@ def subscription_start(
 # --- Billing one subscription (called by the engine for each claimed row) ------------------------
 
 
-def subscription_bill(*, subscription_id: str, as_of: datetime) -> str:
-    """Do the work due on one subscription. Claims it with SKIP LOCKED (another worker has it ->
-    "skipped"), decides, writes, and charges off-session after its rows are committed. Returns
-    what it did."""
+def subscription_bill(*, subscription_id: str, as_of: datetime, claimed: bool = False) -> str:
+    """Do the work due on one subscription: lock it (SKIP LOCKED: if another worker has it ->
+    "skipped"), decide, write, and charge off-session after its rows are committed. `claimed`:
+    the engine already leased it to this worker, so it is billed although its due time now
+    shows the lease. Returns what it did."""
     invoice = card = None
     with transaction.atomic():
-        sub = (
-            Subscription.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("plan", "price", "customer")
-            .filter(pk=subscription_id, next_billing_at__lte=as_of)
-            .first()
-        )
+        due = Subscription.objects.filter(pk=subscription_id, status__in=DUE_STATUSES)
+        if not claimed:
+            due = due.filter(next_billing_at__lte=as_of)
+        sub = due.select_for_update(skip_locked=True, of=("self",)).select_related("plan", "price", "customer").first()
         if sub is None:
             return "skipped"
         outcome, invoice, card = _bill_locked(sub=sub, as_of=as_of)
@@ -441,6 +442,8 @@ def subscription_on_payment_failed(*, invoice: Invoice, payment: Payment) -> Non
     if link.purpose == SubscriptionInvoice.Purpose.UPGRADE:
         invoice_void(invoice=invoice)
         return
+    if not payment.off_session:
+        return  # the customer's own try on the pay-now page: they see the error there; dunning goes on
     if link.period_start != sub.current_period_end or sub.status not in (
         Status.ACTIVE,
         Status.TRIALING,
@@ -698,3 +701,19 @@ def subscription_check_conflict(*, customer: Customer, plan: Plan) -> None:
         raise Conflict(
             "The customer already has a live subscription to this plan.", code="subscription_exists", param="plan"
         )
+
+
+def subscription_retry_now(*, subscription: Subscription) -> Payment | None:
+    """An operator retries a past-due renewal off-session now, on the card renewals are charged to.
+    None when there is no failed payment to retry (one is under way or waits for the customer)."""
+    sub = Subscription.objects.get(pk=subscription.pk)
+    invoice = _open_renewal_invoice(sub)
+    if sub.status != Status.PAST_DUE or invoice is None:
+        raise Unprocessable("Only a past-due renewal can be retried.", code="nothing_due")
+    card = subscription_card(sub)
+    if card is None:
+        raise InvalidRequest("The customer has no card to charge.", code="parameter_missing", param="payment_method")
+    payment = invoice.payments.order_by("-created_at").first()
+    if payment is None or payment.status not in (Payment.Status.FAILED, Payment.Status.CANCELED):
+        return None
+    return payment_retry(payment=payment, payment_method=card, off_session=True)

@@ -1,0 +1,265 @@
+"""Renewals per second of the billing engine on PostgreSQL with the sandbox gateway, and in the
+same run the plain-SQL ceiling: pgbench writing the same rows per renewal.
+
+    .venv/bin/python bench/renewals.py --subscriptions 5000 --workers 2
+
+Setup (customers, cards, due subscriptions) is bulk-loaded and not timed. Then W `run_billing`
+processes run at once over the due subscriptions (each claims batches with SKIP LOCKED). The
+ceiling replays one renewal's writes (the same INSERTs and UPDATEs, into copies of the same
+tables with the same indexes) as a pgbench transaction, with the same number of clients.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from _support import ROOT, django_setup, migrate, postgres
+
+
+def prepare(count: int):
+    from django.db import connection
+    from django.utils import timezone
+
+    from integrations.ids import new_id
+    from payments.gateways.sandbox_models import SandboxCard
+    from payments.models import Customer, PaymentMethod
+    from payments.services import gateway_account_create
+    from plans.models import Subscription
+    from plans.services import plan_create
+
+    account = gateway_account_create(provider="sandbox", display_name="Sandbox")
+    plan = plan_create(
+        code="monthly-bench",
+        name="Monthly",
+        kind="recurring",
+        interval="month",
+        prices=[{"amount": "9.99", "currency": "EUR"}],
+    )
+    price = plan.prices.get()
+    now = timezone.now()
+    due = now - timedelta(minutes=1)
+    customers, cards, methods, subs = [], [], [], []
+    for i in range(count):
+        customer = Customer(
+            id=new_id("cus"), external_id=f"bench-{i}", email=f"b{i}@example.com", country="DE", currency="EUR"
+        )
+        card = SandboxCard(
+            token=new_id("tok"),
+            publishable_key=account.credentials["publishable_key"],
+            brand="visa",
+            last4="4242",
+            exp_month=12,
+            exp_year=2034,
+            fingerprint="f",
+            behaviour="succeed",
+        )
+        method = PaymentMethod(
+            id=new_id("pm"),
+            customer=customer,
+            gateway_account=account,
+            gateway_reference=card.token,
+            brand="visa",
+            last4="4242",
+            exp_month=12,
+            exp_year=2034,
+            is_default=True,
+        )
+        customers.append(customer)
+        cards.append(card)
+        methods.append(method)
+        subs.append(
+            Subscription(
+                id=new_id("sub"),
+                customer=customer,
+                plan=plan,
+                price=price,
+                currency="EUR",
+                status="active",
+                payment_method=method,
+                current_period_start=due - timedelta(days=30),
+                current_period_end=due,
+                next_billing_at=due,
+                cycles_billed=1,
+            )
+        )
+    Customer.objects.bulk_create(customers, batch_size=2000)
+    SandboxCard.objects.bulk_create(cards, batch_size=2000)
+    PaymentMethod.objects.bulk_create(methods, batch_size=2000)
+    Subscription.objects.bulk_create(subs, batch_size=2000)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return now
+
+
+def run_engine(url: str, workers: int, as_of) -> float:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "mediamanager.settings",
+        "BILLING_ALLOW_TIME_TRAVEL": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "run_billing", "--as-of", as_of.isoformat()],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        out, _ = process.communicate()
+        print(f"  worker: {out.strip()}")
+    return time.perf_counter() - started
+
+
+# One renewal's writes, as our engine makes them, in plain SQL against copies of the same tables.
+PGBENCH_SCRIPT = """
+\\set n random(1, 1000000000)
+BEGIN;
+SELECT id FROM bench_sub WHERE id = :n FOR UPDATE SKIP LOCKED;
+INSERT INTO bench_invoice (id, customer_id, currency, status, subtotal, subtotal_currency, discount_total, discount_total_currency, tax_total, tax_total_currency, total, total_currency, source, description, created_at)
+  VALUES ('inv_' || :client_id || '_' || :n, 'cus_x', 'EUR', 'draft', 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'sub_' || :client_id || '_' || :n, 'Monthly', now());
+INSERT INTO bench_invoiceline (invoice_id, position, description, quantity, unit_amount, unit_amount_currency, discount_amount, discount_amount_currency, tax_amount, tax_amount_currency, total, total_currency, reference)
+  VALUES ('inv_' || :client_id || '_' || :n, 1, 'Monthly', 1, 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'price:1');
+INSERT INTO bench_link (invoice_id, subscription_id, purpose, period_start, period_end, price_id)
+  VALUES ('inv_' || :client_id || '_' || :n, 'sub_x', 'renewal', now(), now() + interval '1 month', 1);
+INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_a' || :client_id || '_' || :n, 'invoice.created', now(), 'cus_x', '{"invoice": {"id": "inv"}}');
+UPDATE bench_seq SET last_number = last_number + 1 WHERE year = 2026;
+UPDATE bench_invoice SET number = 'INV-' || :client_id || '-' || :n, status = 'open', finalized_at = now() WHERE id = 'inv_' || :client_id || '_' || :n;
+UPDATE bench_sub SET next_billing_at = now() + interval '10 minutes' WHERE id = :n;
+COMMIT;
+BEGIN;
+INSERT INTO bench_payment (id, customer_id, invoice_id, gateway_account_id, payment_method_id, amount, amount_currency, amount_refunded, status, off_session, attempts, gateway_reference, decline_code, failure_message, next_action_url, return_url, created_at, updated_at)
+  VALUES ('pay_' || :client_id || '_' || :n, 'cus_x', 'inv_' || :client_id || '_' || :n, 'gw_x', 'pm_x', 9.99, 'EUR', 0, 'processing', true, 1, '', '', '', '', '', now(), now());
+INSERT INTO bench_attempt (payment_id, number, idempotency_key, outcome, decline_code, gateway_reference, created_at)
+  VALUES ('pay_' || :client_id || '_' || :n, 1, 'pay_' || :client_id || '_' || :n || '-1', '', '', '', now());
+COMMIT;
+INSERT INTO bench_charge (id, card_id, idempotency_key, amount, currency, off_session, status, decline_code, return_url, amount_refunded, created_at)
+  VALUES ('ch_' || :client_id || '_' || :n, 'tok_x', 'pay_' || :client_id || '_' || :n || '-1', 9.99, 'EUR', true, 'succeeded', '', '', 0, now());
+BEGIN;
+SELECT id FROM bench_payment WHERE id = 'pay_' || :client_id || '_' || :n FOR UPDATE;
+UPDATE bench_attempt SET outcome = 'succeeded', gateway_reference = 'ch', completed_at = now() WHERE payment_id = 'pay_' || :client_id || '_' || :n;
+UPDATE bench_payment SET status = 'succeeded', captured_at = now(), fee = 0.54, fee_currency = 'EUR', net = 9.45, net_currency = 'EUR' WHERE id = 'pay_' || :client_id || '_' || :n;
+INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_b' || :client_id || '_' || :n, 'payment.succeeded', now(), 'cus_x', '{"payment": {"id": "pay"}}');
+UPDATE bench_invoice SET status = 'paid', paid_at = now() WHERE id = 'inv_' || :client_id || '_' || :n;
+INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_c' || :client_id || '_' || :n, 'invoice.paid', now(), 'cus_x', '{"invoice": {"id": "inv"}}');
+UPDATE bench_sub SET cycles_billed = cycles_billed + 1, next_billing_at = now() + interval '1 month' WHERE id = :n;
+INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_d' || :client_id || '_' || :n, 'subscription.renewed', now(), 'cus_x', '{"subscription": {"id": "sub"}}');
+COMMIT;
+"""
+
+SCRATCH_TABLES = {
+    "bench_invoice": "payments_invoice",
+    "bench_invoiceline": "payments_invoiceline",
+    "bench_link": "plans_subscriptioninvoice",
+    "bench_event": "integrations_event",
+    "bench_payment": "payments_payment",
+    "bench_attempt": "payments_paymentattempt",
+    "bench_charge": "payments_sandboxcharge",
+}
+
+
+def pgbench_ceiling(url: str, renewals: int, clients: int) -> float:
+    import psycopg
+
+    binary = shutil.which("pgbench") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)), None
+    )
+    if binary is None:
+        raise SystemExit("pgbench not found")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for scratch, real in SCRATCH_TABLES.items():
+            conn.execute(f"DROP TABLE IF EXISTS {scratch}")
+            # Same columns, defaults, identity, CHECK constraints and indexes; LIKE copies no foreign keys.
+            conn.execute(f"CREATE TABLE {scratch} (LIKE {real} INCLUDING ALL)")
+        conn.execute("DROP TABLE IF EXISTS bench_sub")
+        conn.execute("CREATE TABLE bench_sub (id bigint PRIMARY KEY, cycles_billed int, next_billing_at timestamptz)")
+        conn.execute("INSERT INTO bench_sub SELECT g, 1, now() FROM generate_series(1, 1000000) g")
+        conn.execute("DROP TABLE IF EXISTS bench_seq")
+        conn.execute("CREATE TABLE bench_seq (year int PRIMARY KEY, last_number int)")
+        conn.execute("INSERT INTO bench_seq VALUES (2026, 0)")
+        conn.execute("ALTER TABLE bench_attempt ALTER COLUMN payment_id TYPE varchar(64)")
+        conn.execute("ALTER TABLE bench_link ALTER COLUMN subscription_id TYPE varchar(64)")
+        conn.execute("VACUUM ANALYZE")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(PGBENCH_SCRIPT)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    result = subprocess.run(
+        [
+            str(binary),
+            "-n",
+            "-f",
+            script.name,
+            "-c",
+            str(clients),
+            "-j",
+            str(clients),
+            "-t",
+            str(max(1, renewals // clients)),
+            "-h",
+            parts.hostname,
+            "-p",
+            str(parts.port),
+            "-U",
+            parts.username or "postgres",
+            parts.path.lstrip("/"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    os.unlink(script.name)
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    for line in result.stdout.splitlines():
+        if line.startswith("tps") and "without initial connection time" in line:
+            return float(line.split("=")[1].split()[0])
+    for line in result.stdout.splitlines():
+        if line.startswith("tps"):
+            return float(line.split("=")[1].split()[0])
+    raise SystemExit(result.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    with postgres() as url:
+        django_setup(url)
+        print(f"migrate: {migrate():.1f} s")
+        started = time.perf_counter()
+        as_of = prepare(args.subscriptions)
+        print(f"setup: {args.subscriptions} due subscriptions in {time.perf_counter() - started:.1f} s")
+        elapsed = run_engine(url, args.workers, as_of)
+
+        from payments.models import Invoice, Payment
+        from plans.models import Subscription
+
+        renewed = Subscription.objects.filter(cycles_billed=2).count()
+        invoices = Invoice.objects.filter(status="paid").count()
+        payments = Payment.objects.filter(status="succeeded").count()
+        rate = renewed / elapsed
+        print(
+            f"engine: {renewed} renewals in {elapsed:.2f} s with {args.workers} workers = {rate:.0f} renewals/s "
+            f"(paid invoices {invoices}, succeeded payments {payments})"
+        )
+        ceiling = pgbench_ceiling(url, args.subscriptions, args.workers)
+        print(f"plain-SQL ceiling (pgbench, same writes per renewal, {args.workers} clients): {ceiling:.0f} renewals/s")
+        print(f"ratio: {rate / ceiling:.2f} of the ceiling")
+
+
+if __name__ == "__main__":
+    main()
