@@ -838,6 +838,24 @@ def refunds_reconcile(*, older_than: timedelta = timedelta(minutes=5)) -> int:
 # --- Settlement ---------------------------------------------------------------------------------
 
 
+def _payout_paid_event(payout_id: str) -> None:
+    payout = Payout.objects.get(pk=payout_id)
+    currency = payout.amount.currency.code
+    event_emit(
+        type="payout.paid",
+        payload={
+            "payout": {
+                "id": payout.id,
+                "gateway": payout.gateway_account_id,
+                "amount": {"amount": format_amount(payout.amount.amount, currency), "currency": currency},
+                "fee_total": {"amount": format_amount(payout.fee_total.amount, currency), "currency": currency},
+                "payments": payout.payments.count(),
+                "arrival_date": payout.arrival_date.isoformat(),
+            }
+        },
+    )
+
+
 def payouts_create_sandbox(*, as_of=None) -> list[Payout]:
     """The sandbox's settlement: payments captured two days ago or more, net of their fees and of
     refunds since, are paid out per gateway account and currency. Safe to run twice."""
@@ -881,19 +899,7 @@ def payouts_create_sandbox(*, as_of=None) -> list[Payout]:
             )
             Payment.objects.filter(pk__in=[p.pk for p in payments]).update(payout=payout)
             Refund.objects.filter(pk__in=[r.pk for r in refunds]).update(payout=payout)
-            event_emit(
-                type="payout.paid",
-                payload={
-                    "payout": {
-                        "id": payout.id,
-                        "gateway": account_id,
-                        "amount": {"amount": format_amount(payout.amount.amount, currency), "currency": currency},
-                        "fee_total": {"amount": format_amount(fees, currency), "currency": currency},
-                        "payments": len(payments),
-                        "arrival_date": payout.arrival_date.isoformat(),
-                    }
-                },
-            )
+            _payout_paid_event(payout.pk)
             payouts.append(payout)
     return payouts
 
@@ -1008,17 +1014,5 @@ def payout_record(*, account: GatewayAccount, payout: dict) -> Payout | None:
     settled = [p if p.fee is not None else payment_fee_record(payment=p) for p in record.payments.all()]
     fees = sum((p.fee.amount for p in settled if p.fee is not None), Decimal(0))
     Payout.objects.filter(pk=record.pk).update(fee_total=fees)
-    event_emit(
-        type="payout.paid",
-        payload={
-            "payout": {
-                "id": record.id,
-                "gateway": account.id,
-                "amount": {"amount": format_amount(amount.amount, currency), "currency": currency},
-                "fee_total": {"amount": format_amount(fees, currency), "currency": currency},
-                "payments": record.payments.count(),
-                "arrival_date": arrival.isoformat(),
-            }
-        },
-    )
+    _payout_paid_event(record.pk)
     return record
