@@ -63,6 +63,12 @@ class SandboxCharge(models.Model):
     def __str__(self):
         return f"{self.id} {self.status}"
 
+    @property
+    def money(self):
+        from moneyed import Money
+
+        return Money(self.amount, self.currency)
+
 
 class SandboxRefund(models.Model):
     id = PrefixedIdField(prefix="re")
