@@ -8,8 +8,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from integrations.models import Event
 
 
+def frozen_payload(payload: dict[str, Any]) -> dict:
+    """The payload as stored: Decimals, datetimes and the like frozen as JSON text now."""
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
 def event_emit(*, type: str, payload: dict[str, Any], customer_id: str = "") -> Event:
     """Record an event inside the caller's transaction, so it exists exactly when the change does."""
-    # Round-trip through JSON now so Decimals, datetimes and Money-like values are frozen as text.
-    frozen = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    return Event.objects.create(type=type, payload=frozen, customer_id=customer_id or "")
+    return Event.objects.create(type=type, payload=frozen_payload(payload), customer_id=customer_id or "")

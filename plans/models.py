@@ -173,6 +173,10 @@ class Subscription(models.Model):
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
     trial_start = models.DateTimeField(null=True, blank=True)
+    # The plan whose trial was given; unlike `plan`, it never changes, so a trial is given once per plan.
+    trial_plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="trial_subscriptions"
+    )
     trial_end = models.DateTimeField(null=True, blank=True)
     cycles_billed = models.PositiveIntegerField(default=0, help_text="Paid billing periods so far.")
     cancel_at_period_end = models.BooleanField(default=False)
@@ -215,8 +219,8 @@ class Subscription(models.Model):
         constraints = [
             # One trial per customer per plan, ever.
             models.UniqueConstraint(
-                fields=["customer", "plan"],
-                condition=models.Q(trial_start__isnull=False),
+                fields=["customer", "trial_plan"],
+                condition=models.Q(trial_plan__isnull=False),
                 name="subscription_one_trial_per_plan",
             ),
         ]

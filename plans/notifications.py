@@ -134,3 +134,34 @@ def price_change_notice(subscription, new_price) -> None:
             "new_price": _money(new_price.amount.amount, subscription.currency),
         },
     )
+
+
+def receipts(*, invoice_ids: list[str]) -> None:
+    """Receipts for many renewals: one django-q2 task renders and sends them all."""
+    if invoice_ids:
+        transaction.on_commit(
+            lambda: async_task("plans.notifications.deliver_receipts", list(invoice_ids), task_name="email-receipts")
+        )
+
+
+def deliver_receipts(invoice_ids: list[str]) -> int:
+    from plans.models import SubscriptionInvoice
+
+    links = SubscriptionInvoice.objects.filter(invoice_id__in=invoice_ids).select_related(
+        "invoice", "subscription__customer", "subscription__plan"
+    )
+    for link in links:
+        invoice, subscription = link.invoice, link.subscription
+        context = {
+            "site_url": settings.SITE_URL,
+            "invoice": invoice,
+            "subscription": subscription,
+            "total": _money(invoice.total.amount, invoice.currency),
+        }
+        deliver_email(
+            f"Receipt {invoice.number} — {subscription.plan.name}",
+            render_to_string("emails/receipt.txt", context),
+            render_to_string("emails/receipt.html", context),
+            subscription.customer.email,
+        )
+    return len(links)

@@ -626,6 +626,9 @@ def subscription_pause(*, subscription: Subscription) -> Subscription:
         raise Unprocessable(f"A {sub.status} subscription cannot be paused.", code="subscription_not_active")
     sub.status, sub.paused_at, sub.next_billing_at = Status.PAUSED, clock.now(), None
     sub.save()
+    open_invoice = _open_renewal_invoice(sub)
+    if open_invoice is not None:  # a past-due period is no longer collected; a resume bills a new one
+        invoice_void(invoice=open_invoice)
     _emit(sub, "paused")
     return sub
 

@@ -267,6 +267,42 @@ class SandboxGateway(Gateway):
             return ChargeResult(ChargeStatus.UNKNOWN, message="processing_error: no answer from the card network.")
         return _result(charge)
 
+    def charge_many(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
+        """Many charges in a few statements (the billing engine's renewals); same outcomes and the
+        same idempotency as `charge` one by one."""
+        keys = [request.idempotency_key for request in requests]
+        existing = {charge.idempotency_key: charge for charge in SandboxCharge.objects.filter(idempotency_key__in=keys)}
+        cards = SandboxCard.objects.in_bulk([request.payment_method_reference for request in requests])
+        results: dict[str, ChargeResult] = {}
+        new = []
+        for request in requests:
+            card = cards.get(request.payment_method_reference)
+            if request.idempotency_key in existing:
+                results[request.idempotency_key] = _result(existing[request.idempotency_key])
+            elif card is None or card.behaviour == Behaviour.PROCESSING_ERROR:
+                results[request.idempotency_key] = self.charge(request)
+            else:
+                status, decline_code = _outcome(card, off_session=request.off_session)
+                new.append(
+                    SandboxCharge(
+                        card=card,
+                        idempotency_key=request.idempotency_key,
+                        amount=request.amount.amount,
+                        currency=request.amount.currency.code,
+                        off_session=request.off_session,
+                        status=status,
+                        decline_code=decline_code,
+                        return_url=request.return_url,
+                    )
+                )
+        try:
+            with transaction.atomic():
+                SandboxCharge.objects.bulk_create(new)
+        except IntegrityError:  # a key raced in: answer each one by one, idempotently
+            return [self.charge(request) for request in requests]
+        results.update({charge.idempotency_key: _result(charge) for charge in new})
+        return [results[key] for key in keys]
+
     def lookup(self, *, reference: str, idempotency_key: str, customer_reference: str = "") -> ChargeResult:
         charge = None
         if reference:
