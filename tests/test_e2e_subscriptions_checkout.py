@@ -5,10 +5,8 @@ and declines, with `run_billing --as-of` moving time."""
 from datetime import datetime, timedelta
 
 import pytest
-import time_machine
 
 from payments.models import Payment
-from payments.services import gateway_account_create
 from plans.models import Plan
 from plans.services import Trial
 from plans.tests.factories import PlanFactory
@@ -19,7 +17,6 @@ from tests.subscription_helpers import (
     RETURN_URL,
     SCA_FIRST_PAYMENT_CARD,
     START,
-    Billing,
     answer_challenge,
     attach_card,
     checkout,
@@ -36,23 +33,6 @@ from tests.subscription_helpers import (
 pytestmark = pytest.mark.django_db
 
 LIVE = {"incomplete", "trialing", "active", "past_due", "paused"}
-
-
-@pytest.fixture
-def billing(api_key, django_capture_on_commit_callbacks):
-    gateway_account_create(provider="sandbox", display_name="Sandbox")
-    with time_machine.travel(START, tick=False) as traveller:
-        yield Billing(traveller=traveller, capture=django_capture_on_commit_callbacks, api_key=api_key)
-
-
-@pytest.fixture
-def app(billing, customer):
-    return billing.app(customer)
-
-
-@pytest.fixture
-def monthly(db):
-    return PlanFactory(code="monthly", name="Monthly", interval="month")
 
 
 @pytest.fixture

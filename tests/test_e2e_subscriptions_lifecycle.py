@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-import time_machine
 
-from payments.services import gateway_account_create
 from payments.tests.factories import CustomerFactory
 from plans.models import Subscription
 from plans.services import Trial
@@ -21,7 +19,6 @@ from tests.subscription_helpers import (
     RETURN_URL,
     SCA_ALWAYS_CARD,
     START,
-    Billing,
     amount,
     answer_challenge,
     attach_card,
@@ -46,23 +43,6 @@ FEB_10 = datetime(2030, 2, 10, 12, 0, tzinfo=UTC)  # end of the first monthly pe
 MAR_10 = datetime(2030, 3, 10, 12, 0, tzinfo=UTC)
 APR_10 = datetime(2030, 4, 10, 12, 0, tzinfo=UTC)
 MAY_10 = datetime(2030, 5, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def billing(api_key, django_capture_on_commit_callbacks):
-    gateway_account_create(provider="sandbox", display_name="Sandbox")
-    with time_machine.travel(START, tick=False) as traveller:
-        yield Billing(traveller=traveller, capture=django_capture_on_commit_callbacks, api_key=api_key)
-
-
-@pytest.fixture
-def app(billing, customer):
-    return billing.app(customer)
-
-
-@pytest.fixture
-def monthly(db):
-    return PlanFactory(code="monthly", name="Monthly", interval="month")
 
 
 @pytest.fixture
