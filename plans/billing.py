@@ -33,7 +33,15 @@ from payments.services import (
 )
 from plans import notifications
 from plans.models import Plan, PlanPrice, Subscription, SubscriptionInvoice
-from plans.subscriptions import CLAIM_LEASE, DUE_STATUSES, _emit, period_end, subscription_bill, subscription_payload
+from plans.subscriptions import (
+    CLAIM_LEASE,
+    DUE_STATUSES,
+    _emit,
+    period_end,
+    still_claimed,
+    subscription_bill,
+    subscription_payload,
+)
 
 logger = logging.getLogger("plans.billing")
 Status = Subscription.Status
@@ -66,6 +74,7 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
             Subscription.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("plan", "price")
             .filter(
+                still_claimed(as_of),
                 pk__in=sub_ids,
                 status=Status.ACTIVE,
                 cancel_at_period_end=False,

@@ -13,6 +13,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from moneyed import Money
 
 from integrations import clock
@@ -40,6 +41,12 @@ LIVE_STATUSES = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_
 DUE_STATUSES = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
 # While a renewal's charge is under way, other workers leave the subscription alone this long.
 CLAIM_LEASE = timedelta(minutes=10)
+
+
+def still_claimed(as_of: datetime) -> Q:
+    """Rows a run at `as_of` may still bill: due, or under the lease this run took. A run that
+    outlived its lease finds the rows the next run claimed (or renewed) gone from it."""
+    return Q(next_billing_at__lte=as_of) | Q(next_billing_at=as_of + CLAIM_LEASE)
 
 
 @dataclass(frozen=True)
@@ -252,8 +259,7 @@ def subscription_bill(*, subscription_id: str, as_of: datetime, claimed: bool = 
     invoice = card = None
     with transaction.atomic():
         due = Subscription.objects.filter(pk=subscription_id, status__in=DUE_STATUSES)
-        if not claimed:
-            due = due.filter(next_billing_at__lte=as_of)
+        due = due.filter(still_claimed(as_of) if claimed else Q(next_billing_at__lte=as_of))
         sub = due.select_for_update(skip_locked=True, of=("self",)).select_related("plan", "price", "customer").first()
         if sub is None:
             return "skipped"
