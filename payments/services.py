@@ -308,6 +308,22 @@ def payment_method_attach(*, customer: Customer, gateway_account_id: str, token:
     return method
 
 
+def payment_method_setup(*, payment_method: PaymentMethod, purpose: str, return_url: str = "") -> ChargeResult:
+    """Authenticate a card for later off-session charges without charging it (a trial behind a
+    card). One idempotency key per card and purpose, so asking again returns the same answer."""
+    account = payment_method.gateway_account
+    try:
+        return gateway_for(account).setup(
+            payment_method_reference=payment_method.gateway_reference,
+            idempotency_key=f"setup-{payment_method.id}-{purpose}",
+            customer_reference=gateway_customer_reference(customer=payment_method.customer, account=account),
+            return_url=return_url,
+        )
+    except Exception as error:  # no answer: the trial goes on; its first charge asks again if need be
+        logger.warning("Card setup for %s ended without an answer: %s", payment_method.id, type(error).__name__)
+        return ChargeResult(ChargeStatus.UNKNOWN)
+
+
 @transaction.atomic
 def payment_method_set_default(*, payment_method: PaymentMethod) -> PaymentMethod:
     Customer.objects.select_for_update().get(pk=payment_method.customer_id)

@@ -270,6 +270,7 @@ class CheckoutResult:
     invoice: Invoice | None
     payment: Payment | None
     subscription: Subscription | None = None
+    setup_action_url: str = ""
 
 
 def _checkout_payment_method(*, customer: Customer, payment_method_id: str | None) -> PaymentMethod | None:
@@ -321,7 +322,11 @@ def checkout(
             customer=customer, plan=plan, price=price, payment_method=method, return_url=return_url
         )
         return CheckoutResult(
-            access=None, subscription=started.subscription, invoice=started.invoice, payment=started.payment
+            access=None,
+            subscription=started.subscription,
+            invoice=started.invoice,
+            payment=started.payment,
+            setup_action_url=started.setup_action_url,
         )
     if method is None and price.amount.amount > 0:
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")

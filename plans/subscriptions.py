@@ -20,6 +20,7 @@ from integrations import clock
 from integrations.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import format_amount, quantize
+from payments.gateways.base import ChargeStatus
 from payments.models import Customer, Invoice, Payment, PaymentMethod
 from payments.services import (
     LineSpec,
@@ -28,6 +29,7 @@ from payments.services import (
     invoice_mark_uncollectible,
     invoice_pay,
     invoice_void,
+    payment_method_setup,
     payment_retry,
 )
 from plans import notifications
@@ -54,6 +56,7 @@ class SignupResult:
     subscription: Subscription
     invoice: Invoice | None
     payment: Payment | None
+    setup_action_url: str = ""  # a trial's card asks for 3-D Secure to be set up for later charges
 
 
 # --- Periods ------------------------------------------------------------------------------------
@@ -192,6 +195,13 @@ def subscription_start(
             )
         if plan.trial_requires_payment_method and payment_method is None:
             raise InvalidRequest("This plan's trial needs a card.", code="parameter_missing", param="payment_method")
+        setup = None
+        if payment_method is not None:  # authenticate the card now, so the charge at the trial's end is off-session
+            setup = payment_method_setup(
+                payment_method=payment_method, purpose=f"trial-{plan.id}", return_url=return_url
+            )
+            if setup.status == ChargeStatus.FAILED:
+                raise CardError(setup.message or "The card was declined.", code=setup.decline_code or "card_declined")
         length, unit = trial_override or (plan.trial_length, plan.trial_unit)
         ends = trial_end(plan, now, length=length, unit=unit)
         try:
@@ -217,7 +227,8 @@ def subscription_start(
                 code="trial_already_used",
                 param="plan",
             ) from None
-        return SignupResult(subscription=sub, invoice=None, payment=None)
+        action_url = setup.action_url if setup is not None and setup.status == ChargeStatus.REQUIRES_ACTION else ""
+        return SignupResult(subscription=sub, invoice=None, payment=None, setup_action_url=action_url)
 
     if payment_method is None and price.amount.amount > 0:
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")

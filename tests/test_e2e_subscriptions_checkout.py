@@ -25,6 +25,7 @@ from tests.subscription_helpers import (
     error_of,
     events,
     invoices,
+    local_path,
     mails,
     payments,
     subscription,
@@ -371,3 +372,51 @@ def test_declined_first_payment_answers_402_and_leaves_nothing_active(billing, a
     assert not mails("Receipt")
     # Nothing live is left behind, so another card can be used at once.
     assert checkout(app, monthly, attach_card(app, OK_CARD)).status_code == 201
+
+
+def test_a_trial_card_that_asks_for_3ds_is_set_up_at_signup_so_the_trial_end_charge_goes_off_session(
+    billing, app, trial_with_card
+):
+    response = checkout(
+        app, trial_with_card, attach_card(app, "4000002500003155"), return_url="https://app.example.com/back"
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["subscription"]["status"] == "trialing"
+    assert body["payment"] is None
+    assert body["setup"]["status"] == "requires_action"
+    page = billing.app(None).get(local_path(body["setup"]["next_action"]["url"]))
+    assert b"Nothing is charged now" in page.content
+    answer_challenge(billing.app(None), body["setup"]["next_action"]["url"], "approve")
+
+    billing.run(START + timedelta(days=7))
+
+    assert subscription(app, body["subscription"]["id"])["status"] == "active"
+    assert [(p["status"], p["off_session"]) for p in payments(app)] == [("succeeded", True)]
+
+
+def test_a_trial_card_never_set_up_asks_again_at_the_trial_end_and_the_subscription_goes_past_due(
+    billing, app, trial_with_card
+):
+    body = checkout(app, trial_with_card, attach_card(app, "4000002500003155")).json()
+    assert body["setup"]["status"] == "requires_action"  # and the customer never answers
+
+    billing.run(START + timedelta(days=7))
+
+    assert subscription(app, body["subscription"]["id"])["status"] == "past_due"
+    assert payments(app)[0]["decline_code"] == "authentication_required"
+    assert mails("confirm your")  # the action-required email with the pay-now link
+
+
+def test_a_trial_card_that_plain_succeeds_needs_no_setup_step(billing, app, trial_with_card):
+    body = checkout(app, trial_with_card, attach_card(app)).json()
+    assert body["setup"] is None
+
+
+def test_a_trial_behind_a_card_the_bank_declines_answers_402_and_starts_nothing(billing, app, trial_with_card):
+    response = checkout(app, trial_with_card, attach_card(app, "4000000000009995"))
+
+    assert response.status_code == 402
+    assert error_of(response)[:3] == (402, "card_error", "insufficient_funds")
+    assert own_subscriptions(app) == []

@@ -127,6 +127,13 @@ class Gateway(ABC):
     @abstractmethod
     def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult: ...
 
+    def setup(
+        self, *, payment_method_reference: str, idempotency_key: str, customer_reference: str = "", return_url: str = ""
+    ) -> ChargeResult:
+        """Authenticate a card for later off-session payments without charging it (Stripe's
+        SetupIntent: a free trial behind a card). SUCCEEDED, REQUIRES_ACTION + URL, or FAILED."""
+        return ChargeResult(ChargeStatus.SUCCEEDED)
+
     def cancel(self, *, reference: str, idempotency_key: str) -> ChargeResult:
         """Call off a charge still waiting for the customer, so that a late answer to its 3-D Secure
         challenge cannot capture it; answers the charge's state afterwards (SUCCEEDED if the customer

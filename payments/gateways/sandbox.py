@@ -267,6 +267,38 @@ class SandboxGateway(Gateway):
             return ChargeResult(ChargeStatus.UNKNOWN, message="processing_error: no answer from the card network.")
         return _result(charge)
 
+    def setup(
+        self, *, payment_method_reference: str, idempotency_key: str, customer_reference: str = "", return_url: str = ""
+    ) -> ChargeResult:
+        """A zero-amount authentication: cards that ask for 3-D Secure get the challenge page once,
+        and an approved challenge sets the card up for off-session payments."""
+        existing = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _result(existing)
+        card = SandboxCard.objects.filter(pk=payment_method_reference).first()
+        if card is None:
+            return ChargeResult(ChargeStatus.FAILED, decline_code="payment_method_invalid", message="Unknown card.")
+        status, decline_code = _outcome(card, off_session=False)
+        if card.behaviour == Behaviour.CHARGE_FAILS:  # it attaches and sets up; only charges fail
+            status, decline_code = SandboxCharge.Status.SUCCEEDED, ""
+        try:
+            with transaction.atomic():
+                charge = SandboxCharge.objects.create(
+                    card=card,
+                    idempotency_key=idempotency_key,
+                    amount=Decimal(0),
+                    currency="EUR",
+                    off_session=False,
+                    status=status,
+                    decline_code=decline_code,
+                    return_url=return_url,
+                )
+        except IntegrityError:
+            return _result(SandboxCharge.objects.get(idempotency_key=idempotency_key))
+        if status == SandboxCharge.Status.SUCCEEDED and card.behaviour == Behaviour.AUTH_ON_SESSION:
+            SandboxCard.objects.filter(pk=card.pk).update(mandate=True)
+        return _result(charge)
+
     def charge_many(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
         """Many charges in a few statements (the billing engine's renewals); same outcomes and the
         same idempotency as `charge` one by one."""

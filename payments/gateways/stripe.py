@@ -168,6 +168,35 @@ class StripeGateway(Gateway):
             ChargeStatus.FAILED, decline_code="processing_error", message="The charge never reached Stripe."
         )
 
+    def setup(
+        self, *, payment_method_reference: str, idempotency_key: str, customer_reference: str = "", return_url: str = ""
+    ) -> ChargeResult:
+        """A SetupIntent confirmed at once for off-session use (a trial behind a card)."""
+        params = {"payment_method": payment_method_reference, "confirm": True, "usage": "off_session"}
+        if customer_reference:
+            params["customer"] = customer_reference
+        if return_url:
+            params["return_url"] = return_url
+        try:
+            intent = _plain(
+                self._client().v1.setup_intents.create(params=params, options={"idempotency_key": idempotency_key})
+            )
+        except stripe.CardError as error:
+            body = (error.json_body or {}).get("error") or {}
+            return ChargeResult(ChargeStatus.FAILED, decline_code=_decline_code(body), message=error.user_message or "")
+        except _NO_ANSWER:
+            return ChargeResult(ChargeStatus.UNKNOWN)
+        status = intent.get("status")
+        if status == "succeeded":
+            return ChargeResult(ChargeStatus.SUCCEEDED, reference=intent.get("id", ""))
+        if status == "requires_action":
+            url = ((intent.get("next_action") or {}).get("redirect_to_url") or {}).get("url", "")
+            return ChargeResult(ChargeStatus.REQUIRES_ACTION, reference=intent.get("id", ""), action_url=url)
+        if status in ("requires_payment_method", "canceled"):
+            error = intent.get("last_setup_error") or {}
+            return ChargeResult(ChargeStatus.FAILED, reference=intent.get("id", ""), decline_code=_decline_code(error))
+        return ChargeResult(ChargeStatus.UNKNOWN, reference=intent.get("id", ""))
+
     def cancel(self, *, reference: str, idempotency_key: str) -> ChargeResult:
         """Cancel a PaymentIntent still waiting for 3-D Secure, so a late approval cannot capture it."""
         if not reference:

@@ -60,6 +60,8 @@ class StripeDouble:
         self.fail_next: list[Exception] = []
         self.payouts: dict[str, list[str]] = {}  # payout id -> payment intent ids
         self.payout_objects: dict[str, dict] = {}
+        self.card_numbers: dict[str, str] = {}  # payment method id -> number, as Stripe knows it
+        self.setup_intents: dict[str, dict] = {}
         self.lock = threading.Lock()
         self._process = None
         self._server = None
@@ -119,6 +121,8 @@ class StripeDouble:
             self.requests.clear()
             self.payouts.clear()
             self.payout_objects.clear()
+            self.card_numbers.clear()
+            self.setup_intents.clear()
 
     # --- plumbing
 
@@ -175,6 +179,17 @@ class StripeDouble:
                 time.sleep(0.05)
                 handler.close_connection = True
                 return  # drop the connection: the client sees no answer
+        if split.path.startswith("/3ds-setup/"):
+            return self._setup_challenge(handler, method, split.path.rsplit("/", 1)[1], params)
+        if split.path == "/v1/setup_intents" and method == "POST":
+            return self._setup_intent_create(handler, params, handler.headers.get("Idempotency-Key"))
+        if split.path.startswith("/v1/setup_intents/") and method == "GET":
+            intent = self.setup_intents.get(split.path.rsplit("/", 1)[1])
+            return self._send(
+                handler,
+                200 if intent else 404,
+                json.dumps(intent or {"error": {"message": "No such setup intent"}}).encode(),
+            )
         if split.path.startswith("/3ds/"):
             return self._challenge(handler, method, split.path.rsplit("/", 1)[1], params)
         if split.path == "/v1/account":
@@ -228,6 +243,10 @@ class StripeDouble:
                 ):
                     data["latest_charge"] = self._charge_with_balance(data)
                 content = json.dumps(data).encode()
+        elif split.path == "/v1/payment_methods" and method == "POST":
+            status, content = self._forward(method, split.path, body, dict(handler.headers))
+            if status == 200 and params.get("card[number]"):
+                self.card_numbers[json.loads(content)["id"]] = params["card[number]"]
         else:
             forward_body = body if method == "POST" else None
             path = split.path + (f"?{split.query}" if split.query else "")
@@ -294,6 +313,65 @@ class StripeDouble:
         handler.send_header("Location", location)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
+
+    # --- SetupIntents (localstripe cannot confirm one at creation): answered as Stripe documents
+
+    def _setup_intent_create(self, handler, params: dict, key: str | None):
+        with self.lock:
+            if key and key in self.idempotent:
+                status, content = self.idempotent[key]
+                return self._send(handler, status, content, headers={"Idempotent-Replayed": "true"})
+        number = self.card_numbers.get(params.get("payment_method", ""), "")
+        intent_id = f"seti_{len(self.setup_intents) + 1:08d}"
+        intent = {
+            "id": intent_id,
+            "object": "setup_intent",
+            "payment_method": params.get("payment_method"),
+            "customer": params.get("customer"),
+            "usage": params.get("usage"),
+            "next_action": None,
+            "last_setup_error": None,
+            "status": "succeeded",
+            "return_url": params.get("return_url"),
+        }
+        if number in ("4000000000000002", "4000000000009995", "4000000000009987", "4000000000000069"):
+            error = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": "card_declined",
+                "message": "Your card was declined.",
+                "setup_intent": intent,
+            }
+            content, status = json.dumps({"error": error}).encode(), 402
+        else:
+            if number in ("4000002500003155", "4000002760003184"):
+                intent["status"] = "requires_action"
+                intent["next_action"] = {
+                    "type": "redirect_to_url",
+                    "redirect_to_url": {
+                        "url": f"{self.url}/3ds-setup/{intent_id}",
+                        "return_url": params.get("return_url"),
+                    },
+                }
+            self.setup_intents[intent_id] = intent
+            content, status = json.dumps(intent).encode(), 200
+        if key:
+            with self.lock:
+                self.idempotent[key] = (status, content)
+        self._send(handler, status, content)
+
+    def _setup_challenge(self, handler, method: str, intent_id: str, params: dict):
+        intent = self.setup_intents.get(intent_id)
+        if intent is None:
+            return self._send(handler, 404, b"no such challenge", "text/plain")
+        if method == "POST" and intent["status"] == "requires_action":
+            intent["next_action"] = None
+            if params.get("action") == "approve":
+                intent["status"] = "succeeded"
+            else:
+                intent["status"] = "requires_payment_method"
+                intent["last_setup_error"] = {"code": "setup_intent_authentication_failure"}
+        self._send(handler, 200, b"ok", "text/plain")
 
     # --- helpers for tests
 

@@ -388,3 +388,42 @@ def test_payout_webhook_records_what_reached_the_bank(buyer, stripe_account, dou
     payment.refresh_from_db()
     assert payment.payout_id == payout.id
     assert str(payout.fee_total.amount) == "0.5400"
+
+
+@pytest.fixture
+def trial_plan(db):
+    from plans.services import Trial
+
+    return PlanFactory(
+        code="trial",
+        interval="month",
+        trial=Trial(7, "day", requires_payment_method=True),
+        prices=[{"amount": "9.99", "currency": "EUR"}],
+    )
+
+
+def test_a_trial_sets_the_card_up_with_a_setup_intent_for_off_session_use(buyer, stripe_account, double, trial_plan):
+    customer, client = buyer
+    method = attach(client, stripe_account, stripe_js_tokenize(double, "4242424242424242")).json()
+    response = checkout(client, trial_plan, method["id"], return_url="https://app.example.com/back")
+    assert response.status_code == 201, response.content
+    assert response.json()["subscription"]["status"] == "trialing"
+    assert response.json()["setup"] is None
+    sent = [params for verb, path, params in double.requests if path == "/v1/setup_intents"]
+    assert len(sent) == 1
+    assert sent[0]["usage"] == "off_session"
+    assert sent[0]["confirm"] in ("true", "True")
+    assert sent[0]["payment_method"] == customer.payment_methods.get().gateway_reference
+    assert sent[0]["return_url"] == "https://app.example.com/back"
+    assert not [1 for verb, path, _ in double.requests if path == "/v1/payment_intents" and verb == "POST"]
+
+
+def test_a_trial_card_that_asks_for_3ds_gets_the_banks_page_from_the_setup_intent(
+    buyer, stripe_account, double, trial_plan
+):
+    _, client = buyer
+    method = attach(client, stripe_account, stripe_js_tokenize(double, "4000002760003184")).json()
+    body = checkout(client, trial_plan, method["id"], return_url="https://app.example.com/back").json()
+    assert body["subscription"]["status"] == "trialing"
+    assert body["setup"]["status"] == "requires_action"
+    assert body["setup"]["next_action"]["url"].startswith(f"{double.url}/3ds-setup/")

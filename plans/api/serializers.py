@@ -200,6 +200,17 @@ class CheckoutSerializer(serializers.Serializer):
     )
     invoice = InvoiceSerializer(allow_null=True)
     payment = CheckoutPaymentSerializer(allow_null=True)
+    setup = serializers.SerializerMethodField(
+        help_text="A trial's card that the bank wants authenticated before later charges: "
+        '{"status": "requires_action", "next_action": {"type": "redirect_to_url", "url": ...}}; else null.'
+    )
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_setup(self, result):
+        url = getattr(result, "setup_action_url", "")
+        if not url:
+            return None
+        return {"status": "requires_action", "next_action": {"type": "redirect_to_url", "url": url}}
 
     @extend_schema_field(SubscriptionSerializer)
     def get_subscription(self, result):
