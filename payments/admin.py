@@ -398,7 +398,7 @@ class GatewayAccountAdmin(admin.ModelAdmin):
         return format_html_join("", "<div><code>{}</code>: {}</div>", rows) or "none"
 
     def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {"subtitle": _ROUTING_RULE, **(extra_context or {})})
+        return super().changelist_view(request, {"routing_rule": _ROUTING_RULE, **(extra_context or {})})
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
