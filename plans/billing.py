@@ -37,6 +37,7 @@ from plans.subscriptions import (
     CLAIM_LEASE,
     DUE_STATUSES,
     _emit,
+    discount_hooks,
     period_end,
     still_claimed,
     subscription_bill,
@@ -69,6 +70,8 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
     price on a default card whose gateway charges in batches (the sandbox). The same rows as one
     by one (invoice unique per period, payments with attempt keys committed before the charge,
     events), in a few statements. Returns the ids left for the one-by-one path."""
+    if discount_hooks:  # discounts are decided one subscription at a time, on the one-by-one path
+        return sub_ids
     with transaction.atomic():
         subs = list(
             Subscription.objects.select_for_update(skip_locked=True, of=("self",))

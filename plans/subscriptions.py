@@ -141,6 +141,19 @@ def _lock(subscription_id: str) -> Subscription:
 # --- Signup -------------------------------------------------------------------------------------
 
 
+# The discounts hook: coupons register callables(*, subscription, purpose, amount: Money) -> Money
+# (the discount they give on this invoice, counting down their cycles in the caller's transaction).
+discount_hooks: list = []
+
+
+def period_discount(*, sub: Subscription, purpose: str, amount: Money) -> Money:
+    """What the registered discounts take off one invoice of this subscription, never more than it."""
+    total = Money(0, amount.currency)
+    for hook in discount_hooks:
+        total += hook(subscription=sub, purpose=purpose, amount=amount - total)
+    return min(total, amount)
+
+
 def _period_invoice(
     *,
     sub: Subscription,
@@ -158,9 +171,11 @@ def _period_invoice(
     if existing is not None:
         return existing
     plan = price.plan
+    gross = amount if amount is not None else price.amount
     line = LineSpec(
         description=description or f"{plan.name} ({start:%Y-%m-%d} to {end:%Y-%m-%d})",
-        unit_amount=amount if amount is not None else price.amount,
+        unit_amount=gross,
+        discount=period_discount(sub=sub, purpose=purpose, amount=gross),
         reference=f"price:{price.pk}",
     )
     invoice = invoice_create(

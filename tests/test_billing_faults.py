@@ -58,6 +58,9 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "mediamanager.test_settings",
             "DATABASE_URL": _database_url(),
             "BILLING_ALLOW_TIME_TRAVEL": "1",
+            # Small batches spread 2,000 renewals over the workers; with the default of 500 the first
+            # worker to start could take them all before the others have imported Django.
+            "BILLING_BATCH_SIZE": "50",
         }
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.process = subprocess.Popen(

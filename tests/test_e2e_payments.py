@@ -330,7 +330,8 @@ def test_one_off_purchase_answers_201_with_access_invoice_and_payment(customer_c
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"subscription", "invoice", "payment"}
+    assert set(body) == {"subscription", "invoice", "payment", "setup"}
+    assert body["setup"] is None  # only a trial behind a card that asks for 3-D Secure has one
     assert body["payment"]["id"].startswith("pay_")
     assert body["payment"]["status"] == "succeeded"
     assert body["payment"]["amount"] == {"amount": "9.99", "currency": "EUR"}
