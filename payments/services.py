@@ -682,6 +682,15 @@ def payment_apply_result(*, payment: Payment, attempt: int, result: ChargeResult
         event_emit(
             type="payment.succeeded", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id
         )
+        if Invoice.objects.filter(pk=payment.invoice_id, status=Invoice.Status.VOID).exists():
+            # The invoice was called off (a cancel, a pause) while this charge was still open: the
+            # money goes straight back rather than paying for nothing.
+            transaction.on_commit(
+                lambda: payment_refund(
+                    payment=Payment.objects.get(pk=payment.pk), reason="invoice voided before the payment completed"
+                )
+            )
+            return payment
         invoice_mark_paid(invoice=payment.invoice, payment=payment)
         return payment
     payment.status = Payment.Status.FAILED
@@ -766,7 +775,11 @@ def payments_reconcile(
     counts = {"synced": 0, "canceled": 0}
     stale = Payment.objects.filter(status__in=OPEN_PAYMENT_STATUSES, updated_at__lt=now - processing_after)
     for payment in stale.order_by("updated_at")[:500]:
-        synced = payment_sync(payment=payment)
+        try:
+            synced = payment_sync(payment=payment)
+        except Exception:  # one payment must not stop the sweep for the others
+            logger.exception("Reconciling %s failed", payment.id)
+            continue
         counts["synced"] += 1
         if synced.status == Payment.Status.REQUIRES_ACTION and synced.created_at < now - abandon_after:
             payment_cancel(payment=synced)

@@ -368,3 +368,26 @@ def test_payouts_task_pays_out_settled_payments(customer_client, sandbox, event_
     assert tasks.payouts_create_sandbox() == 1
     assert tasks.payouts_create_sandbox() == 0
     assert Payout.objects.get().payments.count() == 1
+
+
+def test_a_charge_completed_after_its_invoice_was_voided_is_refunded_not_kept(
+    customer_client, django_capture_on_commit_callbacks
+):
+    from payments.services import invoice_void
+
+    gateway = gateway_account_create(provider="sandbox", display_name="Sandbox")
+    plan = PlanFactory(
+        code="pass-void", kind="one_off", interval=None, access_days=1, prices=[{"amount": "3.00", "currency": "EUR"}]
+    )
+    card = attach_card(customer_client, gateway, "4000002760003184")
+    body = checkout(customer_client, plan, card, return_url="https://app.example.com/back")
+    assert body["payment"]["status"] == "requires_action"
+    invoice_void(invoice=Invoice.objects.get())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        APIClient().post(urlsplit(body["payment"]["next_action"]["url"]).path, {"action": "approve"})
+
+    payment = Payment.objects.get()
+    assert payment.status == Payment.Status.REFUNDED
+    assert Invoice.objects.get().status == Invoice.Status.VOID
+    assert entitled(customer_client) is False
