@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
+from coupons.models import Discount
 from integrations import clock
 from integrations.db import update_rows
 from integrations.models import Event
@@ -37,7 +38,6 @@ from plans.subscriptions import (
     CLAIM_LEASE,
     DUE_STATUSES,
     _emit,
-    discount_hooks,
     period_end,
     still_claimed,
     subscription_bill,
@@ -70,8 +70,6 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
     price on a default card whose gateway charges in batches (the sandbox). The same rows as one
     by one (invoice unique per period, payments with attempt keys committed before the charge,
     events), in a few statements. Returns the ids left for the one-by-one path."""
-    if discount_hooks:  # discounts are decided one subscription at a time, on the one-by-one path
-        return sub_ids
     with transaction.atomic():
         subs = list(
             Subscription.objects.select_for_update(skip_locked=True, of=("self",))
@@ -91,8 +89,20 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
                 customer_id__in=[sub.customer_id for sub in subs], is_default=True, detached_at__isnull=True
             ).select_related("gateway_account")
         }
+        # Renewals with a discount are decided one at a time, on the one-by-one path.
+        discounted = set(
+            Discount.objects.filter(active=True)
+            .filter(
+                Q(subscription_id__in=[sub.id for sub in subs])
+                | Q(subscription_id="", customer_id__in=[sub.customer_id for sub in subs])
+            )
+            .values_list("subscription_id", "customer_id")
+        )
+        skip = {sub_id for sub_id, _ in discounted if sub_id} | {cus for sub_id, cus in discounted if not sub_id}
         plain = []
         for sub in subs:
+            if sub.id in skip or sub.customer_id in skip:
+                continue
             card = cards.get(sub.customer_id)
             cycles_done = sub.plan.billing_cycles and sub.cycles_billed >= sub.plan.billing_cycles
             if card is None or cycles_done or not hasattr(GATEWAYS.get(card.gateway_account.provider), "charge_many"):

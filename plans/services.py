@@ -9,6 +9,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from coupons.models import Discount
+from coupons.services import (
+    CouponRefused,
+    coupon_check,
+    coupon_find,
+    coupon_redeem,
+    discount_preview,
+    redemptions_release,
+    trial_override_for,
+)
 from integrations.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import format_amount, normalize_currency, parse_amount
@@ -306,8 +316,6 @@ def checkout(
         raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
     if plan.status != Plan.Status.ACTIVE:
         raise Unprocessable("This plan is no longer on sale.", code="plan_not_available", param="plan")
-    if coupon_code:
-        raise InvalidRequest("No such coupon.", code="coupon_not_found", param="coupon_code")
     if return_url and (len(return_url) > 500 or not _RETURN_URL_RE.match(return_url)):
         raise InvalidRequest("return_url must be an absolute URL.", code="parameter_invalid", param="return_url")
     price = PlanPrice.objects.filter(plan=plan, is_current=True, amount_currency=customer.currency).first()
@@ -319,7 +327,12 @@ def checkout(
     if plan.kind == Plan.Kind.RECURRING:
         subscription_check_conflict(customer=customer, plan=plan)
         started = subscription_start(
-            customer=customer, plan=plan, price=price, payment_method=method, return_url=return_url
+            customer=customer,
+            plan=plan,
+            price=price,
+            payment_method=method,
+            return_url=return_url,
+            coupon_code=coupon_code,
         )
         return CheckoutResult(
             access=None,
@@ -328,15 +341,38 @@ def checkout(
             payment=started.payment,
             setup_action_url=started.setup_action_url,
         )
-    if method is None and price.amount.amount > 0:
+    found = None
+    if coupon_code:
+        found = coupon_find(code=coupon_code)
+        coupon_check(found=found, customer=customer, target="subscription", plan=plan, currency=customer.currency)
+        if trial_override_for(found.coupon):
+            raise CouponRefused(
+                "A free-trial coupon applies to subscriptions.", code="coupon_not_applicable", param="coupon_code"
+            )
+    discount = discount_preview(coupon=found.coupon, amount=price.amount) if found else Money(0, customer.currency)
+    if method is None and price.amount.amount - discount.amount > 0:
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
 
     with transaction.atomic():
         access = Access.objects.create(customer=customer, plan=plan, price=price)
+        if found:  # a pass is bought once: the discount is used here and bound to this purchase
+            coupon_redeem(
+                code=coupon_code,
+                customer=customer,
+                target="subscription",
+                plan=plan,
+                currency=customer.currency,
+                subscription_id=f"access:{access.id}",
+            )
+            Discount.objects.filter(subscription_id=f"access:{access.id}").update(active=False, cycles_remaining=0)
         invoice = invoice_create(
             customer=customer,
             currency=customer.currency,
-            lines=[LineSpec(description=plan.name, unit_amount=price.amount, reference=f"price:{price.pk}")],
+            lines=[
+                LineSpec(
+                    description=plan.name, unit_amount=price.amount, discount=discount, reference=f"price:{price.pk}"
+                )
+            ],
             source=f"access:{access.id}",
             description=plan.name,
         )
@@ -367,11 +403,13 @@ def access_on_invoice_paid(*, invoice: Invoice, payment: Payment | None) -> None
 def access_on_invoice_payment_failed(*, invoice: Invoice, payment: Payment) -> None:
     """A one-off purchase is not retried: its access fails and its invoice is voided (a new
     checkout makes a new one)."""
+    access = Access.objects.filter(invoice=invoice, status=Access.Status.PENDING).first()
     failed = Access.objects.filter(invoice=invoice, status=Access.Status.PENDING).update(
         status=Access.Status.FAILED, updated_at=timezone.now()
     )
     if failed:
         invoice_void(invoice=invoice)
+        redemptions_release(subscription_id=f"access:{access.id}")
 
 
 def access_on_payment_refunded(*, payment: Payment, refund, fully_refunded: bool) -> None:

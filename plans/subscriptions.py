@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from moneyed import Money
 
+from coupons.services import coupon_check, coupon_find, coupon_redeem, redemptions_release, trial_override_for
 from integrations import clock
 from integrations.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
@@ -196,10 +197,30 @@ def subscription_start(
     payment_method: PaymentMethod | None,
     return_url: str = "",
     trial_override: tuple[int, str] | None = None,
+    coupon_code: str | None = None,
 ) -> SignupResult:
     """Checkout of a recurring plan: a trial (with or without a card, per the plan), or the first
-    period charged now on-session (3-D Secure leaves it `incomplete` until the customer finishes)."""
+    period charged now on-session (3-D Secure leaves it `incomplete` until the customer finishes).
+    A coupon is checked first and redeemed with the subscription, in its transaction; a free-trial
+    coupon sets the trial's length."""
     now = clock.now()
+    if coupon_code:
+        found = coupon_find(code=coupon_code)
+        coupon_check(found=found, customer=customer, target="subscription", plan=plan, currency=price.currency)
+        override = trial_override_for(found.coupon)
+        trial_override = override or trial_override
+
+    def redeem(sub: Subscription) -> None:
+        if coupon_code:
+            coupon_redeem(
+                code=coupon_code,
+                customer=customer,
+                target="subscription",
+                plan=plan,
+                currency=price.currency,
+                subscription_id=sub.id,
+            )
+
     has_trial = plan.has_trial or trial_override is not None
     if has_trial:
         if Subscription.objects.filter(customer=customer, trial_plan=plan).exists():
@@ -236,6 +257,7 @@ def subscription_start(
                     next_billing_at=ends,
                 )
                 _emit(sub, "created")
+                redeem(sub)
         except IntegrityError:  # a concurrent signup took the trial first
             raise Unprocessable(
                 "This customer has already had this plan's free trial; it is given once.",
@@ -261,6 +283,7 @@ def subscription_start(
             next_billing_at=now + timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS),
         )
         _emit(sub, "created")
+        redeem(sub)
         invoice = _period_invoice(sub=sub, purpose=SubscriptionInvoice.Purpose.FIRST, start=now, end=ends, price=price)
     payment = None
     if invoice.status == Invoice.Status.OPEN:
@@ -470,6 +493,7 @@ def subscription_on_payment_failed(*, invoice: Invoice, payment: Payment) -> Non
         if sub.status == Status.INCOMPLETE:
             _incomplete_expired(sub)
             invoice_void(invoice=invoice)
+            redemptions_release(subscription_id=sub.id)  # a coupon is not used up by a signup that failed
         return
     if link.purpose == SubscriptionInvoice.Purpose.UPGRADE:
         invoice_void(invoice=invoice)

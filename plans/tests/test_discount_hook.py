@@ -1,34 +1,52 @@
-"""The discounts hook the billing engine offers coupons: a registered discount reaches the
-renewal invoice as a discount line amount, on the one-by-one path."""
+"""Coupons through the billing engine's discounts hook: a repeating coupon discounts the first
+invoice and the renewals it covers, then stops."""
 
 from datetime import timedelta
 
 import pytest
-from moneyed import Money
 
+from coupons.services import coupon_create
 from payments.models import Invoice
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card
-from plans import subscriptions
 from plans.billing import run_billing
+from plans.models import Subscription
 from plans.services import checkout
 from plans.tests.factories import PlanFactory
 
 
 @pytest.fixture
-def half_off(monkeypatch):
-    def hook(*, subscription, purpose, amount):
-        return (
-            Money((amount.amount / 2).quantize(amount.amount), amount.currency)
-            if purpose == "renewal"
-            else Money(0, amount.currency)
-        )
+def signed_up(db):
+    customer = CustomerFactory()
+    card = sandbox_card(customer=customer, account=sandbox_account())
+    plan = PlanFactory(code="m", interval="month", prices=[{"amount": "10.00", "currency": "EUR"}])
+    coupon_create(
+        name="Half off twice",
+        kind="single_code",
+        code="HALF2",
+        discount={"type": "percent", "percent_off": "50"},
+        duration="repeating",
+        duration_cycles=2,
+    )
+    return checkout(customer=customer, plan_id=plan.id, payment_method_id=card.id, coupon_code="half2").subscription
 
-    monkeypatch.setattr(subscriptions, "discount_hooks", [hook])
-    monkeypatch.setattr("plans.billing.discount_hooks", subscriptions.discount_hooks)
-    return hook
+
+def totals() -> list[str]:
+    return [
+        f"{i.subtotal.amount:.2f}-{i.discount_total.amount:.2f}={i.total.amount:.2f}"
+        for i in Invoice.objects.order_by("created_at")
+    ]
 
 
-def test_a_registered_discount_is_taken_off_the_renewal_invoice(db, half_off):
+def test_a_repeating_coupon_discounts_the_first_invoice_and_the_next_renewal_then_stops(signed_up):
+    for _ in range(2):
+        sub = Subscription.objects.get()
+        run_billing(as_of=sub.current_period_end + timedelta(minutes=1))
+
+    assert totals() == ["10.00-5.00=5.00", "10.00-5.00=5.00", "10.00-0.00=10.00"]
+    assert set(Invoice.objects.values_list("status", flat=True)) == {"paid"}
+
+
+def test_renewals_without_a_discount_are_not_discounted(db):
     customer = CustomerFactory()
     card = sandbox_card(customer=customer, account=sandbox_account())
     plan = PlanFactory(code="m", interval="month", prices=[{"amount": "10.00", "currency": "EUR"}])
@@ -36,18 +54,4 @@ def test_a_registered_discount_is_taken_off_the_renewal_invoice(db, half_off):
 
     run_billing(as_of=sub.current_period_end + timedelta(minutes=1))
 
-    renewal = Invoice.objects.get(subscription_link__purpose="renewal")
-    assert (renewal.subtotal.amount, renewal.discount_total.amount, renewal.total.amount) == (10, 5, 5)
-    assert renewal.status == Invoice.Status.PAID
-    assert renewal.payments.get().amount == Money("5.00", "EUR")
-
-
-def test_without_discount_hooks_the_invoice_has_no_discount(db):
-    customer = CustomerFactory()
-    card = sandbox_card(customer=customer, account=sandbox_account())
-    plan = PlanFactory(code="m", interval="month", prices=[{"amount": "10.00", "currency": "EUR"}])
-    sub = checkout(customer=customer, plan_id=plan.id, payment_method_id=card.id).subscription
-
-    run_billing(as_of=sub.current_period_end + timedelta(minutes=1))
-
-    assert Invoice.objects.get(subscription_link__purpose="renewal").discount_total.amount == 0
+    assert totals() == ["10.00-0.00=10.00", "10.00-0.00=10.00"]
