@@ -11,6 +11,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
+from coupons.services import coupon_redeem, trial_override_for
 from integrations import clock
 from integrations.errors import DomainError
 from payments.currency import country_currency, normalize_country
@@ -18,7 +19,7 @@ from payments.models import Customer
 from payments.selectors import gateway_account_route
 from payments.services import customer_create, payment_method_attach
 from plans.models import Plan, PlanPrice, Subscription
-from plans.subscriptions import _emit
+from plans.subscriptions import _emit, add_interval
 
 REQUIRED_COLUMNS = ("external_id", "email", "country", "plan", "paid_through")
 OPTIONAL_COLUMNS = ("card_token", "coupon_code")
@@ -58,6 +59,7 @@ class _Valid:
     price: PlanPrice
     paid_through: datetime
     card_token: str
+    coupon_code: str
 
 
 def _paid_through(raw: str, now: datetime) -> datetime:
@@ -82,8 +84,6 @@ def _validate(row: Mapping[str, str], now: datetime) -> _Valid:
     external_id = row["external_id"]
     if len(external_id) > Customer._meta.get_field("external_id").max_length:
         raise _Refused("bad_external_id", "external_id is longer than 255 characters.")
-    if row["coupon_code"]:
-        raise _Refused("coupon_not_supported", "Coupons cannot be imported yet; remove coupon_code or the row.")
     email = row["email"]
     try:
         validate_email(email)
@@ -119,6 +119,7 @@ def _validate(row: Mapping[str, str], now: datetime) -> _Valid:
         price=price,
         paid_through=_paid_through(row["paid_through"], now),
         card_token=row["card_token"],
+        coupon_code=row["coupon_code"],
     )
 
 
@@ -152,6 +153,25 @@ def _create(valid: _Valid, *, now: datetime, dry_run: bool) -> tuple[Customer, S
         source=SOURCE,
     )
     _emit(subscription, "created", source=SOURCE)
+    if valid.coupon_code:  # the discount or free period agreed with the subscriber on the old platform
+        try:
+            redemption = coupon_redeem(
+                code=valid.coupon_code,
+                customer=customer,
+                target="subscription",
+                plan=valid.plan,
+                currency=valid.price.currency,
+                subscription_id=subscription.id,
+            )
+        except DomainError as error:
+            raise _Refused(error.code, f"coupon_code {valid.coupon_code}: {error.message}") from None
+        extra = trial_override_for(redemption.coupon)
+        if extra:  # a free period: the first charge moves out by the coupon's trial length
+            length, unit = extra
+            subscription.current_period_end = subscription.next_billing_at = add_interval(
+                valid.paid_through, unit=unit, count=length
+            )
+            subscription.save(update_fields=["current_period_end", "next_billing_at", "updated_at"])
     return customer, subscription
 
 

@@ -130,7 +130,7 @@ EXPECTED = [
     (11, "bad-date", "refused", "bad_paid_through"),
     (12, "past-date", "refused", "paid_through_past"),
     (13, "bad-card", "refused", "card_refused"),
-    (14, "with-coupon", "refused", "coupon_not_supported"),
+    (14, "with-coupon", "refused", "coupon_not_found"),  # no campaign has that code
 ]
 
 
@@ -310,3 +310,37 @@ def test_an_external_id_or_email_too_long_for_the_database_is_refused_not_a_cras
         ("created", ""),
     ]
     assert list(Customer.objects.values_list("external_id", flat=True)) == ["fine"]
+
+
+def test_an_imported_subscriber_gets_the_agreed_discount_or_free_period(tmp_path, sandbox, catalogue):
+    from coupons.models import Discount
+    from coupons.services import coupon_create
+
+    coupon_create(
+        name="Move 20%",
+        kind="single_code",
+        code="MOVE20",
+        discount={"type": "percent", "percent_off": "20"},
+        duration="forever",
+        max_redemptions_per_customer=1,
+    )
+    coupon_create(
+        name="A free month",
+        kind="single_code",
+        code="FREEMONTH",
+        discount={"type": "free_trial", "trial": {"length": 1, "unit": "month"}},
+    )
+    paid_through = in_days(10)
+    path = write_csv(tmp_path / "coupons.csv", [
+        {"external_id": "mover", "email": "m@example.com", "country": "DE", "plan": "monthly",
+         "paid_through": paid_through.isoformat(), "coupon_code": "move20"},
+        {"external_id": "freebie", "email": "f@example.com", "country": "DE", "plan": "monthly",
+         "paid_through": paid_through.isoformat(), "coupon_code": "FREEMONTH"},
+    ])  # fmt: skip
+
+    assert [status for _, _, status, _ in report(import_file(path))] == ["created", "created"]
+
+    mover = Subscription.objects.get(customer__external_id="mover")
+    assert Discount.objects.get(subscription_id=mover.id, active=True).coupon.name == "Move 20%"
+    freebie = Subscription.objects.get(customer__external_id="freebie")
+    assert freebie.next_billing_at == paid_through + relativedelta(months=1)
