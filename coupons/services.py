@@ -111,6 +111,7 @@ def _discount_columns(discount: object) -> tuple[dict, list[Money]]:
             percent = Decimal(-1)
         if (
             isinstance(discount.get("percent_off"), float)
+            or not percent.is_finite()
             or not (0 < percent <= 100)
             or percent.as_tuple().exponent < -4
         ):
@@ -137,7 +138,7 @@ def _discount_columns(discount: object) -> tuple[dict, list[Money]]:
             seen.add(currency)
             amounts.append(Money(parse_amount(item.get("amount"), currency, allow_zero=False), currency))
     elif kind == Coupon.DiscountType.FREE_TRIAL:
-        trial = discount.get("trial") or {}
+        trial = discount.get("trial") if isinstance(discount.get("trial"), dict) else {}
         length, unit = trial.get("length"), trial.get("unit")
         if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 3650:
             raise InvalidRequest(
@@ -322,6 +323,7 @@ def coupon_restore(*, coupon: Coupon, redeem_by: datetime | None = None) -> Coup
     """Bring an expired campaign back; one whose redeem_by has passed needs a new one."""
     coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
     now = clock.now()
+    was_expired = coupon_state(coupon, now) == "expired"
     if redeem_by is not None:
         if redeem_by <= now:
             raise InvalidRequest("redeem_by must be in the future.", code="parameter_invalid", param="redeem_by")
@@ -330,7 +332,6 @@ def coupon_restore(*, coupon: Coupon, redeem_by: datetime | None = None) -> Coup
         raise InvalidRequest(
             "This campaign's redeem_by has passed: give a new one.", code="parameter_missing", param="redeem_by"
         )
-    was_expired = coupon_state(coupon, now) == "expired" or coupon.expired_at is not None
     coupon.expired_at = None
     coupon.save(update_fields=["expired_at", "redeem_by", "updated_at"])
     if was_expired:
@@ -523,3 +524,65 @@ def discount_for_invoice(*, subscription, purpose: str, amount: Money) -> Money:
 def discount_preview(*, coupon: Coupon, amount: Money) -> Money:
     terms = coupon_terms(coupon)
     return discount_for(terms=terms, subtotal=amount) if terms else Money(0, amount.currency)
+
+
+# --- The customer's routes ----------------------------------------------------------------------
+
+
+def _refused_on(param: str, refused: CouponRefused) -> CouponRefused:
+    return CouponRefused(refused.message, code=refused.code, param=param)
+
+
+def coupon_validate(*, customer, code: object, plan) -> dict:
+    """What checkout would make of this code for this plan, without redeeming it:
+    `{valid, reason, discount, preview}`. A code that cannot be used is `valid: false` with the
+    coupon error code as `reason` (never an error); an unknown plan is a 400 (resource_missing).
+    `preview` is the first invoice in the customer's currency, Money values: {subtotal, discount,
+    total} (a free-trial coupon: all of it off, and its `trial`)."""
+    plan_model = apps.get_model("plans", "Plan")
+    if not isinstance(plan, plan_model):
+        plan_id = plan
+        plan = plan_model.objects.filter(pk=plan_id).first()
+        if plan is None:
+            raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
+    price = plan.prices.filter(is_current=True, amount_currency=customer.currency).first()
+    if price is None:
+        raise Unprocessable(
+            f"This plan is not sold in {customer.currency}.", code="plan_not_available_in_currency", param="plan"
+        )
+    try:
+        found = coupon_find(code=code)
+        coupon_check(found=found, customer=customer, target="subscription", plan=plan, currency=customer.currency)
+        if found.coupon.discount_type == Coupon.DiscountType.FREE_TRIAL and plan.kind != "recurring":
+            raise CouponRefused(
+                "A free-trial coupon applies to subscriptions.", code="coupon_not_applicable", param="coupon_code"
+            )
+    except CouponRefused as refused:
+        return {"valid": False, "reason": refused.code, "discount": None, "preview": None}
+    coupon, subtotal = found.coupon, price.amount
+    if coupon.discount_type == Coupon.DiscountType.FREE_TRIAL:
+        preview = {
+            "subtotal": subtotal,
+            "discount": subtotal,
+            "total": Money(0, subtotal.currency),
+            "trial": {"length": coupon.trial_length, "unit": coupon.trial_unit},
+        }
+    else:
+        discount = discount_preview(coupon=coupon, amount=subtotal)
+        preview = {"subtotal": subtotal, "discount": discount, "total": subtotal - discount}
+    return {"valid": True, "reason": None, "discount": coupon_payload(coupon)["discount"], "preview": preview}
+
+
+def coupon_redeem_on_account(*, customer, code: object) -> Redemption:
+    """`POST /me/coupons/redeem`: an account-level coupon for every invoice of the customer while it
+    lasts. Refusals carry `param: "code"`; a free trial (which only sets a signup's trial) is not
+    applicable here."""
+    try:
+        found = coupon_find(code=code)
+        if found.coupon.discount_type == Coupon.DiscountType.FREE_TRIAL:
+            raise CouponRefused(
+                "A free-trial coupon is used at checkout.", code="coupon_not_applicable", param="coupon_code"
+            )
+        return coupon_redeem(code=code, customer=customer, target="account", currency=customer.currency)
+    except CouponRefused as refused:
+        raise _refused_on("code", refused) from None

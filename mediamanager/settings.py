@@ -171,6 +171,8 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "payments.models.Invoice.Status",
         "RefundStatusEnum": "payments.models.Refund.Status",
         "AccessStatusEnum": "plans.models.Access.Status",
+        "PlanKindEnum": "plans.models.Plan.Kind",
+        "CouponKindEnum": "coupons.models.Coupon.Kind",
     },
 }
 

@@ -15,6 +15,8 @@ api_v1 = [
     path("", include("payments.api.urls")),
     path("", include("plans.api.urls")),
     path("", include("integrations.api.urls")),
+    path("", include("coupons.api.urls")),
+    path("", include("coupons.api.code_urls")),
 ]
 
 urlpatterns = [

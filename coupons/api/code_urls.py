@@ -1,0 +1,7 @@
+from django.urls import path
+
+from coupons.api import code_views
+
+urlpatterns = [
+    path("coupons/<str:coupon_id>/codes", code_views.CouponCodesView.as_view(), name="coupon-codes"),
+]

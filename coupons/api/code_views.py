@@ -1,0 +1,99 @@
+"""A bulk campaign's codes over HTTP: generate (inline, or queued when large), list, export as CSV."""
+
+import csv
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from coupons.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
+from coupons.models import Coupon, CouponCode
+from integrations.errors import InvalidRequest, NotFound
+from mediamanager.api.pagination import ApiCursorPagination
+
+
+def _coupon(coupon_id: str) -> Coupon:
+    coupon = Coupon.objects.filter(pk=coupon_id).first()
+    if coupon is None:
+        raise NotFound(f"No coupon '{coupon_id}'.")
+    return coupon
+
+
+class CouponCodeSerializer(serializers.ModelSerializer):
+    redeemed_by = serializers.CharField(source="redeemed_by_id", allow_null=True)
+    subscription = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CouponCode
+        fields = ["id", "code", "state", "redeemed_by", "redeemed_at", "subscription"]
+
+    def get_subscription(self, code: CouponCode) -> str | None:
+        return code.subscription_id or None
+
+
+class CodeCursorPagination(ApiCursorPagination):
+    # A batch shares one created_at; ids are unique and time-ordered, so they page alone.
+    ordering = ("-id",)
+
+
+class _Echo:
+    """A file that hands back what csv.writer writes, for streaming."""
+
+    def write(self, value):
+        return value
+
+
+GENERATE_REQUEST = inline_serializer("CouponCodesGenerateRequest", {"count": serializers.IntegerField()})
+
+
+class CouponCodesView(ListAPIView):
+    serializer_class = CouponCodeSerializer
+    pagination_class = CodeCursorPagination
+
+    def perform_content_negotiation(self, request, force=False):
+        # `?format=csv` is this route's export, not DRF's format override: errors stay JSON.
+        if request.query_params.get("format") == "csv":
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    def get_queryset(self):
+        return CouponCode.objects.filter(coupon=self.coupon)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["csv"], description="csv: stream every code as CSV")],
+        summary="A bulk campaign's codes with their state (or all of them as CSV)",
+    )
+    def get(self, request, coupon_id: str):
+        self.coupon = _coupon(coupon_id)
+        if request.query_params.get("format") == "csv":
+            writer = csv.writer(_Echo())
+            response = StreamingHttpResponse(
+                (writer.writerow(row) for row in codes_export_rows(coupon=self.coupon)), content_type="text/csv"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{self.coupon.id}-codes.csv"'
+            return response
+        return self.list(request)
+
+    @extend_schema(
+        request=GENERATE_REQUEST,
+        responses={
+            201: inline_serializer("CouponCodesGenerated", {"generated": serializers.IntegerField()}),
+            202: inline_serializer(
+                "CouponCodesQueued", {"queued": serializers.BooleanField(), "count": serializers.IntegerField()}
+            ),
+        },
+        summary="Generate unique codes for a bulk campaign (large counts run in the background)",
+    )
+    def post(self, request, coupon_id: str):
+        coupon = _coupon(coupon_id)
+        body = request.data if isinstance(request.data, dict) else {}
+        if "count" not in body:
+            raise InvalidRequest("count is required.", code="parameter_missing", param="count")
+        count = body["count"]
+        if isinstance(count, int) and not isinstance(count, bool) and count > QUEUE_ABOVE:
+            codes_generate_enqueue(coupon=coupon, count=count)
+            return Response({"queued": True, "count": count}, status=status.HTTP_202_ACCEPTED)
+        return Response({"generated": codes_generate(coupon=coupon, count=count)}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,146 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from coupons.models import Coupon
+from coupons.services import coupon_payload
+from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
+
+_TRIAL_SCHEMA = {
+    "type": "object",
+    "required": ["length", "unit"],
+    "properties": {"length": {"type": "integer"}, "unit": {"type": "string", "enum": Coupon.TrialUnit.values}},
+}
+_DISCOUNT_SCHEMA = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "enum": Coupon.DiscountType.values},
+        "percent_off": {"type": "string", "example": "25", "description": "percent: a decimal string, 0 < p <= 100."},
+        "amounts_off": {"type": "array", "items": MONEY_SCHEMA, "description": "amount: one per currency."},
+        "trial": _TRIAL_SCHEMA,
+    },
+}
+
+
+@extend_schema_field(_DISCOUNT_SCHEMA)
+class DiscountTermsField(serializers.DictField):
+    """The discount as given: amounts stay strings and the service parses them (floats refused)."""
+
+
+class CouponSerializer(serializers.Serializer):
+    """The Coupon object of API.md, exactly as `coupon_payload` gives it."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Coupon.Kind.choices)
+    code = serializers.CharField(allow_null=True, help_text="single_code campaigns: the shared code.")
+    code_template = serializers.CharField(allow_null=True, help_text="bulk campaigns: e.g. SPRING-********.")
+    discount = DiscountTermsField()
+    duration = serializers.ChoiceField(choices=Coupon.Duration.choices)
+    duration_cycles = serializers.IntegerField(allow_null=True)
+    applies_to_plans = serializers.ListField(child=serializers.CharField(), help_text="Plan ids; empty = all.")
+    redemption_target = serializers.ChoiceField(choices=Coupon.Target.choices)
+    max_redemptions = serializers.IntegerField(allow_null=True)
+    max_redemptions_per_customer = serializers.IntegerField()
+    redeem_by = serializers.DateTimeField(allow_null=True)
+    state = serializers.ChoiceField(choices=["active", "expired", "maxed_out"])
+    times_redeemed = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        return coupon_payload(instance)
+
+
+class CouponCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=Coupon.Kind.choices)
+    code = serializers.CharField(required=False, allow_null=True, default=None, help_text="single_code: the code.")
+    code_template = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="bulk: a prefix and '*' random positions."
+    )
+    discount = DiscountTermsField()
+    duration = serializers.ChoiceField(choices=Coupon.Duration.choices, required=False, default="once")
+    duration_cycles = serializers.IntegerField(required=False, allow_null=True, default=None)
+    applies_to_plans = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    redemption_target = serializers.ChoiceField(choices=Coupon.Target.choices, required=False, default="subscription")
+    max_redemptions = serializers.IntegerField(required=False, allow_null=True, default=None)
+    max_redemptions_per_customer = serializers.IntegerField(required=False, default=1)
+    redeem_by = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class CouponUpdateSerializer(serializers.Serializer):
+    """Only the fields sent change. The discount terms (discount, duration, duration_cycles,
+    redemption_target) are locked once the coupon has been redeemed (422 coupon_terms_locked)."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    redeem_by = serializers.DateTimeField(required=False, allow_null=True)
+    max_redemptions = serializers.IntegerField(required=False, allow_null=True)
+    applies_to_plans = serializers.ListField(child=serializers.CharField(), required=False)
+    discount = DiscountTermsField(required=False)
+    duration = serializers.ChoiceField(choices=Coupon.Duration.choices, required=False)
+    duration_cycles = serializers.IntegerField(required=False, allow_null=True)
+    redemption_target = serializers.ChoiceField(choices=Coupon.Target.choices, required=False)
+
+
+class CouponRestoreSerializer(serializers.Serializer):
+    redeem_by = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Needed when the old redeem_by has passed."
+    )
+
+
+class CouponValidateRequestSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    plan = serializers.CharField()
+
+
+class CouponTrialSerializer(serializers.Serializer):
+    length = serializers.IntegerField()
+    unit = serializers.ChoiceField(choices=Coupon.TrialUnit.choices)
+
+
+class CouponPreviewSerializer(serializers.Serializer):
+    subtotal = MoneyOutputField()
+    discount = MoneyOutputField()
+    total = MoneyOutputField()
+    trial = CouponTrialSerializer(required=False, help_text="free_trial coupons: the trial the signup gets.")
+
+
+class CouponValidationSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    reason = serializers.ChoiceField(
+        allow_null=True,
+        choices=[
+            "coupon_not_found",
+            "coupon_expired",
+            "coupon_maxed_out",
+            "coupon_already_redeemed",
+            "coupon_not_applicable",
+            "coupon_currency_unsupported",
+        ],
+    )
+    discount = DiscountTermsField(allow_null=True)
+    preview = CouponPreviewSerializer(allow_null=True, help_text="The first invoice in the customer's currency.")
+
+
+class CouponRedeemRequestSerializer(serializers.Serializer):
+    code = serializers.CharField()
+
+
+class AppliedDiscountSerializer(serializers.Serializer):
+    """A discount on the customer's account."""
+
+    coupon = serializers.CharField(source="coupon_id")
+    scope = serializers.SerializerMethodField()
+    cycles_remaining = serializers.IntegerField(allow_null=True, help_text="Invoices it still covers; null = forever.")
+    active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+    def get_scope(self, discount) -> str:
+        return "subscription" if discount.subscription_id else "account"
+
+
+class CouponRedemptionSerializer(serializers.Serializer):
+    coupon = CouponSerializer()
+    discount = AppliedDiscountSerializer()

@@ -1,0 +1,201 @@
+"""Unique codes for bulk campaigns, written in large batches (COPY on PostgreSQL), and their export.
+
+The unique index on `coupons_couponcode.code` has the last word: every batch is inserted with
+ON CONFLICT DO NOTHING, what went in is counted, and collisions are redrawn until exactly `count`
+new codes exist, so concurrent generations never duplicate and their totals stay exact.
+"""
+
+import re
+import secrets
+from collections.abc import Callable, Iterator
+
+from django.db import OperationalError, connection, transaction
+from django_q.tasks import async_task
+
+from coupons.models import Coupon, CouponCode
+from coupons.services import CODE_ALPHABET, coupon_payload
+from integrations import clock
+from integrations.errors import InvalidRequest, Unprocessable
+from integrations.ids import new_id
+from integrations.services import event_emit
+
+MAX_CODES_PER_REQUEST = 1_000_000
+QUEUE_ABOVE = 10_000  # larger requests run as a django-q2 task
+BATCH_SIZE = 250_000
+_MAX_IDLE_ROUNDS = 5  # batches in a row that added nothing: the template's space is full
+_MAX_DEADLOCKS = 20
+
+# Bytes mapped onto the alphabet by rejection: a byte at or above 248 (31 * 8) would favour the
+# first letters, so it is dropped rather than folded.
+_ACCEPT_BELOW = 256 - 256 % len(CODE_ALPHABET)
+_TO_ALPHABET = bytes(ord(CODE_ALPHABET[b % len(CODE_ALPHABET)]) if b < _ACCEPT_BELOW else 0 for b in range(256))
+_REJECTED = bytes(range(_ACCEPT_BELOW, 256))
+# new_id's 80 random bits are its last 16 base32 characters (Crockford, lower case).
+_ID_RANDOM_CHARS = 16
+_TO_BASE32 = bytes(ord("0123456789abcdefghjkmnpqrstvwxyz"[b & 31]) for b in range(256))
+
+
+# --- Drawing codes ------------------------------------------------------------------------------
+
+
+def _random_letters(n: int) -> str:
+    """n characters of CODE_ALPHABET, each uniform and independent, from the OS's CSPRNG. The same
+    draw as coupons.services.code_from_template, done for a whole batch in C instead of per char."""
+    out = b""
+    while len(out) < n:
+        wanted = n - len(out)
+        out += secrets.token_bytes(wanted * 256 // _ACCEPT_BELOW + 64).translate(_TO_ALPHABET, _REJECTED)
+    return out[:n].decode("ascii")
+
+
+def codes_draw(*, template: str, n: int) -> list[str]:
+    """n random codes shaped by `template` ("SPRING-********": each '*' a random letter)."""
+    fixed = re.split(r"\*+", template)
+    runs = [len(run) for run in re.findall(r"\*+", template)]
+    width = sum(runs)
+    letters = _random_letters(n * width)
+    if len(runs) == 1:
+        head, tail = fixed
+        return [head + letters[i : i + width] + tail for i in range(0, n * width, width)]
+    pattern = "%s".join(fixed)  # templates hold only A-Z, 0-9, '-', '_' and '*': no '%' to escape
+    offsets, start = [], 0
+    for length in runs:
+        offsets.append((start, start + length))
+        start += length
+    return [pattern % tuple(letters[i + a : i + b] for a, b in offsets) for i in range(0, n * width, width)]
+
+
+def _ids(n: int) -> list[str]:
+    """n ids in new_id("code")'s format: its time-ordered head (now, to the millisecond) and 80
+    fresh random bits each. Drawing them per row costs 3 s a million."""
+    head = new_id("code")[:-_ID_RANDOM_CHARS]
+    tails = secrets.token_bytes(n * _ID_RANDOM_CHARS).translate(_TO_BASE32).decode("ascii")
+    return [head + tails[i : i + _ID_RANDOM_CHARS] for i in range(0, n * _ID_RANDOM_CHARS, _ID_RANDOM_CHARS)]
+
+
+# --- Writing them -------------------------------------------------------------------------------
+
+_TEMP_TABLE = "coupon_codes_incoming"
+# A freshly truncated temp table is scanned in the order it was written: code order.
+_INSERT_SQL = (
+    "INSERT INTO coupons_couponcode "
+    "(id, coupon_id, code, shared, state, redeemed_by_id, redeemed_at, subscription_id, created_at) "
+    "SELECT id, %s, code, false, %s, NULL, NULL, '', %s FROM coupon_codes_incoming "
+    "ON CONFLICT (code) DO NOTHING"
+)
+
+
+def _insert_postgresql(*, coupon: Coupon, codes: list[str], created_at) -> int:
+    """COPY into a temp table, then one INSERT ... SELECT that skips codes taken (by anyone,
+    committed or in flight); returns how many went in."""
+    # Rows in code order with ids ascending alongside: every index then takes the batch in one
+    # sweep instead of a million random descents (2.5x faster for a million codes).
+    codes = sorted(codes)
+    ids = sorted(_ids(len(codes)))
+    data = "".join(f"{code_id}\t{code}\n" for code_id, code in zip(ids, codes, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_TEMP_TABLE} (id varchar(40), code varchar(64)) ON COMMIT DROP"
+        )
+        cursor.execute(f"TRUNCATE {_TEMP_TABLE}")
+        with cursor.cursor.copy(f"COPY {_TEMP_TABLE} (id, code) FROM STDIN") as copy:
+            copy.write(data)
+        cursor.execute(_INSERT_SQL, [coupon.pk, CouponCode.State.REDEEMABLE, created_at])
+        return cursor.rowcount
+
+
+def _insert_portable(*, coupon: Coupon, codes: list[str], created_at) -> int:
+    """bulk_create skipping conflicts; what went in is counted from the table (the transaction
+    holds the database's write lock on SQLite, so the difference is ours alone)."""
+    before = CouponCode.objects.filter(coupon=coupon).count()
+    CouponCode.objects.bulk_create(
+        [
+            CouponCode(id=code_id, coupon=coupon, code=code)
+            for code_id, code in zip(_ids(len(codes)), codes, strict=True)
+        ],
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+    return CouponCode.objects.filter(coupon=coupon).count() - before
+
+
+def _space(template: str) -> int:
+    return len(CODE_ALPHABET) ** template.count("*")
+
+
+def codes_generate_check(*, coupon: Coupon, count: object) -> int:
+    """The request's count, once the campaign can take that many new codes."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CODES_PER_REQUEST:
+        raise InvalidRequest(
+            f"count is a whole number from 1 to {MAX_CODES_PER_REQUEST:,}.", code="parameter_invalid", param="count"
+        )
+    if coupon.kind != Coupon.Kind.BULK or not coupon.code_template:
+        raise Unprocessable(
+            "Only bulk campaigns have generated codes; a single-code campaign has its one code.",
+            code="coupon_not_bulk",
+        )
+    # Past half the template's space, redraws would dominate; ask for a longer template instead.
+    if CouponCode.objects.filter(coupon=coupon).count() + count > _space(coupon.code_template) // 2:
+        raise Unprocessable(
+            f"The template {coupon.code_template} has too few random positions for {count:,} more codes.",
+            code="code_template_exhausted",
+            param="count",
+        )
+    return count
+
+
+@transaction.atomic
+def codes_generate(*, coupon: Coupon, count: int, progress: Callable[[int, int], None] | None = None) -> int:
+    """Exactly `count` new unique codes for a bulk campaign, in batches of BATCH_SIZE; `progress`
+    hears (done, count) after each batch. One `coupon.codes_generated` event. All or nothing."""
+    count = codes_generate_check(coupon=coupon, count=count)
+    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_portable
+    created_at = clock.now()
+    done, idle, deadlocks = 0, 0, 0
+    while done < count:
+        batch = min(BATCH_SIZE, count - done)
+        codes = codes_draw(template=coupon.code_template, n=batch)
+        try:
+            with transaction.atomic():  # a savepoint: a batch lost to a deadlock is redrawn
+                added = insert(coupon=coupon, codes=codes, created_at=created_at)
+        except OperationalError as error:
+            # Another generation holds (uncommitted) codes we drew while we hold some of its: the
+            # database picks one of us; the loser drops this batch and carries on.
+            if getattr(error.__cause__, "sqlstate", None) != "40P01" or deadlocks >= _MAX_DEADLOCKS:
+                raise
+            deadlocks += 1
+            continue
+        done += added
+        idle = 0 if added else idle + 1
+        if idle >= _MAX_IDLE_ROUNDS:
+            raise Unprocessable(
+                f"No free codes left in the template {coupon.code_template}.", code="code_template_exhausted"
+            )
+        if progress is not None:
+            progress(done, count)
+    event_emit(type="coupon.codes_generated", payload={"coupon": coupon_payload(coupon), "count": done})
+    return done
+
+
+def codes_generate_enqueue(*, coupon: Coupon, count: int) -> None:
+    """Check now, generate in the django-q2 worker once the caller's transaction commits."""
+    count = codes_generate_check(coupon=coupon, count=count)
+    transaction.on_commit(lambda: async_task("coupons.tasks.codes_generate_task", coupon_id=coupon.pk, count=count))
+
+
+# --- Export -------------------------------------------------------------------------------------
+
+EXPORT_HEADER = ("code", "state", "redeemed_by", "redeemed_at")
+
+
+def codes_export_rows(*, coupon: Coupon) -> Iterator[tuple]:
+    """The CSV export: the header, then (code, state, redeemed_by external_id, redeemed_at ISO)
+    per code, read in chunks so a million codes stream in constant memory."""
+    yield EXPORT_HEADER
+    rows = (
+        CouponCode.objects.filter(coupon=coupon)
+        .order_by("code")
+        .values_list("code", "state", "redeemed_by__external_id", "redeemed_at")
+    )
+    for code, state, external_id, redeemed_at in rows.iterator(chunk_size=5000):
+        yield code, state, external_id or "", redeemed_at.isoformat() if redeemed_at else ""
