@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from djmoney.models.fields import MoneyField
 
-from integrations.ids import PrefixedIdField
+from integrations.ids import ExactCharField, PrefixedIdField
 
 
 class Coupon(models.Model):
@@ -100,7 +100,7 @@ class CouponCode(models.Model):
 
     id = PrefixedIdField(prefix="code")
     coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="codes")
-    code = models.CharField(max_length=64, unique=True)
+    code = ExactCharField(max_length=64, unique=True)
     shared = models.BooleanField(default=False, help_text="The one code of a single-code campaign.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.REDEEMABLE)
     redeemed_by = models.ForeignKey(

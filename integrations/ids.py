@@ -19,7 +19,17 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
-class PrefixedIdField(models.CharField):
+class ExactCharField(models.CharField):
+    """A CharField only ever compared whole (ids, codes): spelled so that PostgreSQL gets no extra
+    `varchar_pattern_ops` LIKE index on it, nor on foreign keys to it."""
+
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return f"character varying({self.max_length})"
+        return super().db_type(connection)
+
+
+class PrefixedIdField(ExactCharField):
     """A primary key holding `new_id(prefix)`."""
 
     def __init__(self, *args, prefix: str, **kwargs):
