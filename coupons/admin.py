@@ -18,7 +18,7 @@ from coupons.generation import (
     codes_generate,
     codes_generate_enqueue,
 )
-from coupons.models import Coupon, CouponCode, Redemption
+from coupons.models import CodeGeneration, Coupon, CouponCode, Redemption
 from coupons.services import coupon_expire, coupon_restore, coupon_state
 from integrations.errors import DomainError
 from payments.admin import ReadOnlyAdmin, ReadOnlyInline
@@ -52,6 +52,15 @@ class RedemptionInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("code", "customer").order_by("-created_at", "-pk")
 
 
+class CodeGenerationInline(ReadOnlyInline):
+    """Background generations and how far each has got (it grows batch by batch)."""
+
+    model = CodeGeneration
+    fields = ["requested", "generated", "status", "error", "created_at", "finished_at"]
+    show_change_link = False
+    verbose_name_plural = "code generations in the background"
+
+
 class _Echo:
     """A file-like object whose write returns the line, for streaming csv.writer output."""
 
@@ -70,7 +79,7 @@ class CouponAdmin(ReadOnlyAdmin):
     list_display = ["name", "kind", "discount", "duration", "redemptions", "state", "redeem_by"]
     list_filter = ["kind", "discount_type", "duration"]
     search_fields = ["name", "=id", "=codes__code"]
-    inlines = [RedemptionInline]
+    inlines = [CodeGenerationInline, RedemptionInline]
     actions = ["expire", "restore", "generate_codes", "export_csv"]
     fieldsets = [
         (None, {"fields": ["about", "id", "name", "description", "kind", "code_template", "codes"]}),

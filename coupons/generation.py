@@ -10,12 +10,13 @@ import secrets
 from collections.abc import Callable, Iterator
 
 from django.db import OperationalError, connection, transaction
+from django.db.models import F
 from django_q.tasks import async_task
 
-from coupons.models import Coupon, CouponCode
+from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.services import CODE_ALPHABET, coupon_payload
 from integrations import clock
-from integrations.errors import InvalidRequest, Unprocessable
+from integrations.errors import DomainError, InvalidRequest, Unprocessable
 from integrations.ids import new_id
 from integrations.services import event_emit
 
@@ -177,10 +178,42 @@ def codes_generate(*, coupon: Coupon, count: int, progress: Callable[[int, int],
     return done
 
 
-def codes_generate_enqueue(*, coupon: Coupon, count: int) -> None:
-    """Check now, generate in the django-q2 worker once the caller's transaction commits."""
+def codes_generate_enqueue(*, coupon: Coupon, count: int) -> CodeGeneration:
+    """Check now, record the request, generate in the django-q2 worker once the caller's
+    transaction commits (progress on the CodeGeneration row)."""
     count = codes_generate_check(coupon=coupon, count=count)
-    transaction.on_commit(lambda: async_task("coupons.tasks.codes_generate_task", coupon_id=coupon.pk, count=count))
+    generation = CodeGeneration.objects.create(coupon=coupon, requested=count)
+    transaction.on_commit(lambda: async_task("coupons.tasks.codes_generate_task", generation_id=generation.pk))
+    return generation
+
+
+def code_generation_run(*, generation_id: int) -> CodeGeneration:
+    """The worker's side: batches of BATCH_SIZE, each committed with the progress it makes, so the
+    admin sees it grow and a second run of the task resumes instead of adding more."""
+    CodeGeneration.objects.filter(pk=generation_id, status=CodeGeneration.Status.QUEUED).update(
+        status=CodeGeneration.Status.RUNNING
+    )
+    while True:
+        with transaction.atomic():
+            generation = CodeGeneration.objects.select_for_update().select_related("coupon").get(pk=generation_id)
+            left = generation.requested - generation.generated
+            if generation.status in (CodeGeneration.Status.DONE, CodeGeneration.Status.FAILED):
+                return generation
+            if left <= 0:
+                generation.status, generation.finished_at = CodeGeneration.Status.DONE, clock.now()
+                generation.save(update_fields=["status", "finished_at"])
+                return generation
+            try:
+                added = codes_generate(coupon=generation.coupon, count=min(BATCH_SIZE, left))
+            except DomainError as error:
+                generation.status, generation.error, generation.finished_at = (
+                    CodeGeneration.Status.FAILED,
+                    error.message[:255],
+                    clock.now(),
+                )
+                generation.save(update_fields=["status", "error", "finished_at"])
+                return generation
+            CodeGeneration.objects.filter(pk=generation_id).update(generated=F("generated") + added)
 
 
 # --- Export -------------------------------------------------------------------------------------

@@ -159,3 +159,31 @@ class Discount(models.Model):
 
     def __str__(self):
         return f"{self.coupon} for {self.customer_id}"
+
+
+class CodeGeneration(models.Model):
+    """A large code generation run by the django-q2 worker, batch by batch: its progress is what
+    the admin shows, and a rerun of the task resumes from `generated`."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="generations")
+    requested = models.PositiveIntegerField()
+    generated = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.QUEUED)
+    error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(generated__lte=F("requested")), name="generation_within_request")
+        ]
+
+    def __str__(self):
+        return f"{self.generated:,} / {self.requested:,} ({self.status})"

@@ -1,9 +1,8 @@
 """django-q2 entry points for coupons: thin wrappers around the services."""
 
-from coupons.generation import codes_generate
-from coupons.models import Coupon
+from coupons.generation import code_generation_run
 
 
-def codes_generate_task(*, coupon_id: str, count: int) -> int:
-    """A large generation, queued by the API after its request committed."""
-    return codes_generate(coupon=Coupon.objects.get(pk=coupon_id), count=count)
+def codes_generate_task(*, generation_id: int) -> int:
+    """A large generation, queued after its request committed; safe to run twice (it resumes)."""
+    return code_generation_run(generation_id=generation_id).generated

@@ -94,6 +94,8 @@ class CouponCodesView(ListAPIView):
             raise InvalidRequest("count is required.", code="parameter_missing", param="count")
         count = body["count"]
         if isinstance(count, int) and not isinstance(count, bool) and count > QUEUE_ABOVE:
-            codes_generate_enqueue(coupon=coupon, count=count)
-            return Response({"queued": True, "count": count}, status=status.HTTP_202_ACCEPTED)
+            generation = codes_generate_enqueue(coupon=coupon, count=count)
+            return Response(
+                {"queued": True, "count": count, "generation": generation.pk}, status=status.HTTP_202_ACCEPTED
+            )
         return Response({"generated": codes_generate(coupon=coupon, count=count)}, status=status.HTTP_201_CREATED)
