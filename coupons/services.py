@@ -314,6 +314,8 @@ def coupon_expire(*, coupon: Coupon, at: datetime | None = None) -> Coupon:
     if coupon.expired_at is None:
         coupon.expired_at = at or clock.now()
         coupon.save(update_fields=["expired_at", "updated_at"])
+        # Each unused code carries the campaign's state: what the operator sees and exports.
+        coupon.codes.filter(state=CouponCode.State.REDEEMABLE).update(state=CouponCode.State.EXPIRED)
         _emit(coupon, "expired")
     return coupon
 
@@ -334,6 +336,7 @@ def coupon_restore(*, coupon: Coupon, redeem_by: datetime | None = None) -> Coup
         )
     coupon.expired_at = None
     coupon.save(update_fields=["expired_at", "redeem_by", "updated_at"])
+    coupon.codes.filter(state=CouponCode.State.EXPIRED).update(state=CouponCode.State.REDEEMABLE)
     if was_expired:
         _emit(coupon, "restored")
     return coupon
@@ -346,6 +349,7 @@ def coupons_expire_due(as_of: datetime) -> int:
         with transaction.atomic():
             if Coupon.objects.filter(pk=coupon.pk, expired_at__isnull=True).update(expired_at=coupon.redeem_by):
                 coupon.expired_at = coupon.redeem_by
+                coupon.codes.filter(state=CouponCode.State.REDEEMABLE).update(state=CouponCode.State.EXPIRED)
                 _emit(coupon, "expired")
                 count += 1
     return count

@@ -89,3 +89,44 @@ def test_an_account_coupon_and_a_subscription_coupon_combine_subscription_first(
     # First invoice: 10% only (the account coupon came after). Renewal: 9.99 - 1.00 (10%, half-up)
     # = 8.99, then 1.00 off what is left = 7.99.
     assert totals(app) == ["8.99", "7.99"]
+
+
+def test_a_100_percent_coupon_gives_zero_invoices_marked_paid_with_no_charge(billing, app, monthly):
+    from payments.gateways.sandbox_models import SandboxCharge
+
+    create_coupon(
+        billing,
+        name="Free forever",
+        kind="single_code",
+        code="FREE100",
+        discount={"type": "percent", "percent_off": "100"},
+        duration="forever",
+    )
+    body = checkout(app, monthly, attach_card(app), coupon_code="FREE100").json()
+    assert body["subscription"]["status"] == "active"
+    assert body["payment"] is None and body["invoice"]["status"] == "paid"
+
+    run_renewals(billing, 2)
+
+    assert totals(app) == ["0.00", "0.00", "0.00"]
+    assert {i["status"] for i in invoices(app)} == {"paid"}
+    assert not SandboxCharge.objects.exists()
+
+
+def test_expiring_a_bulk_campaign_expires_its_unused_codes_and_restoring_brings_them_back(billing):
+    from coupons.models import CouponCode
+
+    coupon = create_coupon(
+        billing,
+        name="Bulk",
+        kind="bulk",
+        code_template="BULK-******",
+        discount={"type": "percent", "percent_off": "10"},
+    )
+    assert (
+        billing.operator.post(f"/api/v1/coupons/{coupon['id']}/codes", {"count": 5}, format="json").status_code == 201
+    )
+    billing.operator.post(f"/api/v1/coupons/{coupon['id']}/expire")
+    assert set(CouponCode.objects.values_list("state", flat=True)) == {"expired"}
+    billing.operator.post(f"/api/v1/coupons/{coupon['id']}/restore", {}, format="json")
+    assert set(CouponCode.objects.values_list("state", flat=True)) == {"redeemable"}
