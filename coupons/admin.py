@@ -2,12 +2,11 @@
 and edited through the API; here they are read, and the actions call one service per campaign."""
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from django import forms
 from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -20,7 +19,7 @@ from coupons.generation import (
 )
 from coupons.models import CodeGeneration, Coupon, CouponCode, Redemption
 from coupons.services import coupon_expire, coupon_restore, coupon_state
-from integrations.errors import DomainError
+from integrations.admin_actions import ConfirmedActionsMixin
 from payments.admin import ReadOnlyAdmin, ReadOnlyInline
 
 REDEMPTIONS_SHOWN = 50
@@ -68,12 +67,8 @@ class _Echo:
         return value
 
 
-# What one action did to one campaign: (done, what to tell the operator).
-Outcome = tuple[bool, str]
-
-
 @admin.register(Coupon)
-class CouponAdmin(ReadOnlyAdmin):
+class CouponAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
     """Read-only: campaigns are created and edited through the API. The actions call the services."""
 
     list_display = ["name", "kind", "discount", "duration", "redemptions", "state", "redeem_by"]
@@ -149,44 +144,13 @@ class CouponAdmin(ReadOnlyAdmin):
         url = reverse("admin:coupons_couponcode_changelist") + f"?coupon__id__exact={coupon.pk}"
         return format_html('<a href="{}">{} code(s): search and page through them</a>', url, coupon.codes.count())
 
-    def has_operate_permission(self, request):
-        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+    def action_name(self, obj) -> str:
+        return obj.name
+
+    def action_ref(self, obj) -> str:
+        return f"{obj.name} ({obj.pk})"
 
     # --- actions: a confirmation page first, then one service call per campaign
-
-    def _confirm(self, request, queryset, *, action: str, title: str, question: str, form=None):
-        return TemplateResponse(
-            request,
-            "admin/confirm_action.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "question": question,
-                "objects": queryset,
-                "action": action,
-                "opts": self.opts,
-                "form": form,
-            },
-        )
-
-    def _each(self, request, queryset, *, done: str, call: Callable[[Coupon], Outcome]) -> None:
-        """Run `call` on every selected campaign: a refusal is reported and the others go ahead."""
-        succeeded, failed = [], []
-        for coupon in queryset:
-            try:
-                ok, text = call(coupon)
-            except DomainError as error:  # the service refused this one and rolled back its own work
-                failed.append(f"{coupon.name} ({coupon.pk}): {error.message}")
-                continue
-            if ok:
-                self.log_change(request, coupon, f"{done}: {text}.")
-                succeeded.append(f"{coupon.name} ({text})")
-            else:
-                failed.append(f"{coupon.name} ({coupon.pk}): {text}")
-        if succeeded:
-            self.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
-        if failed:
-            self.message_user(request, f"Not done: {'; '.join(failed)}", messages.ERROR)
 
     @admin.action(description="Expire (no more redemptions)", permissions=["operate"])
     def expire(self, request, queryset):

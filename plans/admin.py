@@ -1,14 +1,13 @@
 """The Django admin's catalogue and subscription screens. Every write goes through the services:
 plans through `plans.services`, subscriptions through one `plans.subscriptions` call per row."""
 
-from collections.abc import Callable
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
+from integrations.admin_actions import ConfirmedActionsMixin
 from integrations.errors import DomainError
 from payments.admin import ReadOnlyAdmin, ReadOnlyInline
 from payments.models import GatewayAccount, Payment, PaymentMethod
@@ -258,10 +257,6 @@ class ExtendForm(forms.Form):
     )
 
 
-# What one action did to one subscription: (done, what to tell the operator).
-Outcome = tuple[bool, str]
-
-
 def _state(sub: Subscription) -> str:
     if sub.cancel_at_period_end and sub.status in (Subscription.Status.ACTIVE, Subscription.Status.TRIALING):
         return f"{sub.status}, cancels at period end"
@@ -269,7 +264,7 @@ def _state(sub: Subscription) -> str:
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ReadOnlyAdmin):
+class SubscriptionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
     """Billing state is written by the services only: the page reads, the actions call one service per row."""
 
     list_display = [
@@ -341,44 +336,10 @@ class SubscriptionAdmin(ReadOnlyAdmin):
     def card_charged(self, sub):
         return subscription_card(sub) or "none"
 
-    def has_operate_permission(self, request):
-        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+    def action_queryset(self, queryset):
+        return queryset.select_related("plan", "price")
 
     # --- actions: a confirmation page first, then one service call per subscription
-
-    def _confirm(self, request, queryset, *, action: str, title: str, question: str, form=None):
-        return TemplateResponse(
-            request,
-            "admin/confirm_action.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "question": question,
-                "objects": queryset,
-                "action": action,
-                "opts": self.opts,
-                "form": form,
-            },
-        )
-
-    def _each(self, request, queryset, *, done: str, call: Callable[[Subscription], Outcome]) -> None:
-        """Run `call` on every selected subscription: a refusal is reported and the others go ahead."""
-        succeeded, failed = [], []
-        for sub in queryset.select_related("plan", "price"):
-            try:
-                ok, text = call(sub)
-            except DomainError as error:  # the service refused this one and rolled back its own work
-                failed.append(f"{sub.pk}: {error.message}")
-                continue
-            if ok:
-                self.log_change(request, sub, f"{done}: {text}.")
-                succeeded.append(f"{sub.pk} ({text})")
-            else:
-                failed.append(f"{sub.pk}: {text}")
-        if succeeded:
-            self.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
-        if failed:
-            self.message_user(request, f"Not done: {'; '.join(failed)}", messages.ERROR)
 
     @admin.action(description="Cancel now (access ends now)", permissions=["operate"])
     def cancel_now(self, request, queryset):
