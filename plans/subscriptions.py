@@ -416,7 +416,7 @@ def _trial_ends_without_card(sub: Subscription) -> str:
     return "canceled"
 
 
-def _open_renewal_invoice(sub: Subscription) -> Invoice | None:
+def subscription_open_invoice(sub: Subscription) -> Invoice | None:
     link = (
         sub.invoice_links.filter(purpose=SubscriptionInvoice.Purpose.RENEWAL, invoice__status=Invoice.Status.OPEN)
         .select_related("invoice")
@@ -427,7 +427,7 @@ def _open_renewal_invoice(sub: Subscription) -> Invoice | None:
 
 
 def _retry_due(sub: Subscription, as_of: datetime):
-    invoice = _open_renewal_invoice(sub)
+    invoice = subscription_open_invoice(sub)
     if invoice is None:  # paid meanwhile (a new card, the pay-now page): nothing to retry
         sub.next_billing_at = sub.current_period_end
         sub.save(update_fields=["next_billing_at", "updated_at"])
@@ -540,7 +540,7 @@ def _record_failure(sub: Subscription, *, invoice: Invoice, decline_code: str) -
 def subscriptions_on_new_default_card(*, payment_method: PaymentMethod) -> None:
     """A new default card settles past-due renewals at once."""
     for sub in Subscription.objects.filter(customer_id=payment_method.customer_id, status=Status.PAST_DUE):
-        invoice = _open_renewal_invoice(sub)
+        invoice = subscription_open_invoice(sub)
         payment = invoice.payments.order_by("-created_at").first() if invoice else None
         if payment is not None and payment.status in (Payment.Status.FAILED, Payment.Status.CANCELED):
             transaction.on_commit(
@@ -589,7 +589,7 @@ def subscription_cancel(*, subscription: Subscription, at_period_end: bool = Tru
     sub.status, sub.canceled_at, sub.ended_at, sub.next_billing_at = Status.CANCELED, now, now, None
     sub.cancel_reason = reason
     sub.save()
-    open_invoice = _open_renewal_invoice(sub)
+    open_invoice = subscription_open_invoice(sub)
     if open_invoice is not None:
         invoice_void(invoice=open_invoice)
     _emit(sub, "canceled")
@@ -682,7 +682,7 @@ def subscription_pause(*, subscription: Subscription) -> Subscription:
         raise Unprocessable(f"A {sub.status} subscription cannot be paused.", code="subscription_not_active")
     sub.status, sub.paused_at, sub.next_billing_at = Status.PAUSED, clock.now(), None
     sub.save()
-    open_invoice = _open_renewal_invoice(sub)
+    open_invoice = subscription_open_invoice(sub)
     if open_invoice is not None:  # a past-due period is no longer collected; a resume bills a new one
         invoice_void(invoice=open_invoice)
     _emit(sub, "paused")
@@ -741,7 +741,7 @@ def subscription_pay_now(*, subscription: Subscription, return_url: str) -> Paym
     """The customer pays a past-due renewal on-session (the hosted page after a renewal asked for
     authentication): may answer requires_action with the bank's page."""
     sub = Subscription.objects.get(pk=subscription.pk)
-    invoice = _open_renewal_invoice(sub)
+    invoice = subscription_open_invoice(sub)
     if sub.status != Status.PAST_DUE or invoice is None:
         raise Unprocessable("Nothing is due on this subscription.", code="nothing_due")
     card = subscription_card(sub)
@@ -766,7 +766,7 @@ def subscription_retry_now(*, subscription: Subscription) -> Payment | None:
     """An operator retries a past-due renewal off-session now, on the card renewals are charged to.
     None when there is no failed payment to retry (one is under way or waits for the customer)."""
     sub = Subscription.objects.get(pk=subscription.pk)
-    invoice = _open_renewal_invoice(sub)
+    invoice = subscription_open_invoice(sub)
     if sub.status != Status.PAST_DUE or invoice is None:
         raise Unprocessable("Only a past-due renewal can be retried.", code="nothing_due")
     card = subscription_card(sub)

@@ -9,7 +9,7 @@ from integrations.errors import DomainError
 from payments.models import Payment
 from payments.services import payment_sync
 from plans.notifications import subscription_from_pay_token
-from plans.subscriptions import _open_renewal_invoice, subscription_pay_now
+from plans.subscriptions import subscription_open_invoice, subscription_pay_now
 
 
 @csrf_protect
@@ -17,7 +17,7 @@ def pay_now(request, token: str):
     subscription = subscription_from_pay_token(token)
     if subscription is None:
         raise Http404
-    invoice = _open_renewal_invoice(subscription)
+    invoice = subscription_open_invoice(subscription)
     context = {"subscription": subscription, "invoice": invoice, "error": None}
     if request.method == "POST" and invoice is not None:
         return_url = request.build_absolute_uri(reverse("pay-now", args=[token]))
