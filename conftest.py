@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from mediamanager.services import api_key_create
+from integrations.kernel.api_keys import api_key_create
 
 
 def pytest_collection_modifyitems(config, items):

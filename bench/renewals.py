@@ -26,7 +26,7 @@ def prepare(count: int):
     from django.db import connection
     from django.utils import timezone
 
-    from integrations.ids import new_id
+    from integrations.kernel.ids import new_id
     from payments.gateways.sandbox_models import SandboxCard
     from payments.models import Customer, PaymentMethod
     from payments.services import gateway_account_create

@@ -19,7 +19,7 @@ from coupons.generation import (
 )
 from coupons.models import CodeGeneration, Coupon, CouponCode, Redemption
 from coupons.services import coupon_expire, coupon_restore, coupon_state
-from integrations.admin_actions import ConfirmedActionsMixin
+from integrations.kernel.admin import ConfirmedActionsMixin
 from payments.admin import ReadOnlyAdmin, ReadOnlyInline
 
 REDEMPTIONS_SHOWN = 50

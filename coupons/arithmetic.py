@@ -13,7 +13,7 @@ from typing import Literal
 
 from moneyed import Money
 
-from integrations.errors import InvalidRequest
+from integrations.kernel.errors import InvalidRequest
 from payments.currency import minor_digits, money, quantize
 
 DiscountType = Literal["percent", "amount"]

@@ -15,15 +15,18 @@ from django_q.tasks import async_task
 
 from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.services import CODE_ALPHABET, coupon_payload
-from integrations import clock
-from integrations.errors import DomainError, InvalidRequest, Unprocessable
-from integrations.ids import new_id
+from integrations.kernel import clock
+from integrations.kernel.errors import DomainError, InvalidRequest, Unprocessable
+from integrations.kernel.ids import new_id
 from integrations.services import event_emit
 
 MAX_CODES_PER_REQUEST = 1_000_000
 QUEUE_ABOVE = 10_000  # larger requests run as a django-q2 task
 BATCH_SIZE = 250_000
-_MAX_IDLE_ROUNDS = 5  # batches in a row that added nothing: the template's space is full
+# The template's space is full when draws keep adding nothing: this many batches in a row and
+# this many codes drawn in them (a last batch of a few codes can miss by chance in a crowded space).
+_MAX_IDLE_ROUNDS = 5
+_MIN_IDLE_DRAWS = 1000
 _MAX_DEADLOCKS = 20
 
 # Bytes mapped onto the alphabet by rejection: a byte at or above 248 (31 * 8) would favour the
@@ -152,7 +155,7 @@ def codes_generate(*, coupon: Coupon, count: int, progress: Callable[[int, int],
     count = codes_generate_check(coupon=coupon, count=count)
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_portable
     created_at = clock.now()
-    done, idle, deadlocks = 0, 0, 0
+    done, idle, missed, deadlocks = 0, 0, 0, 0
     while done < count:
         batch = min(BATCH_SIZE, count - done)
         codes = codes_draw(template=coupon.code_template, n=batch)
@@ -167,8 +170,8 @@ def codes_generate(*, coupon: Coupon, count: int, progress: Callable[[int, int],
             deadlocks += 1
             continue
         done += added
-        idle = 0 if added else idle + 1
-        if idle >= _MAX_IDLE_ROUNDS:
+        idle, missed = (0, 0) if added else (idle + 1, missed + len(codes))
+        if idle >= _MAX_IDLE_ROUNDS and missed >= _MIN_IDLE_DRAWS:
             raise Unprocessable(
                 f"No free codes left in the template {coupon.code_template}.", code="code_template_exhausted"
             )

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from djmoney.models.fields import MoneyField
 
-from integrations.ids import ExactCharField, PrefixedIdField
+from integrations.kernel.ids import ExactCharField, PrefixedIdField
 
 
 class Coupon(models.Model):

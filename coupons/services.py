@@ -13,8 +13,8 @@ from moneyed import Money
 
 from coupons.arithmetic import CurrencyNotSupported, DiscountTerms, combine, discount_for
 from coupons.models import Coupon, CouponAmount, CouponCode, Discount, Redemption
-from integrations import clock
-from integrations.errors import InvalidRequest, Unprocessable
+from integrations.kernel import clock
+from integrations.kernel.errors import InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import format_amount, normalize_currency, parse_amount
 

@@ -2,7 +2,8 @@
 
 from django.db import models
 
-from integrations.ids import PrefixedIdField
+from integrations.kernel.ids import PrefixedIdField
+from integrations.kernel.models import ApiKey, IdempotencyKey  # noqa: F401  (the kernel's tables are this app's)
 
 
 class Event(models.Model):

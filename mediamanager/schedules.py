@@ -11,7 +11,7 @@ class ScheduledTask:
 
 
 SCHEDULES = [
-    ScheduledTask("purge-idempotency-keys", "mediamanager.tasks.idempotency_keys_purge", minutes=60),
+    ScheduledTask("purge-idempotency-keys", "integrations.tasks.idempotency_keys_purge", minutes=60),
     ScheduledTask("purge-customer-tokens", "payments.tasks.customer_tokens_purge", minutes=360),
     ScheduledTask("reconcile-payments", "payments.tasks.payments_reconcile", minutes=5),
     ScheduledTask("reconcile-refunds", "payments.tasks.refunds_reconcile", minutes=15),

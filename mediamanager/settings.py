@@ -45,8 +45,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "mediamanager.api.middleware.ApiMiddleware",
-    "mediamanager.api.idempotency.IdempotencyMiddleware",
+    "integrations.kernel.api.middleware.ApiMiddleware",
+    "integrations.kernel.api.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "mediamanager.urls"
@@ -143,15 +143,15 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["mediamanager.api.authentication.BearerAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["mediamanager.api.permissions.AudiencePermission"],
-    "DEFAULT_PAGINATION_CLASS": "mediamanager.api.pagination.ApiCursorPagination",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["integrations.kernel.api.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["integrations.kernel.api.permissions.AudiencePermission"],
+    "DEFAULT_PAGINATION_CLASS": "integrations.kernel.api.pagination.ApiCursorPagination",
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_CLASSES": ["mediamanager.api.throttling.CredentialRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["integrations.kernel.api.throttling.CredentialRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"credential": env.str("API_THROTTLE_RATE", default="6000/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "mediamanager.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "integrations.kernel.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
 }

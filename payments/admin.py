@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html_join
 from djmoney.money import Money  # django-money's Money formats like the MoneyFields beside it
 
-from integrations.errors import DomainError, InvalidRequest
+from integrations.kernel.errors import DomainError, InvalidRequest
 from payments.currency import format_amount, normalize_country, normalize_currency, parse_amount
 from payments.gateways.registry import GATEWAYS, provider_choices
 from payments.models import (

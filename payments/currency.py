@@ -13,7 +13,7 @@ from django.conf import settings
 from moneyed import Currency, Money, get_currency
 from moneyed.classes import CurrencyDoesNotExist
 
-from integrations.errors import InvalidRequest
+from integrations.kernel.errors import InvalidRequest
 
 ROUNDING = ROUND_HALF_UP
 

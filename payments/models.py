@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from djmoney.models.fields import MoneyField
 
-from integrations.ids import PrefixedIdField
+from integrations.kernel.ids import PrefixedIdField
 from payments.encryption import EncryptedJSONField
 
 

@@ -1,7 +1,9 @@
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from integrations.errors import NotFound, Unprocessable
-from payments.models import Customer, GatewayAccount, Invoice, Payment, PaymentMethod
+from integrations.kernel.api.authentication import CustomerPrincipal
+from integrations.kernel.errors import NotFound, Unprocessable
+from payments.models import Customer, CustomerToken, GatewayAccount, Invoice, Payment, PaymentMethod
 
 
 def customer_list(*, external_id: str | None = None, email: str | None = None) -> QuerySet[Customer]:
@@ -18,6 +20,16 @@ def customer_get(*, customer_id: str) -> Customer:
     if customer is None:
         raise NotFound(f"No customer '{customer_id}'.")
     return customer
+
+
+def customer_token_resolve(raw: str, token_hash: str) -> tuple[CustomerPrincipal, CustomerToken] | None:
+    """The kernel's resolver for `mmc_` bearer tokens: the customer behind a live token."""
+    token = (
+        CustomerToken.objects.select_related("customer")
+        .filter(token_hash=token_hash, expires_at__gt=timezone.now())
+        .first()
+    )
+    return (CustomerPrincipal(customer=token.customer), token) if token else None
 
 
 def gateway_account_route(*, country: str, currency: str) -> GatewayAccount:

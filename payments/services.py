@@ -11,9 +11,9 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 from moneyed import Money
 
-from integrations.db import update_rows
-from integrations.errors import CardError, Conflict, InvalidRequest, NotFound, Unprocessable
-from integrations.hashing import new_secret, secret_hash
+from integrations.kernel.db import update_rows
+from integrations.kernel.errors import CardError, Conflict, InvalidRequest, NotFound, Unprocessable
+from integrations.kernel.hashing import new_secret, secret_hash
 from integrations.models import Event
 from integrations.services import event_emit
 from integrations.services import frozen_payload as _frozen

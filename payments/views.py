@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from integrations.errors import NotFound
+from integrations.kernel.errors import NotFound
 from payments.gateways.base import WebhookRejected
 from payments.services import gateway_webhook_receive
 

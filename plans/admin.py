@@ -7,8 +7,8 @@ from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from integrations.admin_actions import ConfirmedActionsMixin
-from integrations.errors import DomainError
+from integrations.kernel.admin import ConfirmedActionsMixin
+from integrations.kernel.errors import DomainError
 from payments.admin import ReadOnlyAdmin, ReadOnlyInline
 from payments.models import GatewayAccount, Payment, PaymentMethod
 from plans.models import Plan, PlanPrice, Subscription, SubscriptionInvoice

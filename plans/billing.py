@@ -17,8 +17,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from coupons.models import Discount
-from integrations import clock
-from integrations.db import update_rows
+from integrations.kernel import clock
+from integrations.kernel.db import update_rows
 from integrations.models import Event
 from integrations.services import frozen_payload
 from payments.gateways.registry import GATEWAYS

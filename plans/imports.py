@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
 from coupons.services import coupon_redeem, trial_override_for
-from integrations import clock
-from integrations.errors import DomainError
+from integrations.kernel import clock
+from integrations.kernel.errors import DomainError
 from payments.currency import country_currency, normalize_country
 from payments.models import Customer
 from payments.selectors import gateway_account_route

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from djmoney.models.fields import MoneyField
 
-from integrations.ids import PrefixedIdField
+from integrations.kernel.ids import PrefixedIdField
 
 
 class Plan(models.Model):

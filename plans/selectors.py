@@ -2,8 +2,8 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from integrations import clock
-from integrations.errors import NotFound
+from integrations.kernel import clock
+from integrations.kernel.errors import NotFound
 from plans.models import Access, Plan, PlanPrice, Subscription
 
 

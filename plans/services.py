@@ -19,7 +19,7 @@ from coupons.services import (
     redemptions_release,
     trial_override_for,
 )
-from integrations.errors import CardError, Conflict, InvalidRequest, Unprocessable
+from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import format_amount, normalize_currency, parse_amount
 from payments.models import Customer, Invoice, Payment, PaymentMethod

@@ -1,7 +1,7 @@
 """Subscription services: signup, billing one period, dunning, changes, and the hooks through
 which payments tells us an invoice was paid or its payment failed.
 
-All dates come from the billing clock (`integrations.clock`), which `run_billing(as_of)` moves.
+All dates come from the billing clock (`integrations.kernel.clock`), which `run_billing(as_of)` moves.
 """
 
 import calendar
@@ -17,8 +17,8 @@ from django.db.models import Q
 from moneyed import Money
 
 from coupons.services import coupon_check, coupon_find, coupon_redeem, redemptions_release, trial_override_for
-from integrations import clock
-from integrations.errors import CardError, Conflict, InvalidRequest, Unprocessable
+from integrations.kernel import clock
+from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import format_amount, quantize
 from payments.gateways.base import ChargeStatus

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 
-from integrations.errors import DomainError
+from integrations.kernel.errors import DomainError
 from payments.models import Payment
 from payments.services import payment_sync
 from plans.notifications import subscription_from_pay_token

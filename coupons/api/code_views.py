@@ -11,8 +11,8 @@ from rest_framework.response import Response
 
 from coupons.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
 from coupons.models import Coupon, CouponCode
-from integrations.errors import InvalidRequest, NotFound
-from mediamanager.api.pagination import ApiCursorPagination
+from integrations.kernel.api.pagination import ApiCursorPagination
+from integrations.kernel.errors import InvalidRequest, NotFound
 
 
 def _coupon(coupon_id: str) -> Coupon:

@@ -15,8 +15,8 @@ from coupons.api.serializers import (
     CouponValidationSerializer,
 )
 from coupons.models import Coupon
-from integrations.api.parsing import validated_data
-from integrations.errors import NotFound
+from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.errors import NotFound
 
 
 def _coupon(coupon_id: str) -> Coupon:

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.db.models.functions.text
 import djmoney.models.fields
-import integrations.ids
+import integrations.kernel.ids
 from django.db import migrations, models
 
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Coupon',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=30, prefix='cpn', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=30, prefix='cpn', primary_key=True, serialize=False)),
                 ('name', models.CharField(max_length=200)),
                 ('description', models.TextField(blank=True)),
                 ('kind', models.CharField(choices=[('single_code', 'Single Code'), ('bulk', 'Bulk')], max_length=11)),
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='CouponCode',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=31, prefix='code', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=31, prefix='code', primary_key=True, serialize=False)),
                 ('code', models.CharField(max_length=64, unique=True)),
                 ('shared', models.BooleanField(default=False, help_text='The one code of a single-code campaign.')),
                 ('state', models.CharField(choices=[('redeemable', 'Redeemable'), ('redeemed', 'Redeemed'), ('expired', 'Expired')], default='redeemable', max_length=10)),

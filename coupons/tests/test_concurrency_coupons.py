@@ -11,7 +11,7 @@ from coupons import generation
 from coupons.generation import codes_generate
 from coupons.models import Coupon, CouponCode, Redemption
 from coupons.services import CODE_ALPHABET, coupon_create, coupon_redeem
-from integrations.errors import DomainError
+from integrations.kernel.errors import DomainError
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card
 from plans.models import Subscription
 from plans.services import checkout

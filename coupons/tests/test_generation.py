@@ -14,8 +14,8 @@ from coupons import generation
 from coupons.generation import codes_draw, codes_export_rows, codes_generate
 from coupons.models import CodeGeneration, CouponCode
 from coupons.services import CODE_ALPHABET, coupon_create, coupon_redeem
-from integrations.errors import InvalidRequest, Unprocessable
-from integrations.ids import new_id
+from integrations.kernel.errors import InvalidRequest, Unprocessable
+from integrations.kernel.ids import new_id
 from integrations.models import Event
 from payments.tests.factories import CustomerFactory
 
@@ -340,3 +340,17 @@ def test_get_codes_as_csv_streams_a_header_and_one_row_per_code(operator_client,
     assert set(rows[0]) == {"code", "state", "redeemed_by", "redeemed_at"}
     used = next(row for row in rows if row["code"] == redeemed)
     assert (used["state"], used["redeemed_by"]) == ("redeemed", "viewer-1")
+
+
+def test_draws_that_only_repeat_taken_codes_end_as_an_exhausted_template(bulk, monkeypatch):
+    codes_generate(coupon=bulk, count=1)
+    taken = CouponCode.objects.get(coupon=bulk).code
+    drawn = []
+    monkeypatch.setattr(generation, "codes_draw", lambda *, template, n: drawn.extend([taken] * n) or [taken] * n)
+
+    with pytest.raises(Unprocessable) as refused:
+        codes_generate(coupon=bulk, count=5)
+
+    assert refused.value.code == "code_template_exhausted"
+    assert len(drawn) >= 1000  # a few unlucky small batches are not mistaken for a full template
+    assert CouponCode.objects.filter(coupon=bulk).count() == 1

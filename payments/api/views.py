@@ -4,8 +4,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.api.parsing import validated_data
-from integrations.errors import InvalidRequest
+from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.errors import InvalidRequest
 from payments import selectors, services
 from payments.api.serializers import (
     CustomerCreateSerializer,

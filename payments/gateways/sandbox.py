@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from moneyed import Money
 
-from integrations.errors import CardError, InvalidRequest, NotFound
+from integrations.kernel.errors import CardError, InvalidRequest, NotFound
 from payments.currency import minor_digits, quantize
 from payments.gateways.base import (
     AttachResult,

@@ -5,7 +5,7 @@ Only brand, last four, expiry, a keyed fingerprint and the test behaviour are ke
 
 from django.db import models
 
-from integrations.ids import PrefixedIdField
+from integrations.kernel.ids import PrefixedIdField
 
 
 class SandboxCard(models.Model):

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from integrations.api.parsing import validated_data
+from integrations.kernel.api.parsing import validated_data
 from payments.gateways.sandbox import sandbox_challenge_complete, sandbox_enabled, sandbox_tokenize
 from payments.gateways.sandbox_models import SandboxCharge
 from payments.services import payment_sync_by_reference

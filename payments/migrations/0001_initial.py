@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.db.models.functions.text
-import integrations.ids
+import integrations.kernel.ids
 from django.db import migrations, models
 
 
@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Customer',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=30, prefix='cus', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=30, prefix='cus', primary_key=True, serialize=False)),
                 ('external_id', models.CharField(help_text="The id in the operator's identity system.", max_length=255, unique=True)),
                 ('email', models.EmailField(max_length=254)),
                 ('name', models.CharField(blank=True, max_length=255)),

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.db.models.expressions
 import djmoney.models.fields
-import integrations.ids
+import integrations.kernel.ids
 import payments.encryption
 from django.db import migrations, models
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='GatewayAccount',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=29, prefix='gw', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=29, prefix='gw', primary_key=True, serialize=False)),
                 ('provider', models.CharField(help_text='Which gateway integration: sandbox or stripe.', max_length=20)),
                 ('display_name', models.CharField(max_length=100)),
                 ('credentials', payments.encryption.EncryptedJSONField(blank=True, help_text='Encrypted at rest; never shown again once saved.')),
@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='SandboxCard',
             fields=[
-                ('token', integrations.ids.PrefixedIdField(max_length=30, prefix='tok', primary_key=True, serialize=False)),
+                ('token', integrations.kernel.ids.PrefixedIdField(max_length=30, prefix='tok', primary_key=True, serialize=False)),
                 ('publishable_key', models.CharField(db_index=True, max_length=64)),
                 ('brand', models.CharField(max_length=20)),
                 ('last4', models.CharField(max_length=4)),
@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Invoice',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=30, prefix='inv', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=30, prefix='inv', primary_key=True, serialize=False)),
                 ('number', models.CharField(blank=True, max_length=20, null=True, unique=True)),
                 ('currency', models.CharField(max_length=3)),
                 ('status', models.CharField(choices=[('draft', 'Draft'), ('open', 'Open'), ('paid', 'Paid'), ('void', 'Void'), ('uncollectible', 'Uncollectible')], db_index=True, default='draft', max_length=14)),
@@ -107,7 +107,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Payment',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=30, prefix='pay', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=30, prefix='pay', primary_key=True, serialize=False)),
                 ('amount_currency', djmoney.models.fields.CurrencyField(choices=[('AUD', 'Australian Dollar'), ('BRL', 'Brazilian Real'), ('GBP', 'British Pound'), ('CAD', 'Canadian Dollar'), ('DKK', 'Danish Krone'), ('EUR', 'Euro'), ('INR', 'Indian Rupee'), ('JPY', 'Japanese Yen'), ('KWD', 'Kuwaiti Dinar'), ('MXN', 'Mexican Peso'), ('NOK', 'Norwegian Krone'), ('PLN', 'Polish Zloty'), ('SEK', 'Swedish Krona'), ('CHF', 'Swiss Franc'), ('USD', 'US Dollar')], default=None, editable=False, max_length=3)),
                 ('amount', djmoney.models.fields.MoneyField(decimal_places=4, default_currency=None, max_digits=19)),
                 ('amount_refunded', models.DecimalField(decimal_places=4, default=0, max_digits=19)),
@@ -154,7 +154,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='PaymentMethod',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=29, prefix='pm', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=29, prefix='pm', primary_key=True, serialize=False)),
                 ('gateway_reference', models.CharField(max_length=255)),
                 ('brand', models.CharField(max_length=20)),
                 ('last4', models.CharField(max_length=4)),
@@ -179,7 +179,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Payout',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=29, prefix='po', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=29, prefix='po', primary_key=True, serialize=False)),
                 ('gateway_reference', models.CharField(blank=True, max_length=255)),
                 ('amount_currency', djmoney.models.fields.CurrencyField(choices=[('AUD', 'Australian Dollar'), ('BRL', 'Brazilian Real'), ('GBP', 'British Pound'), ('CAD', 'Canadian Dollar'), ('DKK', 'Danish Krone'), ('EUR', 'Euro'), ('INR', 'Indian Rupee'), ('JPY', 'Japanese Yen'), ('KWD', 'Kuwaiti Dinar'), ('MXN', 'Mexican Peso'), ('NOK', 'Norwegian Krone'), ('PLN', 'Polish Zloty'), ('SEK', 'Swedish Krona'), ('CHF', 'Swiss Franc'), ('USD', 'US Dollar')], default=None, editable=False, max_length=3)),
                 ('amount', djmoney.models.fields.MoneyField(decimal_places=4, default_currency=None, max_digits=19)),
@@ -202,7 +202,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Refund',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=30, prefix='ref', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=30, prefix='ref', primary_key=True, serialize=False)),
                 ('amount_currency', djmoney.models.fields.CurrencyField(choices=[('AUD', 'Australian Dollar'), ('BRL', 'Brazilian Real'), ('GBP', 'British Pound'), ('CAD', 'Canadian Dollar'), ('DKK', 'Danish Krone'), ('EUR', 'Euro'), ('INR', 'Indian Rupee'), ('JPY', 'Japanese Yen'), ('KWD', 'Kuwaiti Dinar'), ('MXN', 'Mexican Peso'), ('NOK', 'Norwegian Krone'), ('PLN', 'Polish Zloty'), ('SEK', 'Swedish Krona'), ('CHF', 'Swiss Franc'), ('USD', 'US Dollar')], default=None, editable=False, max_length=3)),
                 ('amount', djmoney.models.fields.MoneyField(decimal_places=4, default_currency=None, max_digits=19)),
                 ('reason', models.CharField(blank=True, max_length=255)),
@@ -221,7 +221,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='SandboxCharge',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=29, prefix='ch', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=29, prefix='ch', primary_key=True, serialize=False)),
                 ('idempotency_key', models.CharField(max_length=255, unique=True)),
                 ('amount', models.DecimalField(decimal_places=4, max_digits=19)),
                 ('currency', models.CharField(max_length=3)),
@@ -237,7 +237,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='SandboxRefund',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=29, prefix='re', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=29, prefix='re', primary_key=True, serialize=False)),
                 ('idempotency_key', models.CharField(max_length=255, unique=True)),
                 ('amount', models.DecimalField(decimal_places=4, max_digits=19)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

@@ -8,9 +8,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from conftest import client_for_customer
-from integrations.hashing import secret_hash
-from mediamanager.models import ApiKey
-from mediamanager.services import api_key_revoke
+from integrations.kernel.api_keys import api_key_revoke
+from integrations.kernel.hashing import secret_hash
+from integrations.kernel.models import ApiKey
 from payments.models import Customer, CustomerToken
 from payments.services import customer_token_create
 from payments.tests.factories import CustomerFactory

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 from moneyed import Money
 
-from integrations.errors import DomainError
+from integrations.kernel.errors import DomainError
 from payments.gateways.sandbox import sandbox_tokenize
 from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
 from payments.models import Invoice, Payment, Refund

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moneyed import Money
 
-from integrations.errors import InvalidRequest
+from integrations.kernel.errors import InvalidRequest
 from integrations.models import Event
 from payments.currency import minor_digits
 from payments.models import Invoice, InvoiceLine, InvoiceNumberSequence, Payment

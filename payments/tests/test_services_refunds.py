@@ -35,7 +35,7 @@ def test_refunding_while_everything_left_is_reserved_by_a_pending_refund_answers
 ):
     import pytest
 
-    from integrations.errors import Unprocessable
+    from integrations.kernel.errors import Unprocessable
 
     payment = succeeded_payment(customer=CustomerFactory())
     monkeypatch.setattr(SandboxGateway, "refund", lambda self, **kw: RefundResult(RefundStatus.PENDING))

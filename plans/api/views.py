@@ -3,8 +3,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.api.parsing import validated_data
-from integrations.errors import InvalidRequest
+from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.errors import InvalidRequest
 from payments.currency import country_currency, normalize_country
 from payments.selectors import customer_get
 from plans import selectors, services, subscriptions

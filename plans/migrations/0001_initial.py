@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import djmoney.models.fields
-import integrations.ids
+import integrations.kernel.ids
 from django.db import migrations, models
 
 
@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Plan',
             fields=[
-                ('id', integrations.ids.PrefixedIdField(max_length=30, prefix='pln', primary_key=True, serialize=False)),
+                ('id', integrations.kernel.ids.PrefixedIdField(max_length=30, prefix='pln', primary_key=True, serialize=False)),
                 ('code', models.SlugField(help_text='A stable name for the plan, e.g. monthly-hd.', max_length=64, unique=True)),
                 ('name', models.CharField(max_length=200)),
                 ('description', models.TextField(blank=True)),

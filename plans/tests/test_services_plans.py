@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.errors import Conflict, InvalidRequest, Unprocessable
+from integrations.kernel.errors import Conflict, InvalidRequest, Unprocessable
 from integrations.models import Event
 from plans.models import Plan, PlanPrice
 from plans.services import Trial, plan_archive, plan_create, plan_delete, plan_update

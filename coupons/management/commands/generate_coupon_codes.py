@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from coupons.generation import codes_generate
 from coupons.models import Coupon
-from integrations.errors import DomainError
+from integrations.kernel.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from mediamanager.services import api_key_create
+from integrations.kernel.api_keys import api_key_create
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from mediamanager.models import ApiKey
-from mediamanager.services import api_key_create, api_key_revoke
+from integrations.kernel.api_keys import api_key_create, api_key_revoke
+from integrations.kernel.models import ApiKey
 
 DEMO_USERNAME = "operator"
 DEMO_KEY_NAME = "demo"

@@ -2,10 +2,10 @@ import logging
 
 from django.conf import settings
 
-from mediamanager.api.errors import error_json_response
+from integrations.kernel.api.errors import error_json_response
 
 API_PREFIXES = ("/api/", "/sandbox/")
-logger = logging.getLogger("mediamanager.api")
+logger = logging.getLogger("api")
 
 
 class ApiMiddleware:

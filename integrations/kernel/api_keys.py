@@ -3,9 +3,9 @@
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.hashing import new_secret, secret_hash
-from mediamanager.api.authentication import API_KEY_PREFIX
-from mediamanager.models import ApiKey
+from integrations.kernel.api.authentication import API_KEY_PREFIX
+from integrations.kernel.hashing import new_secret, secret_hash
+from integrations.kernel.models import ApiKey
 
 
 def api_key_create(*, name: str) -> tuple[str, ApiKey]:

@@ -8,9 +8,9 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from integrations.errors import DomainError
+from integrations.kernel.errors import DomainError
 
-logger = logging.getLogger("mediamanager.api")
+logger = logging.getLogger("api")
 
 _DRF_CODES = {
     "required": "parameter_missing",

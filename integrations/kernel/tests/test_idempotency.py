@@ -8,9 +8,9 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from mediamanager.models import IdempotencyKey
-from mediamanager.services import api_key_create
-from mediamanager.tasks import idempotency_keys_purge
+from integrations.kernel.api_keys import api_key_create
+from integrations.kernel.models import IdempotencyKey
+from integrations.tasks import idempotency_keys_purge
 from payments import services as payment_services
 from payments.models import Customer
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.template.response import TemplateResponse
 
-from integrations.errors import DomainError
+from integrations.kernel.errors import DomainError
 
 # What one action did to one row: (done, what to tell the operator).
 Outcome = tuple[bool, str]

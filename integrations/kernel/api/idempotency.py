@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from mediamanager.api.authentication import bearer_from_header, credential_hash, resolve_credential
-from mediamanager.api.errors import error_json_response
-from mediamanager.models import IdempotencyKey
+from integrations.kernel.api.authentication import bearer_from_header, credential_hash, resolve_credential
+from integrations.kernel.api.errors import error_json_response
+from integrations.kernel.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

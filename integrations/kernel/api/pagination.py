@@ -2,7 +2,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from integrations.errors import InvalidRequest
+from integrations.kernel.errors import InvalidRequest
 
 
 class ApiCursorPagination(CursorPagination):

@@ -3,7 +3,7 @@ every other route is for operators. The wrong kind answers 403, none at all 401.
 
 from rest_framework import permissions
 
-from mediamanager.api.authentication import CustomerPrincipal, Operator
+from integrations.kernel.api.authentication import CustomerPrincipal, Operator
 
 
 class AudiencePermission(permissions.BasePermission):

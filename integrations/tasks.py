@@ -1,6 +1,6 @@
 """django-q2 entry points: thin, safe to run twice."""
 
-from mediamanager.api.idempotency import idempotency_keys_purge as _purge
+from integrations.kernel.api.idempotency import idempotency_keys_purge as _purge
 
 
 def idempotency_keys_purge() -> int:

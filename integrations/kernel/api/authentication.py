@@ -1,15 +1,17 @@
-"""`Authorization: Bearer <credential>`: an operator API key or a customer token."""
+"""`Authorization: Bearer <credential>`: an operator API key or a customer token.
 
+The kernel knows API keys; other kinds of credential (payments' customer tokens) are resolved by
+the app that issues them, which registers a resolver for its prefix in its AppConfig.ready()."""
+
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from integrations.hashing import secret_hash
-from mediamanager.models import ApiKey
-from payments.models import CustomerToken
-from payments.services import CUSTOMER_TOKEN_PREFIX
+from integrations.kernel.hashing import secret_hash
+from integrations.kernel.models import ApiKey
 
 API_KEY_PREFIX = "mmk_"
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -39,6 +41,14 @@ def bearer_from_header(header: str | None) -> str | None:
     return value.strip()
 
 
+# prefix -> resolve(raw credential, its hash) -> (principal, credential row) or None
+_resolvers: dict[str, Callable[[str, str], tuple | None]] = {}
+
+
+def credential_resolver_register(prefix: str, resolve: Callable[[str, str], tuple | None]) -> None:
+    _resolvers[prefix] = resolve
+
+
 def resolve_credential(raw: str):
     """(principal, credential row) for a raw key or token, or None if it is unknown, revoked or expired."""
     now = timezone.now()
@@ -49,15 +59,9 @@ def resolve_credential(raw: str):
         if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         return Operator(api_key=key), key
-    if raw.startswith(CUSTOMER_TOKEN_PREFIX):
-        token = (
-            CustomerToken.objects.select_related("customer")
-            .filter(token_hash=credential_hash(raw), expires_at__gt=now)
-            .first()
-        )
-        if token is None:
-            return None
-        return CustomerPrincipal(customer=token.customer), token
+    for prefix, resolve in _resolvers.items():
+        if raw.startswith(prefix):
+            return resolve(raw, credential_hash(raw))
     return None
 
 

@@ -1,8 +1,11 @@
-"""API credentials for operators and the store behind the `Idempotency-Key` header."""
+"""The kernel's tables: operators' API keys and the store behind the `Idempotency-Key` header.
+
+They belong to the `integrations` app (its models module imports them) and were `mediamanager`'s
+until the kernel took them over (see the migrations of both apps)."""
 
 from django.db import models
 
-from integrations.ids import PrefixedIdField
+from integrations.kernel.ids import PrefixedIdField
 
 
 class ApiKey(models.Model):
@@ -17,6 +20,7 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        app_label = "integrations"
         ordering = ["-created_at"]
         verbose_name = "API key"
 
@@ -45,6 +49,7 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        app_label = "integrations"
         constraints = [models.UniqueConstraint(fields=["credential", "key"], name="idempotency_key_unique")]
 
     def __str__(self):

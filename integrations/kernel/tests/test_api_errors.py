@@ -6,8 +6,8 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 
+from integrations.kernel.api.throttling import CredentialRateThrottle
 from integrations.models import Event
-from mediamanager.api.throttling import CredentialRateThrottle
 from payments.models import Customer
 from payments.tests.factories import CustomerFactory
 

@@ -1,6 +1,6 @@
 from rest_framework.throttling import SimpleRateThrottle
 
-from mediamanager.api.authentication import bearer_from_header, credential_hash
+from integrations.kernel.api.authentication import bearer_from_header, credential_hash
 
 
 class CredentialRateThrottle(SimpleRateThrottle):

@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "mediamanager.api.authentication.BearerAuthentication"
+    target_class = "integrations.kernel.api.authentication.BearerAuthentication"
     name = "bearer"
 
     def get_security_definition(self, auto_schema):
