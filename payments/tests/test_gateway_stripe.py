@@ -236,7 +236,7 @@ def test_a_duplicate_delivery_is_a_no_op(buyer, stripe_account, double, event_pa
     event = intent_event(double, payment.gateway_reference, "payment_intent.succeeded", "evt_dup")
     assert send_webhook(event, stripe_account).json()["outcome"] == "processed"
     calls = []
-    monkeypatch.setattr("payments.services.payment_sync_by_reference", lambda **kw: calls.append(kw))
+    monkeypatch.setattr("payments.services.webhooks.payment_sync_by_reference", lambda **kw: calls.append(kw))
     second = send_webhook(event, stripe_account)
     assert second.status_code == 200 and second.json()["outcome"] == "duplicate"
     assert calls == []
@@ -256,7 +256,7 @@ def test_a_failing_handler_answers_500_stores_nothing_and_the_retry_is_processed
     def crash(**kwargs):
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr("payments.services.payment_sync_by_reference", crash)
+    monkeypatch.setattr("payments.services.webhooks.payment_sync_by_reference", crash)
     client_raising = APIClient(raise_request_exception=False)
     body = json.dumps(event)
     header = stripe.WebhookSignature.generate_signature_header(body, WEBHOOK_SECRET)

@@ -293,7 +293,7 @@ def test_unexpected_exception_answer_leaks_no_traceback_with_debug_on(operator_c
 
 def test_unexpected_exception_after_a_write_leaves_nothing_written(operator_client, monkeypatch):
     # The event is written after the customer row: a crash there must take the row with it.
-    monkeypatch.setattr("payments.services.event_emit", _boom)
+    monkeypatch.setattr("payments.services.customers.event_emit", _boom)
 
     response = operator_client.post(CUSTOMERS, VALID_CUSTOMER, format="json")
 
@@ -304,7 +304,7 @@ def test_unexpected_exception_after_a_write_leaves_nothing_written(operator_clie
 
 def test_unexpected_exception_during_update_leaves_the_customer_unchanged(operator_client, monkeypatch):
     customer = CustomerFactory(country="DE", currency="EUR")
-    monkeypatch.setattr("payments.services.event_emit", _boom)
+    monkeypatch.setattr("payments.services.customers.event_emit", _boom)
 
     response = operator_client.patch(f"{CUSTOMERS}/{customer.id}", {"country": "JP"}, format="json")
 

@@ -1,0 +1,283 @@
+"""Charging an invoice: payments with attempt rows and idempotency keys committed before the gateway is called, the one state machine every result goes through, and reconciliation."""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.kernel.errors import InvalidRequest, Unprocessable
+from integrations.services import event_emit
+from payments import hooks
+from payments.gateways.base import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+)
+from payments.gateways.registry import gateway_for
+from payments.locks import payment_lock
+from payments.models import (
+    Customer,
+    GatewayCustomer,
+    Invoice,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    payment_idempotency_key,
+)
+from payments.representations import (
+    payment_payload,
+)
+from payments.services.invoices import invoice_mark_paid
+from payments.services.payment_methods import gateway_customer_reference
+from payments.services.refunds import payment_refund
+
+logger = logging.getLogger("payments")
+
+
+OPEN_PAYMENT_STATUSES = (Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION)
+
+
+def invoice_pay(
+    *, invoice: Invoice, payment_method: PaymentMethod, off_session: bool = False, return_url: str = ""
+) -> Payment:
+    """Charge an open invoice to a card. The payment row and its idempotency key are committed
+    before the gateway is called, so a crash leaves a `processing` payment to reconcile, never a
+    charge we do not know about; an invoice with a payment under way is not charged again."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.OPEN:
+            raise Unprocessable(f"A {invoice.status} invoice cannot be charged.", code="invoice_not_payable")
+        under_way = invoice.payments.filter(status__in=OPEN_PAYMENT_STATUSES).first()
+        if under_way is not None:
+            return under_way
+        if payment_method.detached_at is not None or payment_method.customer_id != invoice.customer_id:
+            raise InvalidRequest("No such payment method.", code="resource_missing", param="payment_method")
+        payment = Payment.objects.create(
+            customer_id=invoice.customer_id,
+            invoice=invoice,
+            gateway_account_id=payment_method.gateway_account_id,
+            payment_method=payment_method,
+            amount=invoice.total,
+            off_session=off_session,
+            return_url=return_url,
+            attempts=1,
+        )
+        PaymentAttempt.objects.create(payment=payment, number=1, idempotency_key=payment.current_idempotency_key)
+    return _payment_attempt_run(payment=payment)
+
+
+def payment_retry(
+    *, payment: Payment, off_session: bool = True, payment_method: PaymentMethod | None = None, return_url: str = ""
+) -> Payment:
+    """Charge a failed payment's invoice again, as a new attempt with a new idempotency key,
+    optionally with another card (same gateway) or on-session with a return URL."""
+    with transaction.atomic():
+        payment = payment_lock(payment.pk)
+        if payment.status not in (Payment.Status.FAILED, Payment.Status.CANCELED):
+            return payment
+        if payment.invoice.status != Invoice.Status.OPEN:
+            return payment
+        if payment_method is not None:
+            if payment_method.customer_id != payment.customer_id or payment_method.detached_at is not None:
+                raise InvalidRequest("No such payment method.", code="resource_missing", param="payment_method")
+            payment.payment_method = payment_method
+            payment.gateway_account_id = payment_method.gateway_account_id
+        payment.return_url = return_url or payment.return_url
+        payment.attempts += 1
+        payment.status = Payment.Status.PROCESSING
+        payment.decline_code = payment.failure_message = payment.next_action_url = ""
+        payment.off_session = off_session
+        payment.save(
+            update_fields=[
+                "attempts",
+                "status",
+                "decline_code",
+                "failure_message",
+                "next_action_url",
+                "off_session",
+                "payment_method",
+                "gateway_account",
+                "return_url",
+                "updated_at",
+            ]
+        )
+        PaymentAttempt.objects.create(
+            payment=payment, number=payment.attempts, idempotency_key=payment.current_idempotency_key
+        )
+    return _payment_attempt_run(payment=payment)
+
+
+def _payment_attempt_run(*, payment: Payment) -> Payment:
+    method = payment.payment_method
+    account = payment.gateway_account
+    request = ChargeRequest(
+        amount=payment.amount,
+        idempotency_key=payment.current_idempotency_key,
+        payment_method_reference=method.gateway_reference,
+        customer_reference=gateway_customer_reference(customer=payment.customer, account=account),
+        off_session=payment.off_session,
+        return_url=payment.return_url,
+        description=payment.invoice.number or payment.invoice_id,
+        metadata={"payment": payment.id, "invoice": payment.invoice_id},
+    )
+    try:
+        result = gateway_for(account).charge(request)
+    except Exception as error:  # a timeout or a crash at the edge: the charge may or may not exist
+        logger.warning("Charge %s ended without an answer: %s", request.idempotency_key, type(error).__name__)
+        result = ChargeResult(ChargeStatus.UNKNOWN, message=type(error).__name__)
+    return payment_apply_result(payment=payment, attempt=payment.attempts, result=result)
+
+
+@transaction.atomic
+def payment_apply_result(*, payment: Payment, attempt: int, result: ChargeResult) -> Payment:
+    """Move a payment on from what the gateway said. Safe to run twice: a payment that already
+    reached that state, or a result for an older attempt, changes nothing."""
+    payment = payment_lock(payment.pk)
+    if attempt != payment.attempts or payment.status not in OPEN_PAYMENT_STATUSES:
+        return payment
+    PaymentAttempt.objects.filter(payment=payment, number=attempt).update(
+        outcome=result.status.value,
+        decline_code=result.decline_code,
+        gateway_reference=result.reference,
+        completed_at=None if result.status == ChargeStatus.UNKNOWN else timezone.now(),
+    )
+    if result.reference:
+        payment.gateway_reference = result.reference
+    if result.status == ChargeStatus.UNKNOWN:
+        payment.save(update_fields=["gateway_reference", "updated_at"])
+        return payment
+    if result.status == ChargeStatus.REQUIRES_ACTION:
+        if payment.status == Payment.Status.REQUIRES_ACTION:
+            return payment
+        payment.status, payment.next_action_url = Payment.Status.REQUIRES_ACTION, result.action_url
+        payment.save(update_fields=["status", "next_action_url", "gateway_reference", "updated_at"])
+        event_emit(
+            type="payment.requires_action",
+            payload={"payment": payment_payload(payment)},
+            customer_id=payment.customer_id,
+        )
+        return payment
+    if result.status == ChargeStatus.SUCCEEDED:
+        payment.status, payment.captured_at, payment.next_action_url = Payment.Status.SUCCEEDED, timezone.now(), ""
+        if result.fee is not None:
+            payment.fee, payment.net = result.fee, payment.amount - result.fee
+        payment.save()
+        Customer.objects.filter(pk=payment.customer_id, currency_fixed_at__isnull=True).update(
+            currency=payment.amount.currency.code, currency_fixed_at=payment.captured_at
+        )
+        event_emit(
+            type="payment.succeeded", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id
+        )
+        if Invoice.objects.filter(pk=payment.invoice_id, status=Invoice.Status.VOID).exists():
+            # The invoice was called off (a cancel, a pause) while this charge was still open: the
+            # money goes straight back rather than paying for nothing.
+            transaction.on_commit(
+                lambda: payment_refund(
+                    payment=Payment.objects.get(pk=payment.pk), reason="invoice voided before the payment completed"
+                )
+            )
+            return payment
+        invoice_mark_paid(invoice=payment.invoice, payment=payment)
+        return payment
+    payment.status = Payment.Status.FAILED
+    payment.decline_code = result.decline_code or "card_declined"
+    payment.failure_message = (result.message or "The payment failed.")[:255]
+    payment.next_action_url = ""
+    payment.save()
+    event_emit(type="payment.failed", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id)
+    hooks.run("invoice_payment_failed", invoice=payment.invoice, payment=payment)
+    return payment
+
+
+def _known_customer_reference(payment: Payment) -> str:
+    row = GatewayCustomer.objects.filter(
+        customer_id=payment.customer_id, gateway_account_id=payment.gateway_account_id
+    ).first()
+    return row.reference if row else ""
+
+
+def payment_sync(*, payment: Payment) -> Payment:
+    """Ask the gateway where a payment stands and move it on (after 3-D Secure, a webhook, or for
+    reconciliation). Never charges."""
+    payment = Payment.objects.select_related("gateway_account").get(pk=payment.pk)
+    if payment.status not in OPEN_PAYMENT_STATUSES:
+        return payment
+    attempt = payment.attempts
+    try:
+        result = gateway_for(payment.gateway_account).lookup(
+            reference=payment.gateway_reference,
+            idempotency_key=payment_idempotency_key(payment.id, attempt),
+            customer_reference=_known_customer_reference(payment),
+        )
+    except Exception as error:
+        logger.warning("Lookup of %s failed: %s", payment.id, type(error).__name__)
+        return payment
+    never_sent = (
+        result.status == ChargeStatus.FAILED and result.decline_code == "processing_error" and not result.reference
+    )
+    if never_sent and payment.off_session and payment.status == Payment.Status.PROCESSING:
+        # A renewal whose charge never reached the gateway (a worker died first): send it now under
+        # the same idempotency key, so the gateway can take it at most once.
+        return _payment_attempt_run(payment=payment)
+    return payment_apply_result(payment=payment, attempt=attempt, result=result)
+
+
+def payment_cancel(*, payment: Payment, reason: str = "abandoned") -> Payment:
+    """Give up on a payment still waiting for the customer (3-D Secure never completed). The gateway
+    calls the charge off first, so a late answer to the challenge cannot take money for a canceled
+    payment; if the customer finished just before, the payment settles instead."""
+    payment = Payment.objects.select_related("gateway_account").get(pk=payment.pk)
+    if payment.status != Payment.Status.REQUIRES_ACTION:
+        return payment
+    attempt = payment.attempts
+    try:
+        result = gateway_for(payment.gateway_account).cancel(
+            reference=payment.gateway_reference, idempotency_key=payment_idempotency_key(payment.id, attempt)
+        )
+    except Exception as error:  # the next sweep asks again
+        logger.warning("Cancel of %s failed: %s", payment.id, type(error).__name__)
+        return payment
+    if result.status == ChargeStatus.SUCCEEDED:
+        return payment_apply_result(payment=payment, attempt=attempt, result=result)
+    with transaction.atomic():
+        payment = payment_lock(payment.pk)
+        if payment.status != Payment.Status.REQUIRES_ACTION or payment.attempts != attempt:
+            return payment
+        payment.status, payment.failure_message, payment.next_action_url = Payment.Status.CANCELED, reason, ""
+        payment.save(update_fields=["status", "failure_message", "next_action_url", "updated_at"])
+        event_emit(
+            type="payment.canceled", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id
+        )
+        hooks.run("invoice_payment_failed", invoice=payment.invoice, payment=payment)
+    return payment
+
+
+def payments_reconcile(
+    *, as_of=None, processing_after: timedelta = timedelta(minutes=5), abandon_after: timedelta = timedelta(hours=23)
+) -> dict:
+    """The scheduled sweep: ask the gateway about payments left `processing` (timeouts, crashes)
+    or waiting on the customer, and cancel authentications never completed. Safe to run twice."""
+    now = as_of or timezone.now()
+    counts = {"synced": 0, "canceled": 0}
+    stale = Payment.objects.filter(status__in=OPEN_PAYMENT_STATUSES, updated_at__lt=now - processing_after)
+    for payment in stale.order_by("updated_at")[:500]:
+        try:
+            synced = payment_sync(payment=payment)
+        except Exception:  # one payment must not stop the sweep for the others
+            logger.exception("Reconciling %s failed", payment.id)
+            continue
+        counts["synced"] += 1
+        if synced.status == Payment.Status.REQUIRES_ACTION and synced.created_at < now - abandon_after:
+            payment_cancel(payment=synced)
+            counts["canceled"] += 1
+    return counts
+
+
+def payment_sync_by_reference(*, reference: str, gateway_account_id: str | None = None) -> Payment | None:
+    """Move on the payment behind a gateway reference (a 3-D Secure return, a webhook)."""
+    payments = Payment.objects.filter(gateway_reference=reference)
+    if gateway_account_id:
+        payments = payments.filter(gateway_account_id=gateway_account_id)
+    payment = payments.first()
+    return payment_sync(payment=payment) if payment else None

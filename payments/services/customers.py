@@ -1,0 +1,109 @@
+"""Customers and their bearer tokens."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.kernel.errors import Conflict, InvalidRequest
+from integrations.kernel.hashing import new_secret, secret_hash
+from integrations.services import event_emit
+from payments.currency import (
+    country_currency,
+    normalize_country,
+)
+from payments.models import (
+    Customer,
+    CustomerToken,
+)
+from payments.representations import (
+    customer_payload,
+)
+
+logger = logging.getLogger("payments")
+
+
+CUSTOMER_TOKEN_PREFIX = "mmc_"
+
+
+def _check_external_id(external_id: str) -> str:
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise InvalidRequest("external_id is required.", code="parameter_missing", param="external_id")
+    return external_id
+
+
+@transaction.atomic
+def customer_create(*, external_id: str, email: str, country: str, name: str = "") -> Customer:
+    external_id = _check_external_id(external_id)
+    country = normalize_country(country)
+    if Customer.objects.filter(external_id=external_id).exists():
+        raise Conflict(
+            f"A customer with external_id '{external_id}' exists.", code="customer_exists", param="external_id"
+        )
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(
+                external_id=external_id, email=email, country=country, name=name, currency=country_currency(country)
+            )
+    except IntegrityError:  # a concurrent create won the race; the unique constraint has the last word
+        raise Conflict(
+            f"A customer with external_id '{external_id}' exists.", code="customer_exists", param="external_id"
+        ) from None
+    event_emit(type="customer.created", payload={"customer": customer_payload(customer)}, customer_id=customer.id)
+    return customer
+
+
+_EDITABLE = ("external_id", "email", "name", "country")
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, **changes) -> Customer:
+    """Change any of external_id, email, name, country; the currency follows the country until a
+    payment fixes it."""
+    unknown = set(changes) - set(_EDITABLE)
+    if unknown:
+        raise InvalidRequest(f"Cannot change {', '.join(sorted(unknown))}.", code="parameter_invalid")
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if "external_id" in changes:
+        changes["external_id"] = _check_external_id(changes["external_id"])
+        if Customer.objects.filter(external_id=changes["external_id"]).exclude(pk=customer.pk).exists():
+            raise Conflict("Another customer has this external_id.", code="customer_exists", param="external_id")
+    if "country" in changes:
+        changes["country"] = normalize_country(changes["country"])
+    changed = {field: value for field, value in changes.items() if getattr(customer, field) != value}
+    if not changed:
+        return customer
+    for field, value in changed.items():
+        setattr(customer, field, value)
+    if "country" in changed and customer.currency_fixed_at is None:
+        customer.currency = country_currency(customer.country)
+    customer.save()
+    event_emit(
+        type="customer.updated",
+        payload={"customer": customer_payload(customer), "changed": sorted(changed)},
+        customer_id=customer.id,
+    )
+    return customer
+
+
+def customer_token_create(*, customer: Customer, ttl_seconds: int | None = None) -> tuple[str, CustomerToken]:
+    """A new bearer token for the customer; the raw token is returned once and never stored."""
+    ttl = settings.CUSTOMER_TOKEN_TTL_SECONDS if ttl_seconds is None else ttl_seconds
+    if not 60 <= ttl <= 30 * 86400:
+        raise InvalidRequest(
+            "ttl_seconds must be between 60 and 2592000.", code="parameter_invalid", param="ttl_seconds"
+        )
+    raw = new_secret(CUSTOMER_TOKEN_PREFIX)
+    token = CustomerToken.objects.create(
+        customer=customer, token_hash=secret_hash(raw), expires_at=timezone.now() + timedelta(seconds=ttl)
+    )
+    return raw, token
+
+
+def customer_tokens_purge() -> int:
+    """Delete tokens that expired more than a day ago."""
+    deleted, _ = CustomerToken.objects.filter(expires_at__lt=timezone.now() - timedelta(days=1)).delete()
+    return deleted

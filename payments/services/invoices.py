@@ -1,0 +1,171 @@
+"""Invoices: drafts whose lines add up exactly, gap-free numbers, and their states (open, paid, void, uncollectible)."""
+
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from moneyed import Money
+
+from integrations.kernel.errors import InvalidRequest, Unprocessable
+from integrations.services import event_emit
+from payments import hooks
+from payments.currency import (
+    money,
+)
+from payments.models import (
+    Customer,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberSequence,
+    Payment,
+)
+from payments.representations import (
+    invoice_payload,
+)
+
+logger = logging.getLogger("payments")
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    description: str
+    unit_amount: Money
+    quantity: int = 1
+    discount: Money | None = None
+    tax: Money | None = None
+    reference: str = ""
+
+
+@transaction.atomic
+def invoice_create(
+    *, customer: Customer, currency: str, lines: list[LineSpec], source: str | None = None, description: str = ""
+) -> Invoice:
+    """A draft invoice whose lines add up exactly. With a `source`, a second call returns the first
+    invoice (a rerun of the same billing finds its invoice instead of making another)."""
+    if source:
+        existing = Invoice.objects.filter(source=source).first()
+        if existing is not None:
+            return existing
+    if not lines:
+        raise InvalidRequest("An invoice needs at least one line.", code="parameter_missing", param="lines")
+    zero = money(0, currency)
+    rows, subtotal, discounts, taxes = [], zero, zero, zero
+    for position, spec in enumerate(lines, start=1):
+        unit = money(spec.unit_amount.amount, currency)
+        discount = money((spec.discount or zero).amount, currency)
+        tax = money((spec.tax or zero).amount, currency)
+        gross = unit * spec.quantity
+        if spec.quantity < 1 or unit.amount < 0 or discount.amount < 0 or discount > gross or tax.amount < 0:
+            raise InvalidRequest(f"Line {position} does not add up.", code="parameter_invalid", param="lines")
+        rows.append(
+            InvoiceLine(
+                position=position,
+                description=spec.description[:255],
+                quantity=spec.quantity,
+                unit_amount=unit,
+                discount_amount=discount,
+                tax_amount=tax,
+                total=gross - discount + tax,
+                reference=spec.reference,
+            )
+        )
+        subtotal, discounts, taxes = subtotal + gross, discounts + discount, taxes + tax
+    try:
+        with transaction.atomic():
+            invoice = Invoice.objects.create(
+                customer=customer,
+                currency=currency,
+                subtotal=subtotal,
+                discount_total=discounts,
+                tax_total=taxes,
+                total=subtotal - discounts + taxes,
+                source=source or None,
+                description=description[:255],
+            )
+    except IntegrityError:  # the same source raced in
+        return Invoice.objects.get(source=source)
+    for row in rows:
+        row.invoice = invoice
+    InvoiceLine.objects.bulk_create(rows)
+    event_emit(type="invoice.created", payload={"invoice": invoice_payload(invoice)}, customer_id=customer.id)
+    return invoice
+
+
+def invoice_numbers_reserve(*, year: int, count: int = 1) -> list[str]:
+    """The next `count` invoice numbers of the year, gap-free: one upsert whose row lock lasts
+    until the caller's transaction ends, so a rollback gives the numbers back."""
+    table = InvoiceNumberSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (year, last_number) VALUES (%s, %s) "  # noqa: S608 - table name from our model
+            f"ON CONFLICT (year) DO UPDATE SET last_number = {table}.last_number + EXCLUDED.last_number "
+            "RETURNING last_number",
+            [year, count],
+        )
+        last = cursor.fetchone()[0]
+    return [f"INV-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
+
+
+def _next_invoice_number(year: int) -> str:
+    return invoice_numbers_reserve(year=year)[0]
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice) -> Invoice:
+    """Number the invoice and open it for payment; a zero total is paid at once with no charge."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status != Invoice.Status.DRAFT:
+        return invoice
+    now = timezone.now()
+    invoice.number = _next_invoice_number(now.year)
+    invoice.status = Invoice.Status.OPEN
+    invoice.finalized_at = now
+    invoice.save(update_fields=["number", "status", "finalized_at"])
+    if invoice.total.amount == 0:
+        return invoice_mark_paid(invoice=invoice, payment=None)
+    return invoice
+
+
+@transaction.atomic
+def invoice_mark_paid(*, invoice: Invoice, payment: "Payment | None") -> Invoice:
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.PAID:
+        return invoice
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+        raise Unprocessable(f"A {invoice.status} invoice cannot be paid.", code="invoice_not_payable")
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = timezone.now()
+    invoice.save(update_fields=["status", "paid_at"])
+    event_emit(type="invoice.paid", payload={"invoice": invoice_payload(invoice)}, customer_id=invoice.customer_id)
+    hooks.run("invoice_paid", invoice=invoice, payment=payment)
+    return invoice
+
+
+@transaction.atomic
+def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
+    """Give up collecting an open invoice (dunning exhausted); it can still be paid later."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.OPEN:
+        invoice.status = Invoice.Status.UNCOLLECTIBLE
+        invoice.save(update_fields=["status"])
+        event_emit(
+            type="invoice.marked_uncollectible",
+            payload={"invoice": invoice_payload(invoice)},
+            customer_id=invoice.customer_id,
+        )
+    return invoice
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.PAID:
+        raise Unprocessable("A paid invoice cannot be voided; refund its payment.", code="invoice_paid")
+    if invoice.status != Invoice.Status.VOID:
+        invoice.status, invoice.voided_at = Invoice.Status.VOID, timezone.now()
+        invoice.save(update_fields=["status", "voided_at"])
+        event_emit(
+            type="invoice.voided", payload={"invoice": invoice_payload(invoice)}, customer_id=invoice.customer_id
+        )
+    return invoice
