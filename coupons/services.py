@@ -3,10 +3,10 @@ engine takes off invoices."""
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from moneyed import Money
@@ -16,7 +16,7 @@ from coupons.models import Coupon, CouponAmount, CouponCode, Discount, Redemptio
 from integrations.kernel import clock
 from integrations.kernel.errors import InvalidRequest, Unprocessable
 from integrations.services import event_emit
-from payments.currency import format_amount, normalize_currency, parse_amount
+from payments.currency import money_repr, normalize_currency, parse_amount
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,63}$")
 # No look-alikes: no 0/O, 1/I/L.
@@ -50,17 +50,19 @@ def coupon_terms(coupon: Coupon) -> DiscountTerms | None:
     return None  # a free trial changes the trial, not an amount
 
 
-def coupon_payload(coupon: Coupon) -> dict:
+def coupon_discount_repr(coupon: Coupon) -> dict:
+    """What a coupon takes off, as the API and events show it."""
     discount: dict = {"type": coupon.discount_type}
     if coupon.discount_type == Coupon.DiscountType.PERCENT:
         discount["percent_off"] = f"{coupon.percent_off.normalize():f}"
     elif coupon.discount_type == Coupon.DiscountType.AMOUNT:
-        discount["amounts_off"] = [
-            {"amount": format_amount(row.amount.amount, row.amount.currency.code), "currency": row.amount.currency.code}
-            for row in coupon.amounts.all().order_by("amount_currency")
-        ]
+        discount["amounts_off"] = [money_repr(row.amount) for row in coupon.amounts.all().order_by("amount_currency")]
     else:
         discount["trial"] = {"length": coupon.trial_length, "unit": coupon.trial_unit}
+    return discount
+
+
+def coupon_payload(coupon: Coupon) -> dict:
     shared = coupon.codes.filter(shared=True).first() if coupon.kind == Coupon.Kind.SINGLE_CODE else None
     return {
         "id": coupon.id,
@@ -69,7 +71,7 @@ def coupon_payload(coupon: Coupon) -> dict:
         "kind": coupon.kind,
         "code": shared.code if shared else None,
         "code_template": coupon.code_template or None,
-        "discount": discount,
+        "discount": coupon_discount_repr(coupon),
         "duration": coupon.duration,
         "duration_cycles": coupon.duration_cycles,
         "applies_to_plans": sorted(coupon.applies_to_plans.values_list("id", flat=True)),
@@ -156,15 +158,23 @@ def _discount_columns(discount: object) -> tuple[dict, list[Money]]:
     return columns, amounts
 
 
-def _plans(plan_ids) -> list:
-    plan_model = apps.get_model("plans", "Plan")
-    plan_ids = list(plan_ids or [])
-    found = list(plan_model.objects.filter(pk__in=plan_ids))
-    if len(found) != len(set(plan_ids)):
+# plans registers how to tell which plan ids exist (coupons knows plans only by id).
+_plan_ids_existing: list[Callable[[list[str]], set[str]]] = []
+
+
+def plan_ids_checker_register(check: Callable[[list[str]], set[str]]) -> None:
+    if check not in _plan_ids_existing:
+        _plan_ids_existing.append(check)
+
+
+def _plans(plan_ids) -> list[str]:
+    plan_ids = sorted({str(plan_id) for plan_id in (plan_ids or [])})
+    known = set().union(*(check(plan_ids) for check in _plan_ids_existing)) if plan_ids else set()
+    if set(plan_ids) - known:
         raise InvalidRequest(
             "applies_to_plans names a plan that does not exist.", code="resource_missing", param="applies_to_plans"
         )
-    return found
+    return plan_ids
 
 
 def _duration_columns(duration, cycles, discount_type) -> dict:
@@ -382,8 +392,11 @@ def coupon_find(*, code: object) -> Found:
     return Found(coupon=row.coupon, code=row)
 
 
-def coupon_check(*, found: Found, customer, target: str, plan=None, currency: str | None = None) -> None:
-    """Every rule, in the order a customer would want to hear them; raises CouponRefused."""
+def coupon_check(
+    *, found: Found, customer, target: str, plan_id: str | None = None, currency: str | None = None
+) -> None:
+    """Every rule, in the order a customer would want to hear them; raises CouponRefused. The
+    caller (plans) gives the plan's id; what else applies to which plan is the caller's rule."""
     coupon, code = found.coupon, found.code
     state = coupon_state(coupon)
     if state == "expired" or code.state == CouponCode.State.EXPIRED:
@@ -404,9 +417,9 @@ def coupon_check(*, found: Found, customer, target: str, plan=None, currency: st
             param="coupon_code",
         )
     if (
-        plan is not None
+        plan_id is not None
         and coupon.applies_to_plans.exists()
-        and not coupon.applies_to_plans.filter(pk=plan.pk).exists()
+        and not coupon.applies_to_plans.filter(pk=plan_id).exists()
     ):
         raise CouponRefused(
             "This coupon does not apply to this plan.", code="coupon_not_applicable", param="coupon_code"
@@ -422,17 +435,29 @@ def coupon_check(*, found: Found, customer, target: str, plan=None, currency: st
 
 
 def coupon_redeem(
-    *, code: object, customer, target: str, plan=None, currency: str | None = None, subscription_id: str = ""
+    *,
+    code: object,
+    customer,
+    target: str,
+    plan_id: str | None = None,
+    currency: str | None = None,
+    subscription_id: str = "",
+    used_now: bool = False,
 ) -> Redemption:
     """Redeem under lock: the campaign row (and a bulk code's row) are locked and every limit is
     re-checked; the counter moves with F(); the unique (coupon, customer, sequence) and the
-    campaign's CHECK constraint have the last word. Runs in the caller's transaction if any."""
+    campaign's CHECK constraint have the last word. Runs in the caller's transaction if any.
+    `used_now`: the discount is taken by this one purchase (a pass), none is left for later."""
     found = coupon_find(code=code)
     with transaction.atomic():
         coupon = Coupon.objects.select_for_update().get(pk=found.coupon.pk)
         code_row = CouponCode.objects.select_for_update().get(pk=found.code.pk)
         coupon_check(
-            found=Found(coupon=coupon, code=code_row), customer=customer, target=target, plan=plan, currency=currency
+            found=Found(coupon=coupon, code=code_row),
+            customer=customer,
+            target=target,
+            plan_id=plan_id,
+            currency=currency,
         )
         sequence = Redemption.objects.filter(coupon=coupon, customer=customer).count() + 1
         try:
@@ -459,7 +484,8 @@ def coupon_redeem(
                 redemption=redemption,
                 customer=customer,
                 subscription_id=subscription_id,
-                cycles_remaining=cycles,
+                cycles_remaining=0 if used_now else cycles,
+                active=not used_now,
             )
         coupon.refresh_from_db()
         _emit(coupon, "redeemed", customer_id=customer.id, code=code_row.code, subscription=subscription_id or None)
@@ -469,10 +495,18 @@ def coupon_redeem(
 
 
 @transaction.atomic
-def redemptions_release(*, subscription_id: str) -> int:
-    """Give back what a subscription that never started redeemed (its first payment failed)."""
+def redemptions_release(*, subscription_id: str = "", redemption_id: int | None = None) -> int:
+    """Give back what a purchase that never happened redeemed (a subscription whose first payment
+    failed, by its id; a pass, by its redemption)."""
+    if not subscription_id and redemption_id is None:
+        return 0
     released = 0
-    for redemption in Redemption.objects.select_for_update().filter(subscription_id=subscription_id):
+    chosen = (
+        Redemption.objects.filter(pk=redemption_id)
+        if redemption_id is not None
+        else Redemption.objects.filter(subscription_id=subscription_id)
+    )
+    for redemption in chosen.select_for_update():
         Coupon.objects.filter(pk=redemption.coupon_id).update(times_redeemed=F("times_redeemed") - 1)
         CouponCode.objects.filter(pk=redemption.code_id, shared=False).update(
             state=CouponCode.State.REDEEMABLE, redeemed_by=None, redeemed_at=None, subscription_id=""
@@ -493,7 +527,7 @@ def trial_override_for(coupon: Coupon) -> tuple[int, str] | None:
 # --- Discounts on invoices (the billing engine's hook) -----------------------------------------
 
 
-def discount_for_invoice(*, subscription, purpose: str, amount: Money) -> Money:
+def discount_for_invoice(*, subscription_id: str, customer_id: str, purpose: str, amount: Money) -> Money:
     """The active discounts on this subscription and its customer's account, combined
     (subscription-level first, then account-level on what is left), each counting down a cycle."""
     if purpose not in ("first", "renewal") or amount.amount <= 0:
@@ -502,7 +536,7 @@ def discount_for_invoice(*, subscription, purpose: str, amount: Money) -> Money:
         Discount.objects.select_for_update()
         .select_related("coupon")
         .filter(
-            Q(subscription_id=subscription.id) | Q(subscription_id="", customer_id=subscription.customer_id),
+            Q(subscription_id=subscription_id) | Q(subscription_id="", customer_id=customer_id),
             active=True,
         )
     )
@@ -535,46 +569,6 @@ def discount_preview(*, coupon: Coupon, amount: Money) -> Money:
 
 def _refused_on(param: str, refused: CouponRefused) -> CouponRefused:
     return CouponRefused(refused.message, code=refused.code, param=param)
-
-
-def coupon_validate(*, customer, code: object, plan) -> dict:
-    """What checkout would make of this code for this plan, without redeeming it:
-    `{valid, reason, discount, preview}`. A code that cannot be used is `valid: false` with the
-    coupon error code as `reason` (never an error); an unknown plan is a 400 (resource_missing).
-    `preview` is the first invoice in the customer's currency, Money values: {subtotal, discount,
-    total} (a free-trial coupon: all of it off, and its `trial`)."""
-    plan_model = apps.get_model("plans", "Plan")
-    if not isinstance(plan, plan_model):
-        plan_id = plan
-        plan = plan_model.objects.filter(pk=plan_id).first()
-        if plan is None:
-            raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
-    price = plan.prices.filter(is_current=True, amount_currency=customer.currency).first()
-    if price is None:
-        raise Unprocessable(
-            f"This plan is not sold in {customer.currency}.", code="plan_not_available_in_currency", param="plan"
-        )
-    try:
-        found = coupon_find(code=code)
-        coupon_check(found=found, customer=customer, target="subscription", plan=plan, currency=customer.currency)
-        if found.coupon.discount_type == Coupon.DiscountType.FREE_TRIAL and plan.kind != "recurring":
-            raise CouponRefused(
-                "A free-trial coupon applies to subscriptions.", code="coupon_not_applicable", param="coupon_code"
-            )
-    except CouponRefused as refused:
-        return {"valid": False, "reason": refused.code, "discount": None, "preview": None}
-    coupon, subtotal = found.coupon, price.amount
-    if coupon.discount_type == Coupon.DiscountType.FREE_TRIAL:
-        preview = {
-            "subtotal": subtotal,
-            "discount": subtotal,
-            "total": Money(0, subtotal.currency),
-            "trial": {"length": coupon.trial_length, "unit": coupon.trial_unit},
-        }
-    else:
-        discount = discount_preview(coupon=coupon, amount=subtotal)
-        preview = {"subtotal": subtotal, "discount": discount, "total": subtotal - discount}
-    return {"valid": True, "reason": None, "discount": coupon_payload(coupon)["discount"], "preview": preview}
 
 
 def coupon_redeem_on_account(*, customer, code: object) -> Redemption:

@@ -16,3 +16,14 @@ def frozen_payload(payload: dict[str, Any]) -> dict:
 def event_emit(*, type: str, payload: dict[str, Any], customer_id: str = "") -> Event:
     """Record an event inside the caller's transaction, so it exists exactly when the change does."""
     return Event.objects.create(type=type, payload=frozen_payload(payload), customer_id=customer_id or "")
+
+
+def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
+    """Record many events, (type, payload, customer_id) each, in one statement inside the caller's
+    transaction: the set-based paths' `event_emit`."""
+    Event.objects.bulk_create(
+        [
+            Event(type=type_, payload=frozen_payload(payload), customer_id=customer_id or "")
+            for type_, payload, customer_id in events
+        ]
+    )

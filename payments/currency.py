@@ -124,3 +124,9 @@ def country_currency(country: str) -> str:
     """The country's legal tender today (CLDR data via babel), or DEFAULT_CURRENCY if it has none."""
     currencies = get_territory_currencies(country, tender=True)
     return currencies[0] if currencies else settings.DEFAULT_CURRENCY
+
+
+def money_repr(value: Money) -> dict:
+    """The one rendering of money outside (API answers, event payloads, CSV): an exact amount string
+    in the currency's minor units, and the ISO code."""
+    return {"amount": format_amount(value.amount, value.currency.code), "currency": value.currency.code}

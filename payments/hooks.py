@@ -4,7 +4,8 @@
 handlers here in their AppConfig.ready(); payments calls them inside its own transaction, so the
 subscription or the access moves on atomically with the invoice.
 
-- "invoice_paid"(invoice, payment): an invoice was settled (payment is None for a zero total).
+- "invoices_paid"(paid): invoices were settled, one or a batch; `paid` is a list of (invoice,
+  payment) pairs, payment None for a zero total.
 - "invoice_payment_failed"(invoice, payment): a charge for the invoice failed or was abandoned.
 - "payment_refunded"(payment, refund, fully_refunded): money went back to the customer.
 - "payment_method_detach_check"(payment_method): raise a DomainError to refuse removing a card.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 _handlers: dict[str, list[Callable]] = defaultdict(list)
 HOOKS = (
-    "invoice_paid",
+    "invoices_paid",
     "invoice_payment_failed",
     "payment_refunded",
     "payment_method_detach_check",

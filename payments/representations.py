@@ -1,8 +1,6 @@
 """How payments' resources look outside: in the API and in event payloads (one function each)."""
 
-from payments.currency import (
-    format_amount,
-)
+from payments.currency import money_repr
 from payments.models import (
     Customer,
     GatewayAccount,
@@ -55,7 +53,7 @@ def invoice_payload(invoice: Invoice) -> dict:
         "number": invoice.number,
         "customer": invoice.customer_id,
         "status": invoice.status,
-        "total": {"amount": format_amount(invoice.total.amount, invoice.currency), "currency": invoice.currency},
+        "total": money_repr(invoice.total),
         "source": invoice.source,
     }
 
@@ -67,21 +65,17 @@ def payment_payload(payment: Payment) -> dict:
         "invoice": payment.invoice_id,
         "gateway": payment.gateway_account_id,
         "status": payment.status,
-        "amount": {
-            "amount": format_amount(payment.amount.amount, payment.amount.currency.code),
-            "currency": payment.amount.currency.code,
-        },
+        "amount": money_repr(payment.amount),
         "decline_code": payment.decline_code or None,
         "off_session": payment.off_session,
     }
 
 
 def refund_payload(refund: Refund) -> dict:
-    currency = refund.amount.currency.code
     return {
         "id": refund.id,
         "payment": refund.payment_id,
-        "amount": {"amount": format_amount(refund.amount.amount, currency), "currency": currency},
+        "amount": money_repr(refund.amount),
         "status": refund.status,
         "reason": refund.reason,
     }

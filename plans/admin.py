@@ -1,5 +1,5 @@
 """The Django admin's catalogue and subscription screens. Every write goes through the services:
-plans through `plans.services`, subscriptions through one `plans.subscriptions` call per row."""
+plans through `plans.services`, subscriptions through one `plans.services` call per row."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,7 +12,7 @@ from integrations.kernel.errors import DomainError
 from payments.admin import ReadOnlyAdmin, ReadOnlyInline
 from payments.models import GatewayAccount, Payment, PaymentMethod
 from plans.models import Plan, PlanPrice, Subscription, SubscriptionInvoice
-from plans.selectors import plan_current_prices, plan_is_referenced
+from plans.selectors import plan_current_prices, plan_is_referenced, subscription_card
 from plans.services import (
     Trial,
     plan_archive,
@@ -21,15 +21,11 @@ from plans.services import (
     plan_prices_parse,
     plan_terms_validate,
     plan_update,
-)
-from plans.subscriptions import (
     subscription_cancel,
-    subscription_card,
     subscription_extend,
     subscription_move_to_current_price,
     subscription_pause,
     subscription_resume,
-    subscription_resume_paused,
     subscription_retry_now,
 )
 
@@ -407,8 +403,6 @@ class SubscriptionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
             )
 
         def resume(sub):
-            if sub.status == Subscription.Status.PAUSED:
-                return True, _state(subscription_resume_paused(subscription=sub))
             return True, _state(subscription_resume(subscription=sub))
 
         self._each(request, queryset, done="Resumed", call=resume)

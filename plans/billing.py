@@ -13,40 +13,31 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.utils import timezone
+from django.db.models import F
 
-from coupons.models import Discount
+from coupons.selectors import discounted
+from coupons.services import coupons_expire_due
 from integrations.kernel import clock
-from integrations.kernel.db import update_rows
-from integrations.models import Event
-from integrations.services import frozen_payload
-from payments.gateways.registry import GATEWAYS
+from payments.gateways.registry import gateway_class
 from payments.models import Invoice, PaymentMethod
 from payments.services import (
     InvoiceSpec,
     LineSpec,
     invoices_issue_batch,
     payment_apply_result,
-    payments_apply_succeeded_batch,
     payments_charge_batch,
+    payments_settle_batch,
     payments_start_batch,
 )
 from plans import notifications
-from plans.models import Plan, PlanPrice, Subscription, SubscriptionInvoice
-from plans.subscriptions import (
-    CLAIM_LEASE,
-    DUE_STATUSES,
-    _emit,
-    period_end,
-    still_claimed,
-    subscription_bill,
-    subscription_payload,
-)
+from plans.models import DUE_STATUSES, Plan, Subscription, SubscriptionInvoice
+from plans.periods import period_end
+from plans.selectors import plan_current_price
+from plans.services.renewal import CLAIM_LEASE, renewal_source, still_claimed, subscription_bill
+from plans.services.subscriptions import subscription_emit
 
 logger = logging.getLogger("plans.billing")
 Status = Subscription.Status
-billing_hooks: list = []  # callables(as_of) run first, e.g. coupon expiry
 
 
 def _claim_batch(as_of: datetime, size: int) -> list[str]:
@@ -90,28 +81,18 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
             ).select_related("gateway_account")
         }
         # Renewals with a discount are decided one at a time, on the one-by-one path.
-        discounted = set(
-            Discount.objects.filter(active=True)
-            .filter(
-                Q(subscription_id__in=[sub.id for sub in subs])
-                | Q(subscription_id="", customer_id__in=[sub.customer_id for sub in subs])
-            )
-            .values_list("subscription_id", "customer_id")
-        )
-        skip = {sub_id for sub_id, _ in discounted if sub_id} | {cus for sub_id, cus in discounted if not sub_id}
+        skip = discounted(subscription_ids=[sub.id for sub in subs], customer_ids=[sub.customer_id for sub in subs])
         plain = []
         for sub in subs:
             if sub.id in skip or sub.customer_id in skip:
                 continue
             card = cards.get(sub.customer_id)
             cycles_done = sub.plan.billing_cycles and sub.cycles_billed >= sub.plan.billing_cycles
-            if card is None or cycles_done or not hasattr(GATEWAYS.get(card.gateway_account.provider), "charge_many"):
+            if card is None or cycles_done or not gateway_class(card.gateway_account).supports_batch:
                 continue
             start = sub.current_period_end
             plain.append((sub, card, start, period_end(sub.plan, start, anchor=start)))
-        sources = {
-            sub.id: f"{sub.id}:{SubscriptionInvoice.Purpose.RENEWAL}:{start.isoformat()}" for sub, _, start, _ in plain
-        }
+        sources = {sub.id: renewal_source(sub.id, start) for sub, _, start, _ in plain}
         taken = set(Invoice.objects.filter(source__in=sources.values()).values_list("source", flat=True))
         plain = [row for row in plain if sources[row[0].id] not in taken]  # a rerun: the one-by-one path finds them
         if not plain:
@@ -148,39 +129,8 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
         payments = payments_start_batch(invoices=invoices, methods=[card for _, card, _, _ in plain])
     results = payments_charge_batch(payments=payments)  # after commit: the keys exist before the charge
 
-    with transaction.atomic():
-        settled = {p.invoice_id for p in payments_apply_succeeded_batch(payments=payments, results=results)}
-        renewed = list(
-            Subscription.objects.select_for_update(of=("self",))
-            .select_related("plan", "price")
-            .filter(pk__in=[sub.id for sub, _, _, _ in plain])
-        )
-        invoice_for = {sub.id: invoice for invoice, (sub, _, _, _) in zip(invoices, plain, strict=True)}
-        period_for = {sub.id: (start, end) for sub, _, start, end in plain}
-        updated, events = [], []
-        for sub in renewed:
-            invoice, (start, end) = invoice_for[sub.id], period_for[sub.id]
-            if invoice.id not in settled or sub.current_period_end != start or sub.status != Status.ACTIVE:
-                continue
-            sub.current_period_start, sub.current_period_end = start, end
-            sub.cycles_billed += 1
-            sub.next_billing_at = end
-            updated.append(sub)
-            events.append(
-                Event(
-                    type="subscription.renewed",
-                    customer_id=sub.customer_id,
-                    payload=frozen_payload({"subscription": subscription_payload(sub), "invoice": invoice.id}),
-                )
-            )
-        now = timezone.now()
-        for sub in updated:
-            sub.updated_at = now
-        update_rows(
-            updated, ["current_period_start", "current_period_end", "cycles_billed", "next_billing_at", "updated_at"]
-        )
-        Event.objects.bulk_create(events)
-        notifications.receipts(invoice_ids=[i.id for i in invoices if i.id in settled])
+    with transaction.atomic():  # the same step as one payment: invoices paid, subscriptions advanced, receipts
+        settled = {p.invoice_id for p in payments_settle_batch(payments=payments, results=results)}
     counts["renewing"] += len(plain)  # as one by one: a renewal charge was made (declines follow dunning)
     for payment, result in zip(payments, results, strict=True):  # declines and the rest: one by one, with dunning
         if payment.invoice_id not in settled:
@@ -219,7 +169,7 @@ def _send_reminders(as_of: datetime, counts: Counter) -> None:
             if Subscription.objects.filter(pk=sub.pk, trial_reminder_sent_at__isnull=True).update(
                 trial_reminder_sent_at=as_of
             ):
-                _emit(sub, "trial_will_end")
+                subscription_emit(sub, "trial_will_end")
                 notifications.trial_will_end(sub)
                 counts["trial_will_end"] += 1
     # Annual renewals within 7 days.
@@ -252,7 +202,7 @@ def _send_reminders(as_of: datetime, counts: Counter) -> None:
         current_period_end__lte=notice,
     ).select_related("plan", "price", "customer")
     for sub in moving[:1000]:
-        new_price = PlanPrice.objects.filter(plan=sub.plan, is_current=True, amount_currency=sub.currency).first()
+        new_price = plan_current_price(plan=sub.plan, currency=sub.currency)
         if new_price is None:
             continue
         with transaction.atomic():
@@ -264,14 +214,13 @@ def _send_reminders(as_of: datetime, counts: Counter) -> None:
 
 
 def run_billing(*, as_of: datetime | None = None, max_seconds: float | None = None) -> dict:
-    """Everything due at `as_of` (default: now): coupon expiry and other hooks, reminders, trial
+    """Everything due at `as_of` (default: now): coupon expiry, reminders, trial
     ends, renewals, retries, incomplete expiry, cancellations at period end, fixed-cycle endings."""
     as_of = as_of or clock.now()
     counts: Counter = Counter()
     deadline = time.monotonic() + max_seconds if max_seconds else None
     with clock.running_at(as_of):
-        for hook in billing_hooks:
-            hook(as_of)
+        coupons_expire_due(as_of)
         _send_reminders(as_of, counts)
         _bill_due(as_of, counts, deadline)
     return dict(counts)

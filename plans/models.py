@@ -122,6 +122,10 @@ class Access(models.Model):
         "payments.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="access"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The coupon this purchase used (given back if its payment fails).
+    coupon_redemption = models.ForeignKey(
+        "coupons.Redemption", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     access_from = models.DateTimeField(null=True, blank=True)
     access_until = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -227,6 +231,15 @@ class Subscription(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.plan.code} ({self.status})"
+
+
+_S = Subscription.Status
+# Watching is allowed in these (past_due only inside the grace period: plans.selectors.is_entitled).
+ENTITLED_STATUSES = (_S.TRIALING, _S.ACTIVE, _S.PAST_DUE)
+# Not over yet: a customer has at most one of these per plan.
+LIVE_STATUSES = (_S.INCOMPLETE, _S.TRIALING, _S.ACTIVE, _S.PAST_DUE, _S.PAUSED)
+# The billing engine has work for these when next_billing_at comes.
+DUE_STATUSES = (_S.INCOMPLETE, _S.TRIALING, _S.ACTIVE, _S.PAST_DUE)
 
 
 class SubscriptionInvoice(models.Model):

@@ -1,10 +1,14 @@
-"""Reads of the plan catalogue."""
+"""Reads: the catalogue, subscriptions and what they entitle to."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
 from integrations.kernel import clock
 from integrations.kernel.errors import NotFound
-from plans.models import Access, Plan, PlanPrice, Subscription
+from payments.models import Invoice, PaymentMethod
+from plans.models import ENTITLED_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
 
 
 def plan_current_prices(*, plan: Plan) -> list[PlanPrice]:
@@ -13,6 +17,12 @@ def plan_current_prices(*, plan: Plan) -> list[PlanPrice]:
     if "prices" in cache:
         return sorted((p for p in plan.prices.all() if p.is_current), key=lambda p: p.currency)
     return list(plan.prices.filter(is_current=True).order_by("amount_currency"))
+
+
+def plan_current_price(*, plan: Plan | str, currency: str) -> PlanPrice | None:
+    """The price a new subscriber (or a renewal moving to the current price) pays in `currency`."""
+    plan_id = plan if isinstance(plan, str) else plan.pk
+    return PlanPrice.objects.filter(plan_id=plan_id, is_current=True, amount_currency=currency).first()
 
 
 def plan_list(*, status: str | None = None, kind: str | None = None, code: str | None = None) -> QuerySet[Plan]:
@@ -67,15 +77,13 @@ def plan_is_referenced(*, plan: Plan) -> bool:
 def entitlement_list(*, customer, as_of=None) -> list[dict]:
     """What the customer may watch now: the call every player makes at start-up, so two indexed
     queries and no per-row work in the database."""
-    from plans.subscriptions import ENTITLED_STATUSES, grace_ends, is_entitled
-
     now = as_of or clock.now()
     entitlements = []
     subscriptions = Subscription.objects.filter(customer=customer, status__in=ENTITLED_STATUSES).select_related("plan")
     for sub in subscriptions:
         if not is_entitled(sub, now):
             continue
-        until = grace_ends(sub) if sub.status == Subscription.Status.PAST_DUE else sub.current_period_end
+        until = grace_ends(sub) or sub.current_period_end
         entitlements.append(
             {
                 "plan": sub.plan_id,
@@ -123,3 +131,46 @@ def subscription_get(*, subscription_id: str, customer_id: str | None = None) ->
     if subscription is None:
         raise NotFound(f"No subscription '{subscription_id}'.")
     return subscription
+
+
+def subscription_card(sub: Subscription) -> PaymentMethod | None:
+    """The card a renewal is charged to: the customer's default card (API.md: the default card is
+    "the card that the customer's subscriptions are charged to"), else the card used at signup."""
+    default = PaymentMethod.objects.filter(
+        customer_id=sub.customer_id, is_default=True, detached_at__isnull=True
+    ).first()
+    if default is not None:
+        return default
+    if sub.payment_method_id:
+        return PaymentMethod.objects.filter(pk=sub.payment_method_id, detached_at__isnull=True).first()
+    return None
+
+
+def grace_ends(sub: Subscription) -> datetime | None:
+    """When a past-due subscription stops giving access (None unless past due)."""
+    if sub.status != Subscription.Status.PAST_DUE or sub.past_due_since is None:
+        return None
+    return sub.past_due_since + timedelta(days=settings.BILLING_GRACE_DAYS)
+
+
+def is_entitled(sub: Subscription, at: datetime | None = None) -> bool:
+    at = at or clock.now()
+    if sub.status == Subscription.Status.PAST_DUE:
+        return grace_ends(sub) > at
+    return sub.status in (Subscription.Status.TRIALING, Subscription.Status.ACTIVE)
+
+
+def subscription_open_invoice(sub: Subscription) -> Invoice | None:
+    """The renewal invoice still waiting to be paid (past due), if any."""
+    link = (
+        sub.invoice_links.filter(purpose=SubscriptionInvoice.Purpose.RENEWAL, invoice__status=Invoice.Status.OPEN)
+        .select_related("invoice")
+        .order_by("-period_start")
+        .first()
+    )
+    return link.invoice if link else None
+
+
+def plan_ids_existing(plan_ids: list[str]) -> set[str]:
+    """Which of these plan ids exist (coupons asks, to check a campaign's `applies_to_plans`)."""
+    return set(Plan.objects.filter(pk__in=list(plan_ids)).values_list("pk", flat=True))

@@ -9,7 +9,8 @@ from integrations.kernel.errors import DomainError
 from payments.models import Payment
 from payments.services import payment_sync
 from plans.notifications import subscription_from_pay_token
-from plans.subscriptions import subscription_open_invoice, subscription_pay_now
+from plans.selectors import subscription_open_invoice
+from plans.services import subscription_pay_now
 
 
 @csrf_protect

@@ -27,7 +27,8 @@ from payments.models import Customer, GatewayAccount, Invoice, Payment, PaymentM
 from payments.services import gateway_account_create, payments_reconcile
 from plans.billing import run_billing
 from plans.models import Plan, PlanPrice, Subscription, SubscriptionInvoice
-from plans.subscriptions import CLAIM_LEASE, period_end
+from plans.periods import period_end
+from plans.services import CLAIM_LEASE
 from plans.tests.factories import PlanFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -10,8 +10,7 @@ import pytest
 
 from payments.tests.factories import CustomerFactory
 from plans.models import Subscription
-from plans.services import Trial
-from plans.subscriptions import subscription_move_to_current_price
+from plans.services import Trial, subscription_move_to_current_price
 from plans.tests.factories import PlanFactory
 from tests.subscription_helpers import (
     NO_FUNDS_CARD,
@@ -356,7 +355,7 @@ def test_upgrade_halfway_charges_a_prorated_invoice_now(billing, app, customer, 
 
     assert response.status_code == 200, response.content
     body = response.json()
-    # plans.subscriptions.subscription_change_plan: the new price less the unused part of the old one.
+    # plans.services.changes.subscription_change_plan: the new price less the unused part of the old one.
     unused = Decimal((FEB_10 - halfway).total_seconds()) / Decimal((FEB_10 - START).total_seconds())
     credit = (Decimal("9.99") * unused).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     due = Decimal("19.99") - credit

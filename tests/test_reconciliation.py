@@ -135,7 +135,7 @@ def test_reconcile_leaves_a_payment_that_just_started_alone(customer_client, san
 
     counts = payments_reconcile()
 
-    assert counts == {"synced": 0, "canceled": 0}
+    assert counts == {"synced": 0, "canceled": 0, "refunded": 0}
     assert Payment.objects.get(pk=body["payment"]["id"]).status == Payment.Status.PROCESSING
 
 
@@ -206,7 +206,7 @@ def test_reconcile_twice_changes_nothing_the_second_time(customer_client, sandbo
 
     counts = payments_reconcile(as_of=later(20))
 
-    assert counts == {"synced": 0, "canceled": 0}
+    assert counts == {"synced": 0, "canceled": 0, "refunded": 0}
     assert list(Payment.objects.values()) == payments
     assert list(Access.objects.values()) == accesses
     assert Event.objects.count() == events
@@ -320,7 +320,7 @@ def test_payments_reconcile_task_settles_a_stale_processing_payment(customer_cli
 
     counts = tasks.payments_reconcile()
 
-    assert counts == {"synced": 1, "canceled": 0}
+    assert counts == {"synced": 1, "canceled": 0, "refunded": 0}
     assert Payment.objects.get(pk=body["payment"]["id"]).status == Payment.Status.SUCCEEDED
     assert SandboxCharge.objects.count() == 1
 

@@ -7,6 +7,5 @@ urlpatterns = [
     path("coupons/<str:coupon_id>", views.CouponDetailView.as_view(), name="coupon-detail"),
     path("coupons/<str:coupon_id>/expire", views.CouponExpireView.as_view(), name="coupon-expire"),
     path("coupons/<str:coupon_id>/restore", views.CouponRestoreView.as_view(), name="coupon-restore"),
-    path("me/coupons/validate", views.MeCouponValidateView.as_view(), name="me-coupon-validate"),
     path("me/coupons/redeem", views.MeCouponRedeemView.as_view(), name="me-coupon-redeem"),
 ]

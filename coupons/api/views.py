@@ -11,8 +11,6 @@ from coupons.api.serializers import (
     CouponRestoreSerializer,
     CouponSerializer,
     CouponUpdateSerializer,
-    CouponValidateRequestSerializer,
-    CouponValidationSerializer,
 )
 from coupons.models import Coupon
 from integrations.kernel.api.parsing import validated_data
@@ -76,20 +74,6 @@ class CouponRestoreView(APIView):
         coupon = _coupon(coupon_id)
         data = validated_data(CouponRestoreSerializer, request)
         return _coupon_response(services.coupon_restore(coupon=coupon, redeem_by=data["redeem_by"]))
-
-
-class MeCouponValidateView(APIView):
-    audience = "customer"
-
-    @extend_schema(
-        request=CouponValidateRequestSerializer,
-        responses=CouponValidationSerializer,
-        summary="Check a code for a plan and preview the first invoice (a bad code is valid: false, not an error)",
-    )
-    def post(self, request):
-        data = validated_data(CouponValidateRequestSerializer, request)
-        result = services.coupon_validate(customer=request.user.customer, code=data["code"], plan=data["plan"])
-        return Response(CouponValidationSerializer(result).data)
 
 
 class MeCouponRedeemView(APIView):

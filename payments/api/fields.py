@@ -2,10 +2,9 @@
 currency's minor-unit digits."""
 
 from drf_spectacular.utils import extend_schema_field
-from moneyed import Money
 from rest_framework import serializers
 
-from payments.currency import format_amount
+from payments.currency import money_repr
 
 MONEY_SCHEMA = {
     "type": "object",
@@ -15,10 +14,6 @@ MONEY_SCHEMA = {
         "currency": {"type": "string", "example": "EUR", "description": "ISO 4217 code."},
     },
 }
-
-
-def money_repr(value: Money) -> dict:
-    return {"amount": format_amount(value.amount, value.currency.code), "currency": value.currency.code}
 
 
 @extend_schema_field(MONEY_SCHEMA)

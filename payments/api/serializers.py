@@ -2,7 +2,8 @@ from drf_spectacular.utils import extend_schema_field
 from moneyed import Money
 from rest_framework import serializers
 
-from payments.api.fields import MONEY_SCHEMA, MoneyOutputField, money_repr
+from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
+from payments.currency import money_repr
 from payments.models import Customer, Invoice, InvoiceLine, Payment, PaymentMethod, Refund
 
 

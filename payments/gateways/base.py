@@ -95,9 +95,17 @@ class WebhookRejected(Exception):
 
 
 class Gateway(ABC):
-    """One provider. Instances are made per gateway account with its decrypted credentials."""
+    """One provider. Instances are made per gateway account with its decrypted credentials.
+
+    Optional capabilities are declared, never sniffed: a gateway that sets `supports_batch`
+    implements `charge_many`, `supports_fees` implements `balance_for`, `supports_payouts`
+    implements `payout_payment_references`, `supports_setup` implements `setup` for real."""
 
     provider: str = ""
+    supports_batch: bool = False  # many off-session charges in one call (the billing engine's batch path)
+    supports_fees: bool = False  # the fee and net of a captured charge can be asked for
+    supports_payouts: bool = False  # a payout lists the charges it settled
+    supports_setup: bool = False  # a card can be authenticated for later charges without a charge
 
     def __init__(self, account):
         self.account = account
@@ -133,6 +141,18 @@ class Gateway(ABC):
         """Authenticate a card for later off-session payments without charging it (Stripe's
         SetupIntent: a free trial behind a card). SUCCEEDED, REQUIRES_ACTION + URL, or FAILED."""
         return ChargeResult(ChargeStatus.SUCCEEDED)
+
+    def charge_many(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
+        """One result per request, in order (only where `supports_batch`)."""
+        raise NotImplementedError(f"{self.provider} does not charge in batches")
+
+    def balance_for(self, *, reference: str) -> tuple[Money, Money] | None:
+        """(fee, net) of a captured charge, None while the gateway has not settled it (`supports_fees`)."""
+        return None
+
+    def payout_payment_references(self, *, payout_reference: str) -> list[str]:
+        """The charges a payout settled, by their references (`supports_payouts`)."""
+        return []
 
     def cancel(self, *, reference: str, idempotency_key: str) -> ChargeResult:
         """Call off a charge still waiting for the customer, so that a late answer to its 3-D Secure

@@ -15,8 +15,13 @@ def provider_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(GATEWAYS)]
 
 
-def gateway_for(account) -> Gateway:
+def gateway_class(account) -> type[Gateway]:
+    """The provider's class, for what it declares (`supports_batch`, ...) without building it."""
     try:
-        return GATEWAYS[account.provider](account)
+        return GATEWAYS[account.provider]
     except KeyError:
         raise LookupError(f"No gateway integration named {account.provider!r}") from None
+
+
+def gateway_for(account) -> Gateway:
+    return gateway_class(account)(account)

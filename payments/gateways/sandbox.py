@@ -210,6 +210,8 @@ def sandbox_challenge_complete(*, charge_id: str, approve: bool) -> SandboxCharg
 
 class SandboxGateway(Gateway):
     provider = "sandbox"
+    supports_batch = True
+    supports_setup = True
 
     @classmethod
     def default_credentials(cls) -> dict:

@@ -71,6 +71,9 @@ def _charge_result(intent) -> ChargeResult:
 
 class StripeGateway(Gateway):
     provider = "stripe"
+    supports_fees = True
+    supports_payouts = True
+    supports_setup = True
 
     @classmethod
     def credential_names(cls) -> tuple[str, ...]:

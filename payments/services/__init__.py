@@ -4,8 +4,8 @@
 from payments.services.batch import (
     InvoiceSpec,
     invoices_issue_batch,
-    payments_apply_succeeded_batch,
     payments_charge_batch,
+    payments_settle_batch,
     payments_start_batch,
 )
 from payments.services.charges import (
@@ -16,6 +16,7 @@ from payments.services.charges import (
     payment_retry,
     payment_sync,
     payment_sync_by_reference,
+    payments_mark_succeeded,
     payments_reconcile,
 )
 from payments.services.customers import (
@@ -34,6 +35,7 @@ from payments.services.invoices import (
     invoice_mark_uncollectible,
     invoice_numbers_reserve,
     invoice_void,
+    invoices_mark_paid,
 )
 from payments.services.payment_methods import (
     gateway_customer_reference,
@@ -67,6 +69,7 @@ __all__ = [
     "invoice_pay",
     "invoice_void",
     "invoices_issue_batch",
+    "invoices_mark_paid",
     "payment_apply_result",
     "payment_cancel",
     "payment_fee_record",
@@ -78,9 +81,10 @@ __all__ = [
     "payment_retry",
     "payment_sync",
     "payment_sync_by_reference",
-    "payments_apply_succeeded_batch",
     "payments_charge_batch",
+    "payments_mark_succeeded",
     "payments_reconcile",
+    "payments_settle_batch",
     "payments_start_batch",
     "payout_record",
     "payouts_create_sandbox",

@@ -5,9 +5,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from integrations.kernel.db import update_rows
-from integrations.models import Event
-from integrations.services import frozen_payload as _frozen
+from integrations.services import events_emit
 from payments.currency import (
     money,
 )
@@ -18,7 +16,6 @@ from payments.gateways.base import (
 )
 from payments.gateways.registry import gateway_for
 from payments.models import (
-    Customer,
     GatewayAccount,
     Invoice,
     InvoiceLine,
@@ -28,8 +25,8 @@ from payments.models import (
 )
 from payments.representations import (
     invoice_payload,
-    payment_payload,
 )
+from payments.services.charges import payments_mark_succeeded
 from payments.services.invoices import LineSpec, invoice_numbers_reserve
 
 logger = logging.getLogger("payments")
@@ -51,7 +48,7 @@ def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
         return []
     now = timezone.now()
     numbers = invoice_numbers_reserve(year=now.year, count=len(specs))
-    invoices, lines, events = [], [], []
+    invoices, lines = [], []
     for spec, number in zip(specs, numbers, strict=True):
         unit = money(spec.line.unit_amount.amount, spec.currency)
         zero = money(0, spec.currency)
@@ -82,16 +79,9 @@ def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
                 reference=spec.line.reference,
             )
         )
-        events.append(
-            Event(
-                type="invoice.created",
-                payload=_frozen({"invoice": invoice_payload(invoice)}),
-                customer_id=spec.customer_id,
-            )
-        )
     Invoice.objects.bulk_create(invoices)
     InvoiceLine.objects.bulk_create(lines)
-    Event.objects.bulk_create(events)
+    events_emit([("invoice.created", {"invoice": invoice_payload(i)}, i.customer_id) for i in invoices])
     return invoices
 
 
@@ -118,7 +108,7 @@ def payments_start_batch(*, invoices: list[Invoice], methods: list[PaymentMethod
 
 
 def payments_charge_batch(*, payments: list[Payment]) -> list[ChargeResult]:
-    """Charge started payments, per gateway account; a gateway with `charge_many` takes them all
+    """Charge started payments, per gateway account; a gateway that `supports_batch` takes them all
     in one call. A gateway that gives no answer leaves UNKNOWN (reconciliation asks later)."""
     results: dict[str, ChargeResult] = {}
     by_account: dict[str, list[Payment]] = {}
@@ -139,7 +129,7 @@ def payments_charge_batch(*, payments: list[Payment]) -> list[ChargeResult]:
             for p in group
         ]
         try:
-            if hasattr(gateway, "charge_many"):
+            if gateway.supports_batch:
                 answers = gateway.charge_many(requests)
             else:
                 answers = [_charge_or_unknown(gateway, request) for request in requests]
@@ -158,60 +148,25 @@ def _charge_or_unknown(gateway, request: ChargeRequest) -> ChargeResult:
         return ChargeResult(ChargeStatus.UNKNOWN)
 
 
-def payments_apply_succeeded_batch(*, payments: list[Payment], results: list[ChargeResult]) -> list[Payment]:
-    """Settle payments the gateway captured, and their invoices, in a few statements, with the
-    payment.succeeded and invoice.paid events. For callers that settle what the invoices were for
-    themselves (the billing engine): the invoice_paid hook is not run. Runs in the caller's
-    transaction; payments no longer `processing` are left out."""
+def payments_settle_batch(*, payments: list[Payment], results: list[ChargeResult]) -> list[Payment]:
+    """Settle the payments of a batch the gateway captured, through the same step as a single
+    charge (`payments_mark_succeeded`: invoices paid and the settlement handlers run, or a capture
+    on an invoice voided meanwhile refunded). Runs in the caller's transaction; payments no longer
+    `processing` are left out, and so are other results (the caller applies them one by one)."""
     ids = [p.id for p in payments]
-    locked = {p.id: p for p in Payment.objects.select_for_update().filter(pk__in=ids, status=Payment.Status.PROCESSING)}
-    now = timezone.now()
-    settled, events = [], []
-    for payment, result in zip(payments, results, strict=True):
-        if payment.id not in locked or result.status != ChargeStatus.SUCCEEDED:
-            continue
-        payment.status, payment.captured_at, payment.gateway_reference = Payment.Status.SUCCEEDED, now, result.reference
-        if result.fee is not None:
-            payment.fee, payment.net = result.fee, payment.amount - result.fee
-        settled.append(payment)
-        events.append(
-            Event(
-                type="payment.succeeded",
-                payload=_frozen({"payment": payment_payload(payment)}),
-                customer_id=payment.customer_id,
-            )
-        )
-    if not settled:
-        return []
-    for payment in settled:
-        payment.updated_at = now
-    update_rows(
-        settled,
-        ["status", "captured_at", "gateway_reference", "fee", "fee_currency", "net", "net_currency", "updated_at"],
-    )
+    locked = {
+        p.id: p
+        for p in Payment.objects.select_for_update(of=("self",))
+        .select_related("payment_method")
+        .filter(pk__in=ids, status=Payment.Status.PROCESSING, attempts=1)
+    }
+    captured = [
+        (locked[payment.id], result)
+        for payment, result in zip(payments, results, strict=True)
+        if payment.id in locked and result.status == ChargeStatus.SUCCEEDED
+    ]
+    settled = payments_mark_succeeded(captured=captured)
     PaymentAttempt.objects.filter(payment__in=settled, number=1).update(
-        outcome=ChargeStatus.SUCCEEDED.value, completed_at=now
+        outcome=ChargeStatus.SUCCEEDED.value, completed_at=timezone.now()
     )
-    invoice_ids = [p.invoice_id for p in settled]
-    Invoice.objects.filter(pk__in=invoice_ids, status=Invoice.Status.OPEN).update(
-        status=Invoice.Status.PAID, paid_at=now
-    )
-    by_currency: dict[str, set[str]] = {}
-    for payment in settled:
-        by_currency.setdefault(payment.amount.currency.code, set()).add(payment.customer_id)
-    for currency, customer_ids in by_currency.items():  # the first payment fixes the customer's currency
-        Customer.objects.filter(pk__in=customer_ids, currency_fixed_at__isnull=True).update(
-            currency=currency, currency_fixed_at=now
-        )
-    for payment in settled:
-        invoice = payment.invoice
-        invoice.status, invoice.paid_at = Invoice.Status.PAID, now
-        events.append(
-            Event(
-                type="invoice.paid",
-                payload=_frozen({"invoice": invoice_payload(invoice)}),
-                customer_id=payment.customer_id,
-            )
-        )
-    Event.objects.bulk_create(events)
     return settled

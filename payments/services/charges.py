@@ -2,12 +2,15 @@
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from integrations.kernel.errors import InvalidRequest, Unprocessable
-from integrations.services import event_emit
+from integrations.kernel.db import update_rows
+from integrations.kernel.errors import DomainError, InvalidRequest, Unprocessable
+from integrations.services import event_emit, events_emit
 from payments import hooks
 from payments.gateways.base import (
     ChargeRequest,
@@ -28,7 +31,7 @@ from payments.models import (
 from payments.representations import (
     payment_payload,
 )
-from payments.services.invoices import invoice_mark_paid
+from payments.services.invoices import PAYABLE_STATUSES, invoices_mark_paid
 from payments.services.payment_methods import gateway_customer_reference
 from payments.services.refunds import payment_refund
 
@@ -159,26 +162,7 @@ def payment_apply_result(*, payment: Payment, attempt: int, result: ChargeResult
         )
         return payment
     if result.status == ChargeStatus.SUCCEEDED:
-        payment.status, payment.captured_at, payment.next_action_url = Payment.Status.SUCCEEDED, timezone.now(), ""
-        if result.fee is not None:
-            payment.fee, payment.net = result.fee, payment.amount - result.fee
-        payment.save()
-        Customer.objects.filter(pk=payment.customer_id, currency_fixed_at__isnull=True).update(
-            currency=payment.amount.currency.code, currency_fixed_at=payment.captured_at
-        )
-        event_emit(
-            type="payment.succeeded", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id
-        )
-        if Invoice.objects.filter(pk=payment.invoice_id, status=Invoice.Status.VOID).exists():
-            # The invoice was called off (a cancel, a pause) while this charge was still open: the
-            # money goes straight back rather than paying for nothing.
-            transaction.on_commit(
-                lambda: payment_refund(
-                    payment=Payment.objects.get(pk=payment.pk), reason="invoice voided before the payment completed"
-                )
-            )
-            return payment
-        invoice_mark_paid(invoice=payment.invoice, payment=payment)
+        payments_mark_succeeded(captured=[(payment, result)])
         return payment
     payment.status = Payment.Status.FAILED
     payment.decline_code = result.decline_code or "card_declined"
@@ -188,6 +172,69 @@ def payment_apply_result(*, payment: Payment, attempt: int, result: ChargeResult
     event_emit(type="payment.failed", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id)
     hooks.run("invoice_payment_failed", invoice=payment.invoice, payment=payment)
     return payment
+
+
+def payments_mark_succeeded(*, captured: list[tuple[Payment, ChargeResult]]) -> list[Payment]:
+    """The one step that settles captured payments, for a single charge and the billing engine's
+    batch alike: each payment succeeded with its fee, the customer's currency fixed by a first
+    payment, `payment.succeeded`; the invoices still payable are paid (`invoices_mark_paid`, which
+    runs the higher apps' settlement handlers). A capture on an invoice no longer payable (voided by
+    a cancel or a pause while the charge was open, or paid meanwhile by another payment) is refunded
+    after commit, and by the reconciliation sweep should that refund never start. The caller holds
+    the payments' locks and has checked that each is still open."""
+    if not captured:
+        return []
+    now = timezone.now()
+    payments = []
+    for payment, result in captured:
+        payment.status, payment.captured_at, payment.next_action_url = Payment.Status.SUCCEEDED, now, ""
+        payment.gateway_reference = result.reference or payment.gateway_reference
+        if result.fee is not None:
+            payment.fee, payment.net = result.fee, payment.amount - result.fee
+        payment.updated_at = now
+        payments.append(payment)
+    update_rows(payments, [*_SUCCEEDED_FIELDS])
+    customers_by_currency: dict[str, set[str]] = {}
+    for payment in payments:
+        customers_by_currency.setdefault(payment.amount.currency.code, set()).add(payment.customer_id)
+    for currency, customer_ids in customers_by_currency.items():
+        Customer.objects.filter(pk__in=customer_ids, currency_fixed_at__isnull=True).update(
+            currency=currency, currency_fixed_at=now
+        )
+    events_emit([("payment.succeeded", {"payment": payment_payload(p)}, p.customer_id) for p in payments])
+    invoices = Invoice.objects.select_for_update().in_bulk([p.invoice_id for p in payments])
+    payable = []
+    for payment in payments:
+        payment.invoice = invoices[payment.invoice_id]
+        if payment.invoice.status in PAYABLE_STATUSES:
+            payable.append((payment.invoice, payment))
+        else:
+            transaction.on_commit(partial(_refund_unpayable_capture, payment.pk), robust=True)
+    invoices_mark_paid(paid=payable)
+    return payments
+
+
+_SUCCEEDED_FIELDS = (
+    "status",
+    "captured_at",
+    "next_action_url",
+    "gateway_reference",
+    "fee",
+    "fee_currency",
+    "net",
+    "net_currency",
+    "updated_at",
+)
+_UNPAYABLE_REASON = "invoice voided or already paid before the payment completed"
+
+
+def _refund_unpayable_capture(payment_id: str) -> bool:
+    try:
+        payment_refund(payment=Payment.objects.get(pk=payment_id), reason=_UNPAYABLE_REASON)
+    except DomainError as error:  # refunded meanwhile (the sweep, an operator): nothing is left to give back
+        logger.info("No refund for %s: %s", payment_id, error.message)
+        return False
+    return True
 
 
 def _known_customer_reference(payment: Payment) -> str:
@@ -259,7 +306,7 @@ def payments_reconcile(
     """The scheduled sweep: ask the gateway about payments left `processing` (timeouts, crashes)
     or waiting on the customer, and cancel authentications never completed. Safe to run twice."""
     now = as_of or timezone.now()
-    counts = {"synced": 0, "canceled": 0}
+    counts = {"synced": 0, "canceled": 0, "refunded": 0}
     stale = Payment.objects.filter(status__in=OPEN_PAYMENT_STATUSES, updated_at__lt=now - processing_after)
     for payment in stale.order_by("updated_at")[:500]:
         try:
@@ -271,6 +318,13 @@ def payments_reconcile(
         if synced.status == Payment.Status.REQUIRES_ACTION and synced.created_at < now - abandon_after:
             payment_cancel(payment=synced)
             counts["canceled"] += 1
+    stranded = Payment.objects.filter(
+        status__in=(Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED),
+        invoice__status=Invoice.Status.VOID,
+        amount_refunded__lt=F("amount"),
+    )
+    for payment_id in stranded.values_list("pk", flat=True)[:500]:  # a refund after commit that never started
+        counts["refunded"] += _refund_unpayable_capture(payment_id)
     return counts
 
 

@@ -7,8 +7,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from integrations.kernel.db import update_rows
 from integrations.kernel.errors import InvalidRequest, Unprocessable
-from integrations.services import event_emit
+from integrations.services import event_emit, events_emit
 from payments import hooks
 from payments.currency import (
     money,
@@ -127,19 +128,35 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
     return invoice
 
 
+PAYABLE_STATUSES = (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
+
+
 @transaction.atomic
 def invoice_mark_paid(*, invoice: Invoice, payment: "Payment | None") -> Invoice:
+    """Settle one invoice (a zero total, or a payment): `invoices_mark_paid` for one."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status == Invoice.Status.PAID:
         return invoice
-    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+    if invoice.status not in PAYABLE_STATUSES:
         raise Unprocessable(f"A {invoice.status} invoice cannot be paid.", code="invoice_not_payable")
-    invoice.status = Invoice.Status.PAID
-    invoice.paid_at = timezone.now()
-    invoice.save(update_fields=["status", "paid_at"])
-    event_emit(type="invoice.paid", payload={"invoice": invoice_payload(invoice)}, customer_id=invoice.customer_id)
-    hooks.run("invoice_paid", invoice=invoice, payment=payment)
+    invoices_mark_paid(paid=[(invoice, payment)])
     return invoice
+
+
+def invoices_mark_paid(*, paid: list[tuple[Invoice, "Payment | None"]]) -> None:
+    """The one step that settles invoices, one or a batch: paid now, `invoice.paid`, and the
+    settlement handlers of the higher apps (the subscription or the pass the invoice was for), all
+    in the caller's transaction. The caller holds the invoices' locks and has checked that each is
+    payable."""
+    if not paid:
+        return
+    now = timezone.now()
+    invoices = [invoice for invoice, _ in paid]
+    for invoice in invoices:
+        invoice.status, invoice.paid_at = Invoice.Status.PAID, now
+    update_rows(invoices, ["status", "paid_at"])
+    events_emit([("invoice.paid", {"invoice": invoice_payload(i)}, i.customer_id) for i in invoices])
+    hooks.run("invoices_paid", paid=paid)
 
 
 @transaction.atomic

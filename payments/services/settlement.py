@@ -94,8 +94,7 @@ def payouts_create_sandbox(*, as_of=None) -> list[Payout]:
 def payment_fee_record(*, payment: Payment) -> Payment:
     """The gateway's fee and our net for a captured payment (Stripe: its balance transaction)."""
     gateway = gateway_for(payment.gateway_account)
-    balance = getattr(gateway, "balance_for", None)
-    amounts = balance(reference=payment.gateway_reference) if balance else None
+    amounts = gateway.balance_for(reference=payment.gateway_reference) if gateway.supports_fees else None
     if amounts is not None:
         fee, net = amounts
         Payment.objects.filter(pk=payment.pk, fee__isnull=True).update(
@@ -110,7 +109,6 @@ def payout_record(*, account: GatewayAccount, payout: dict) -> Payout | None:
     from datetime import UTC, datetime
 
     gateway = gateway_for(account)
-    listing = getattr(gateway, "payout_payment_references", None)
     currency = str(payout.get("currency", "")).upper()
     amount = from_minor_units(int(payout.get("amount", 0)), currency)
     arrival = datetime.fromtimestamp(int(payout.get("arrival_date") or 0), tz=UTC).date()
@@ -124,9 +122,9 @@ def payout_record(*, account: GatewayAccount, payout: dict) -> Payout | None:
             "arrival_date": arrival,
         },
     )
-    if not created or listing is None:
+    if not created or not gateway.supports_payouts:
         return record
-    references = listing(payout_reference=record.gateway_reference)
+    references = gateway.payout_payment_references(payout_reference=record.gateway_reference)
     payments = Payment.objects.filter(
         gateway_account=account, gateway_reference__in=list(references), payout__isnull=True
     )

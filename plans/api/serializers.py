@@ -1,10 +1,11 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from payments.api.fields import MONEY_SCHEMA, money_repr
+from payments.api.fields import MONEY_SCHEMA
 from payments.api.serializers import InvoiceSerializer, NextActionSerializer, PaymentSerializer
+from payments.currency import money_repr
 from plans.models import Access, Plan, Subscription
-from plans.selectors import plan_current_prices
+from plans.selectors import grace_ends, plan_current_prices
 
 
 class TrialSerializer(serializers.Serializer):
@@ -188,9 +189,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_grace_until(self, sub):
-        from plans.subscriptions import grace_ends
-
-        value = grace_ends(sub) if sub.status == Subscription.Status.PAST_DUE else None
+        value = grace_ends(sub)
         return serializers.DateTimeField().to_representation(value) if value else None
 
 

@@ -38,4 +38,5 @@ urlpatterns = [
         views.MeSubscriptionChangePlanView.as_view(),
         name="me-subscription-change-plan",
     ),
+    path("me/coupons/validate", views.MeCouponValidateView.as_view(), name="me-coupon-validate"),
 ]

@@ -3,11 +3,12 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from coupons.api.serializers import CouponValidateRequestSerializer, CouponValidationSerializer
 from integrations.kernel.api.parsing import validated_data
 from integrations.kernel.errors import InvalidRequest
 from payments.currency import country_currency, normalize_country
 from payments.selectors import customer_get
-from plans import selectors, services, subscriptions
+from plans import selectors, services
 from plans.api.serializers import (
     ChangePlanSerializer,
     CheckoutRequestSerializer,
@@ -191,7 +192,7 @@ class SubscriptionCancelView(_SubscriptionView):
     def post(self, request, subscription_id: str):
         data = validated_data(SubscriptionCancelSerializer, request)
         reason = "customer_request" if self.audience == "customer" else (data["reason"] or "operator")
-        sub = subscriptions.subscription_cancel(
+        sub = services.subscription_cancel(
             subscription=self.subscription(request, subscription_id), at_period_end=data["at_period_end"], reason=reason
         )
         return Response(SubscriptionSerializer(sub).data)
@@ -206,7 +207,7 @@ class MeSubscriptionResumeView(_SubscriptionView):
 
     @extend_schema(request=None, responses=SubscriptionSerializer, summary="Undo a cancellation at period end")
     def post(self, request, subscription_id: str):
-        sub = subscriptions.subscription_resume(subscription=self.subscription(request, subscription_id))
+        sub = services.subscription_resume(subscription=self.subscription(request, subscription_id))
         return Response(SubscriptionSerializer(sub).data)
 
 
@@ -223,7 +224,7 @@ class MeSubscriptionChangePlanView(_SubscriptionView):
         plan = Plan.objects.filter(pk=data["plan"]).first()
         if plan is None:
             raise InvalidRequest(f"No plan '{data['plan']}'.", code="resource_missing", param="plan")
-        result = subscriptions.subscription_change_plan(
+        result = services.subscription_change_plan(
             subscription=self.subscription(request, subscription_id), plan=plan, return_url=data["return_url"]
         )
         return _change_result(
@@ -238,7 +239,7 @@ class SubscriptionPauseView(_SubscriptionView):
     def post(self, request, subscription_id: str):
         return Response(
             SubscriptionSerializer(
-                subscriptions.subscription_pause(subscription=self.subscription(request, subscription_id))
+                services.subscription_pause(subscription=self.subscription(request, subscription_id))
             ).data
         )
 
@@ -251,10 +252,7 @@ class SubscriptionResumeView(_SubscriptionView):
     )
     def post(self, request, subscription_id: str):
         sub = self.subscription(request, subscription_id)
-        if sub.status == Subscription.Status.PAUSED:
-            sub = subscriptions.subscription_resume_paused(subscription=sub)
-        else:
-            sub = subscriptions.subscription_resume(subscription=sub)
+        sub = services.subscription_resume(subscription=sub)
         return Response(SubscriptionSerializer(sub).data)
 
 
@@ -266,7 +264,19 @@ class SubscriptionExtendView(_SubscriptionView):
     )
     def post(self, request, subscription_id: str):
         data = validated_data(ExtendSerializer, request)
-        sub = subscriptions.subscription_extend(
-            subscription=self.subscription(request, subscription_id), days=data["days"]
-        )
+        sub = services.subscription_extend(subscription=self.subscription(request, subscription_id), days=data["days"])
         return Response(SubscriptionSerializer(sub).data)
+
+
+class MeCouponValidateView(APIView):
+    audience = "customer"
+
+    @extend_schema(
+        request=CouponValidateRequestSerializer,
+        responses=CouponValidationSerializer,
+        summary="Check a code for a plan and preview the first invoice (a bad code is valid: false, not an error)",
+    )
+    def post(self, request):
+        data = validated_data(CouponValidateRequestSerializer, request)
+        result = services.coupon_preview(customer=request.user.customer, code=data["code"], plan=data["plan"])
+        return Response(CouponValidationSerializer(result).data)

@@ -7,7 +7,7 @@ import pytest
 
 from integrations.models import Event
 from plans.models import Plan, PlanPrice
-from plans.tests.factories import PlanFactory
+from plans.tests.factories import PlanFactory, plan_in_use
 
 pytestmark = pytest.mark.django_db
 
@@ -94,12 +94,6 @@ def admin(client, django_user_model):
     user = django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password")
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def referenced(monkeypatch):
-    monkeypatch.setattr("plans.services.plan_is_referenced", lambda *, plan: True)
-    monkeypatch.setattr("plans.admin.plan_is_referenced", lambda *, plan: True)
 
 
 def _add_form(admin, **fields) -> dict[str, str]:
@@ -387,8 +381,9 @@ def test_a_second_price_in_the_same_currency_shows_an_error_and_changes_nothing(
     assert set(PlanPrice.objects.filter(plan=plan).values_list("pk", "is_current")) == rows
 
 
-def test_editing_structural_terms_of_a_plan_in_use_shows_an_error_not_a_crash(admin, referenced):
+def test_editing_structural_terms_of_a_plan_in_use_shows_an_error_not_a_crash(admin):
     plan = PlanFactory(interval="month")
+    plan_in_use(plan)
     data = _form_data(admin.get(_change_url(plan)))
     data["interval"] = "year"
 
@@ -400,8 +395,9 @@ def test_editing_structural_terms_of_a_plan_in_use_shows_an_error_not_a_crash(ad
     assert not Event.objects.filter(type="plan.updated").exists()
 
 
-def test_a_plan_in_use_cannot_be_deleted_from_the_admin(admin, referenced):
+def test_a_plan_in_use_cannot_be_deleted_from_the_admin(admin):
     plan = PlanFactory()
+    plan_in_use(plan)
 
     response = admin.post(f"/admin/plans/plan/{plan.pk}/delete/", {"post": "yes"})
 

@@ -16,8 +16,7 @@ from payments.services import payment_method_set_default
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card
 from plans.billing import run_billing
 from plans.models import Subscription
-from plans.services import checkout, plan_update
-from plans.subscriptions import subscription_pause
+from plans.services import checkout, plan_update, subscription_pause
 from plans.tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db

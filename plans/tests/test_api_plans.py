@@ -9,7 +9,7 @@ from integrations.models import Event
 from payments.tests.factories import CustomerFactory
 from plans.models import Plan, PlanPrice
 from plans.services import Trial, plan_archive, plan_update
-from plans.tests.factories import PlanFactory
+from plans.tests.factories import PlanFactory, plan_in_use
 
 pytestmark = pytest.mark.django_db
 
@@ -420,9 +420,9 @@ def test_patch_with_an_invalid_price_answers_400_and_changes_nothing(operator_cl
     assert Plan.objects.get(pk=plan.pk).name == "Old"
 
 
-def test_patch_of_structural_terms_of_a_plan_in_use_answers_422_plan_in_use(operator_client, monkeypatch):
-    monkeypatch.setattr("plans.services.plan_is_referenced", lambda *, plan: True)
+def test_patch_of_structural_terms_of_a_plan_in_use_answers_422_plan_in_use(operator_client):
     plan = PlanFactory(interval="month")
+    plan_in_use(plan)
     before = _counts()
 
     response = operator_client.patch(f"/api/v1/plans/{plan.id}", {"interval": "year"}, format="json")

@@ -17,8 +17,8 @@ from payments.models import Customer, Invoice, Payment, PaymentMethod
 from payments.services import gateway_account_create
 from payments.tests.factories import CustomerFactory
 from plans.billing import run_billing
-from plans.imports import subscribers_import
 from plans.models import Subscription, SubscriptionInvoice
+from plans.services.imports import subscribers_import
 from plans.tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,9 @@ import pytest
 from integrations.kernel.errors import Conflict, InvalidRequest, Unprocessable
 from integrations.models import Event
 from plans.models import Plan, PlanPrice
+from plans.selectors import plan_is_referenced
 from plans.services import Trial, plan_archive, plan_create, plan_delete, plan_update
-from plans.tests.factories import PlanFactory
+from plans.tests.factories import PlanFactory, plan_in_use
 
 pytestmark = pytest.mark.django_db
 
@@ -35,12 +36,6 @@ def _one_off_terms(**overrides):
 
 def _current_prices(plan) -> dict[str, Decimal]:
     return {p.currency: p.amount.amount for p in PlanPrice.objects.filter(plan=plan, is_current=True)}
-
-
-@pytest.fixture
-def referenced(monkeypatch):
-    """No model references plans yet; stand in for a subscription that does."""
-    monkeypatch.setattr("plans.services.plan_is_referenced", lambda *, plan: True)
 
 
 def _refused(error_class, call, *, code, param):
@@ -467,8 +462,9 @@ _STRUCTURAL_CHANGES = [
 
 
 @pytest.mark.parametrize(("initial", "change", "param"), _STRUCTURAL_CHANGES)
-def test_update_refuses_structural_terms_of_a_plan_in_use(referenced, initial, change, param):
+def test_update_refuses_structural_terms_of_a_plan_in_use(initial, change, param):
     plan = PlanFactory(**initial)
+    plan_in_use(plan)
     before = Plan.objects.values().get(pk=plan.pk)
 
     error = _refused(Unprocessable, lambda: plan_update(plan=plan, **change), code="plan_in_use", param=param)
@@ -488,8 +484,9 @@ def test_update_changes_structural_terms_of_a_plan_nobody_uses(initial, change, 
         assert getattr(plan, field) == (value or "")
 
 
-def test_update_of_a_plan_in_use_refuses_structural_terms_even_with_a_price_change(referenced):
+def test_update_of_a_plan_in_use_refuses_structural_terms_even_with_a_price_change():
     plan = PlanFactory(prices=[_eur("9.99")])
+    plan_in_use(plan)
 
     _refused(
         Unprocessable,
@@ -500,8 +497,9 @@ def test_update_of_a_plan_in_use_refuses_structural_terms_even_with_a_price_chan
     assert _current_prices(plan) == {"EUR": Decimal("9.99")}
 
 
-def test_update_of_a_plan_in_use_still_changes_name_trial_and_prices(referenced):
+def test_update_of_a_plan_in_use_still_changes_name_trial_and_prices():
     plan = PlanFactory(prices=[_eur("9.99")])
+    plan_in_use(plan)
 
     plan_update(plan=plan, name="Renamed", trial=Trial(7, "day"), prices=[_eur("10.99")])
 
@@ -510,8 +508,9 @@ def test_update_of_a_plan_in_use_still_changes_name_trial_and_prices(referenced)
     assert _current_prices(plan) == {"EUR": Decimal("10.99")}
 
 
-def test_update_of_a_plan_in_use_accepts_its_structural_terms_unchanged(referenced):
+def test_update_of_a_plan_in_use_accepts_its_structural_terms_unchanged():
     plan = PlanFactory(interval="month", interval_count=1)
+    plan_in_use(plan)
 
     plan_update(plan=plan, interval="month", interval_count=1, name="Same terms")
 
@@ -562,8 +561,9 @@ def test_archive_keeps_the_prices():
     assert _current_prices(plan) == {"EUR": Decimal("9.99")}
 
 
-def test_archive_is_allowed_for_a_plan_in_use(referenced):
+def test_archive_is_allowed_for_a_plan_in_use():
     plan = PlanFactory()
+    plan_in_use(plan)
 
     plan_archive(plan=plan)
 
@@ -579,8 +579,9 @@ def test_delete_removes_a_plan_nobody_uses_with_its_prices():
     assert not PlanPrice.objects.filter(plan_id=plan.pk).exists()
 
 
-def test_delete_refuses_a_plan_in_use(referenced):
+def test_delete_refuses_a_plan_in_use():
     plan = PlanFactory()
+    plan_in_use(plan)
 
     with pytest.raises(Unprocessable) as raised:
         plan_delete(plan=plan)
@@ -591,9 +592,18 @@ def test_delete_refuses_a_plan_in_use(referenced):
 
 
 def test_plan_is_referenced_is_false_for_a_fresh_plan():
-    from plans.selectors import plan_is_referenced
-
     assert plan_is_referenced(plan=PlanFactory()) is False
+
+
+@pytest.mark.parametrize("by", ["subscription", "access", "coupon"])
+def test_plan_is_referenced_by_a_subscription_a_pass_or_a_coupon(by):
+    plan = PlanFactory(**({} if by != "access" else {"kind": "one_off", "interval": None, "access_days": 2}))
+    other = PlanFactory()
+
+    plan_in_use(plan, by=by)
+
+    assert plan_is_referenced(plan=plan) is True
+    assert plan_is_referenced(plan=other) is False
 
 
 # events

@@ -3,7 +3,7 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
-from plans.imports import CREATED, OPTIONAL_COLUMNS, REFUSED, REQUIRED_COLUMNS, SKIPPED, subscribers_import
+from plans.services.imports import CREATED, OPTIONAL_COLUMNS, REFUSED, REQUIRED_COLUMNS, SKIPPED, subscribers_import
 
 
 class Command(BaseCommand):

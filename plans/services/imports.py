@@ -19,7 +19,9 @@ from payments.models import Customer
 from payments.selectors import gateway_account_route
 from payments.services import customer_create, payment_method_attach
 from plans.models import Plan, PlanPrice, Subscription
-from plans.subscriptions import _emit, add_interval
+from plans.periods import add_interval
+from plans.selectors import plan_current_price
+from plans.services.subscriptions import subscription_create
 
 REQUIRED_COLUMNS = ("external_id", "email", "country", "plan", "paid_through")
 OPTIONAL_COLUMNS = ("card_token", "coupon_code")
@@ -108,7 +110,7 @@ def _validate(row: Mapping[str, str], now: datetime) -> _Valid:
             f"Plan '{plan.code}' ends after {plan.billing_cycles} cycles and the file does not say how many were used.",
         )
     currency = country_currency(country)
-    price = PlanPrice.objects.filter(plan=plan, is_current=True, amount_currency=currency).first()
+    price = plan_current_price(plan=plan, currency=currency)
     if price is None:
         raise _Refused("no_price_in_currency", f"Plan '{plan.code}' has no price in {currency} (country {country}).")
     return _Valid(
@@ -140,26 +142,24 @@ def _create(valid: _Valid, *, now: datetime, dry_run: bool) -> tuple[Customer, S
                 raise _Refused(
                     "card_refused", f"card_token refused by {account.display_name}: {error.message}"
                 ) from None
-    subscription = Subscription.objects.create(
+    subscription = subscription_create(
         customer=customer,
         plan=valid.plan,
         price=valid.price,
-        currency=valid.price.currency,
         status=Subscription.Status.ACTIVE,
         payment_method=method,
-        current_period_start=now,
-        current_period_end=valid.paid_through,
+        period_start=now,
+        period_end=valid.paid_through,
         next_billing_at=valid.paid_through,
         source=SOURCE,
     )
-    _emit(subscription, "created", source=SOURCE)
     if valid.coupon_code:  # the discount or free period agreed with the subscriber on the old platform
         try:
             redemption = coupon_redeem(
                 code=valid.coupon_code,
                 customer=customer,
                 target="subscription",
-                plan=valid.plan,
+                plan_id=valid.plan.pk,
                 currency=valid.price.currency,
                 subscription_id=subscription.id,
             )

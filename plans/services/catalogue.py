@@ -1,32 +1,19 @@
-"""Writes for the plan catalogue, checkout and the access it grants."""
+"""The plan catalogue: plans with their terms, prices kept as history (a change adds a row), archive."""
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from moneyed import Money
 
-from coupons.models import Discount
-from coupons.services import (
-    CouponRefused,
-    coupon_check,
-    coupon_find,
-    coupon_redeem,
-    discount_preview,
-    redemptions_release,
-    trial_override_for,
-)
-from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
+from integrations.kernel.errors import Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
-from payments.currency import format_amount, normalize_currency, parse_amount
-from payments.models import Customer, Invoice, Payment, PaymentMethod
-from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay, invoice_void
-from plans.models import Access, Plan, PlanPrice, Subscription
-from plans.selectors import plan_current_prices, plan_is_referenced
-from plans.subscriptions import subscription_check_conflict, subscription_start
+from payments.currency import normalize_currency, parse_amount
+from plans.models import Plan, PlanPrice
+from plans.representations import plan_payload
+from plans.selectors import plan_is_referenced
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Terms that define what a subscriber bought; frozen once anything references the plan.
@@ -39,33 +26,6 @@ class Trial:
     length: int
     unit: str
     requires_payment_method: bool = True
-
-
-def plan_payload(plan: Plan) -> dict:
-    trial = None
-    if plan.has_trial:
-        trial = {
-            "length": plan.trial_length,
-            "unit": plan.trial_unit,
-            "requires_payment_method": plan.trial_requires_payment_method,
-        }
-    return {
-        "id": plan.id,
-        "code": plan.code,
-        "name": plan.name,
-        "description": plan.description,
-        "kind": plan.kind,
-        "interval": plan.interval or None,
-        "interval_count": plan.interval_count,
-        "billing_cycles": plan.billing_cycles,
-        "access_days": plan.access_days,
-        "trial": trial,
-        "prices": [
-            {"amount": format_amount(p.amount.amount, p.currency), "currency": p.currency}
-            for p in plan_current_prices(plan=plan)
-        ],
-        "status": plan.status,
-    }
 
 
 def _positive_int(value, *, param: str, allow_none: bool = False) -> int | None:
@@ -267,155 +227,3 @@ def plan_delete(*, plan: Plan) -> None:
     if plan_is_referenced(plan=plan):
         raise Unprocessable("This plan is in use: archive it instead.", code="plan_in_use")
     plan.delete()
-
-
-# --- Checkout and access ------------------------------------------------------------------------
-
-_RETURN_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\s]+$")
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    access: Access | None
-    invoice: Invoice | None
-    payment: Payment | None
-    subscription: Subscription | None = None
-    setup_action_url: str = ""
-
-
-def _checkout_payment_method(*, customer: Customer, payment_method_id: str | None) -> PaymentMethod | None:
-    if payment_method_id:
-        method = (
-            PaymentMethod.objects.filter(pk=payment_method_id, customer=customer, detached_at__isnull=True)
-            .select_related("gateway_account")
-            .first()
-        )
-        if method is None:
-            raise InvalidRequest("No such payment method.", code="resource_missing", param="payment_method")
-        return method
-    return (
-        PaymentMethod.objects.filter(customer=customer, is_default=True, detached_at__isnull=True)
-        .select_related("gateway_account")
-        .first()
-    )
-
-
-def checkout(
-    *,
-    customer: Customer,
-    plan_id: str,
-    payment_method_id: str | None = None,
-    coupon_code: str | None = None,
-    return_url: str = "",
-) -> CheckoutResult:
-    """Buy a plan. Recurring plans start a subscription (see plans.subscriptions). One-off plans:
-    an invoice charged now on-session, and access for the plan's `access_days` once it is paid
-    (after 3-D Secure if the bank asks for it)."""
-    plan = Plan.objects.filter(pk=plan_id).first()
-    if plan is None:
-        raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
-    if plan.status != Plan.Status.ACTIVE:
-        raise Unprocessable("This plan is no longer on sale.", code="plan_not_available", param="plan")
-    if return_url and (len(return_url) > 500 or not _RETURN_URL_RE.match(return_url)):
-        raise InvalidRequest("return_url must be an absolute URL.", code="parameter_invalid", param="return_url")
-    price = PlanPrice.objects.filter(plan=plan, is_current=True, amount_currency=customer.currency).first()
-    if price is None:
-        raise Unprocessable(
-            f"This plan is not sold in {customer.currency}.", code="plan_not_available_in_currency", param="plan"
-        )
-    method = _checkout_payment_method(customer=customer, payment_method_id=payment_method_id)
-    if plan.kind == Plan.Kind.RECURRING:
-        subscription_check_conflict(customer=customer, plan=plan)
-        started = subscription_start(
-            customer=customer,
-            plan=plan,
-            price=price,
-            payment_method=method,
-            return_url=return_url,
-            coupon_code=coupon_code,
-        )
-        return CheckoutResult(
-            access=None,
-            subscription=started.subscription,
-            invoice=started.invoice,
-            payment=started.payment,
-            setup_action_url=started.setup_action_url,
-        )
-    found = None
-    if coupon_code:
-        found = coupon_find(code=coupon_code)
-        coupon_check(found=found, customer=customer, target="subscription", plan=plan, currency=customer.currency)
-        if trial_override_for(found.coupon):
-            raise CouponRefused(
-                "A free-trial coupon applies to subscriptions.", code="coupon_not_applicable", param="coupon_code"
-            )
-    discount = discount_preview(coupon=found.coupon, amount=price.amount) if found else Money(0, customer.currency)
-    if method is None and price.amount.amount - discount.amount > 0:
-        raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
-
-    with transaction.atomic():
-        access = Access.objects.create(customer=customer, plan=plan, price=price)
-        if found:  # a pass is bought once: the discount is used here and bound to this purchase
-            coupon_redeem(
-                code=coupon_code,
-                customer=customer,
-                target="subscription",
-                plan=plan,
-                currency=customer.currency,
-                subscription_id=f"access:{access.id}",
-            )
-            Discount.objects.filter(subscription_id=f"access:{access.id}").update(active=False, cycles_remaining=0)
-        invoice = invoice_create(
-            customer=customer,
-            currency=customer.currency,
-            lines=[
-                LineSpec(
-                    description=plan.name, unit_amount=price.amount, discount=discount, reference=f"price:{price.pk}"
-                )
-            ],
-            source=f"access:{access.id}",
-            description=plan.name,
-        )
-        Access.objects.filter(pk=access.pk).update(invoice=invoice)
-        invoice = invoice_finalize(invoice=invoice)  # a zero total is paid here, granting access
-    payment = None
-    if invoice.status == Invoice.Status.OPEN:
-        payment = invoice_pay(invoice=invoice, payment_method=method, off_session=False, return_url=return_url)
-    access.refresh_from_db()
-    invoice.refresh_from_db()
-    if payment is not None and payment.status == Payment.Status.FAILED:
-        raise CardError(
-            payment.failure_message or "The card was declined.", code=payment.decline_code or "card_declined"
-        )
-    return CheckoutResult(access=access, invoice=invoice, payment=payment)
-
-
-def access_on_invoice_paid(*, invoice: Invoice, payment: Payment | None) -> None:
-    access = Access.objects.select_for_update().select_related("plan").filter(invoice=invoice).first()
-    if access is None or access.status != Access.Status.PENDING:
-        return
-    now = timezone.now()
-    access.status, access.access_from = Access.Status.ACTIVE, now
-    access.access_until = now + timedelta(days=access.plan.access_days)
-    access.save(update_fields=["status", "access_from", "access_until", "updated_at"])
-
-
-def access_on_invoice_payment_failed(*, invoice: Invoice, payment: Payment) -> None:
-    """A one-off purchase is not retried: its access fails and its invoice is voided (a new
-    checkout makes a new one)."""
-    access = Access.objects.filter(invoice=invoice, status=Access.Status.PENDING).first()
-    failed = Access.objects.filter(invoice=invoice, status=Access.Status.PENDING).update(
-        status=Access.Status.FAILED, updated_at=timezone.now()
-    )
-    if failed:
-        invoice_void(invoice=invoice)
-        redemptions_release(subscription_id=f"access:{access.id}")
-
-
-def access_on_payment_refunded(*, payment: Payment, refund, fully_refunded: bool) -> None:
-    if not fully_refunded:
-        return
-    now = timezone.now()
-    Access.objects.filter(invoice_id=payment.invoice_id, status=Access.Status.ACTIVE).update(
-        status=Access.Status.REFUNDED, access_until=now, updated_at=now
-    )

@@ -1,0 +1,296 @@
+"""Checkout: a recurring plan starts a subscription (a trial, with or without a card, or a first
+period charged now on-session); a one-off plan buys a pass (access for `access_days` once its
+invoice is paid). Coupons are checked first and redeemed in the purchase's transaction."""
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from moneyed import Money
+
+from coupons.services import (
+    CouponRefused,
+    Found,
+    coupon_check,
+    coupon_discount_repr,
+    coupon_find,
+    coupon_redeem,
+    discount_preview,
+    trial_override_for,
+)
+from integrations.kernel import clock
+from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
+from payments.gateways.base import ChargeStatus
+from payments.models import Customer, Invoice, Payment, PaymentMethod
+from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay, payment_method_setup
+from plans.models import LIVE_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
+from plans.periods import period_end, trial_end
+from plans.selectors import plan_current_price
+from plans.services.renewal import period_invoice
+from plans.services.subscriptions import subscription_create
+
+Status = Subscription.Status
+_RETURN_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\s]+$")
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    access: Access | None
+    invoice: Invoice | None
+    payment: Payment | None
+    subscription: Subscription | None = None
+    setup_action_url: str = ""  # a trial's card asks for 3-D Secure to be set up for later charges
+
+
+def _checkout_payment_method(*, customer: Customer, payment_method_id: str | None) -> PaymentMethod | None:
+    if payment_method_id:
+        method = (
+            PaymentMethod.objects.filter(pk=payment_method_id, customer=customer, detached_at__isnull=True)
+            .select_related("gateway_account")
+            .first()
+        )
+        if method is None:
+            raise InvalidRequest("No such payment method.", code="resource_missing", param="payment_method")
+        return method
+    return (
+        PaymentMethod.objects.filter(customer=customer, is_default=True, detached_at__isnull=True)
+        .select_related("gateway_account")
+        .first()
+    )
+
+
+def _card_declined(payment: Payment | None) -> None:
+    if payment is not None and payment.status == Payment.Status.FAILED:
+        raise CardError(
+            payment.failure_message or "The card was declined.", code=payment.decline_code or "card_declined"
+        )
+
+
+def checkout_coupon(*, code: object, customer: Customer, plan: Plan, currency: str) -> Found:
+    """A code that checkout of this plan can use, or CouponRefused (plans decides what applies to
+    its plans: a free-trial coupon only to recurring ones)."""
+    found = coupon_find(code=code)
+    coupon_check(found=found, customer=customer, target="subscription", plan_id=plan.pk, currency=currency)
+    if plan.kind != Plan.Kind.RECURRING and trial_override_for(found.coupon):
+        raise CouponRefused(
+            "A free-trial coupon applies to subscriptions.", code="coupon_not_applicable", param="coupon_code"
+        )
+    return found
+
+
+def subscription_check_conflict(*, customer: Customer, plan: Plan) -> None:
+    if Subscription.objects.filter(customer=customer, plan=plan, status__in=LIVE_STATUSES).exists():
+        raise Conflict(
+            "The customer already has a live subscription to this plan.", code="subscription_exists", param="plan"
+        )
+
+
+def checkout(
+    *,
+    customer: Customer,
+    plan_id: str,
+    payment_method_id: str | None = None,
+    coupon_code: str | None = None,
+    return_url: str = "",
+) -> CheckoutResult:
+    """Buy a plan: a subscription for a recurring plan, a pass for a one-off plan."""
+    plan = Plan.objects.filter(pk=plan_id).first()
+    if plan is None:
+        raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
+    if plan.status != Plan.Status.ACTIVE:
+        raise Unprocessable("This plan is no longer on sale.", code="plan_not_available", param="plan")
+    if return_url and (len(return_url) > 500 or not _RETURN_URL_RE.match(return_url)):
+        raise InvalidRequest("return_url must be an absolute URL.", code="parameter_invalid", param="return_url")
+    price = plan_current_price(plan=plan, currency=customer.currency)
+    if price is None:
+        raise Unprocessable(
+            f"This plan is not sold in {customer.currency}.", code="plan_not_available_in_currency", param="plan"
+        )
+    method = _checkout_payment_method(customer=customer, payment_method_id=payment_method_id)
+    if plan.kind == Plan.Kind.RECURRING:
+        subscription_check_conflict(customer=customer, plan=plan)
+    found = (
+        checkout_coupon(code=coupon_code, customer=customer, plan=plan, currency=price.currency)
+        if coupon_code
+        else None
+    )
+    if plan.kind == Plan.Kind.RECURRING:
+        return subscription_start(
+            customer=customer, plan=plan, price=price, payment_method=method, return_url=return_url, coupon=found
+        )
+    return _pass_buy(customer=customer, plan=plan, price=price, method=method, coupon=found, return_url=return_url)
+
+
+def subscription_start(
+    *,
+    customer: Customer,
+    plan: Plan,
+    price: PlanPrice,
+    payment_method: PaymentMethod | None,
+    return_url: str = "",
+    coupon: Found | None = None,
+) -> CheckoutResult:
+    """A trial (with or without a card, per the plan), or the first period charged now on-session
+    (3-D Secure leaves it `incomplete` until the customer finishes). A free-trial coupon sets the
+    trial's length; any coupon is redeemed with the subscription, in its transaction."""
+    now = clock.now()
+    trial_override = trial_override_for(coupon.coupon) if coupon else None
+
+    def redeem(sub: Subscription) -> None:
+        if coupon:
+            coupon_redeem(
+                code=coupon.code.code,
+                customer=customer,
+                target="subscription",
+                plan_id=plan.pk,
+                currency=price.currency,
+                subscription_id=sub.id,
+            )
+
+    if plan.has_trial or trial_override is not None:
+        if Subscription.objects.filter(customer=customer, trial_plan=plan).exists():
+            raise Unprocessable(
+                "This customer has already had this plan's free trial; it is given once.",
+                code="trial_already_used",
+                param="plan",
+            )
+        if plan.trial_requires_payment_method and payment_method is None:
+            raise InvalidRequest("This plan's trial needs a card.", code="parameter_missing", param="payment_method")
+        setup = None
+        if payment_method is not None:  # authenticate the card now, so the charge at the trial's end is off-session
+            setup = payment_method_setup(
+                payment_method=payment_method, purpose=f"trial-{plan.id}", return_url=return_url
+            )
+            if setup.status == ChargeStatus.FAILED:
+                raise CardError(setup.message or "The card was declined.", code=setup.decline_code or "card_declined")
+        length, unit = trial_override or (plan.trial_length, plan.trial_unit)
+        ends = trial_end(plan, now, length=length, unit=unit)
+        try:
+            with transaction.atomic():
+                sub = subscription_create(
+                    customer=customer,
+                    plan=plan,
+                    price=price,
+                    status=Status.TRIALING,
+                    payment_method=payment_method,
+                    period_start=now,
+                    period_end=ends,
+                    next_billing_at=ends,
+                    trial=True,
+                )
+                redeem(sub)
+        except IntegrityError:  # a concurrent signup took the trial first
+            raise Unprocessable(
+                "This customer has already had this plan's free trial; it is given once.",
+                code="trial_already_used",
+                param="plan",
+            ) from None
+        action_url = setup.action_url if setup is not None and setup.status == ChargeStatus.REQUIRES_ACTION else ""
+        return CheckoutResult(access=None, subscription=sub, invoice=None, payment=None, setup_action_url=action_url)
+
+    if payment_method is None and price.amount.amount > 0:
+        raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
+    ends = period_end(plan, now)
+    with transaction.atomic():
+        sub = subscription_create(
+            customer=customer,
+            plan=plan,
+            price=price,
+            status=Status.INCOMPLETE,
+            payment_method=payment_method,
+            period_start=now,
+            period_end=ends,
+            next_billing_at=now + timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS),
+        )
+        redeem(sub)
+        invoice = period_invoice(sub=sub, purpose=SubscriptionInvoice.Purpose.FIRST, start=now, end=ends, price=price)
+    payment = None
+    if invoice.status == Invoice.Status.OPEN:
+        payment = invoice_pay(invoice=invoice, payment_method=payment_method, off_session=False, return_url=return_url)
+    sub.refresh_from_db()
+    invoice.refresh_from_db()
+    _card_declined(payment)
+    return CheckoutResult(access=None, subscription=sub, invoice=invoice, payment=payment)
+
+
+def _pass_buy(
+    *,
+    customer: Customer,
+    plan: Plan,
+    price: PlanPrice,
+    method: PaymentMethod | None,
+    coupon: Found | None,
+    return_url: str,
+) -> CheckoutResult:
+    """An invoice charged now on-session; access for the plan's `access_days` once it is paid (after
+    3-D Secure if the bank asks). A coupon is used up by this one purchase."""
+    discount = discount_preview(coupon=coupon.coupon, amount=price.amount) if coupon else Money(0, price.currency)
+    if method is None and price.amount.amount - discount.amount > 0:
+        raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
+    with transaction.atomic():
+        access = Access.objects.create(customer=customer, plan=plan, price=price)
+        if coupon:
+            access.coupon_redemption = coupon_redeem(
+                code=coupon.code.code,
+                customer=customer,
+                target="subscription",
+                plan_id=plan.pk,
+                currency=price.currency,
+                used_now=True,
+            )
+        invoice = invoice_create(
+            customer=customer,
+            currency=price.currency,
+            lines=[
+                LineSpec(
+                    description=plan.name, unit_amount=price.amount, discount=discount, reference=f"price:{price.pk}"
+                )
+            ],
+            source=f"access:{access.id}",
+            description=plan.name,
+        )
+        access.invoice = invoice
+        access.save(update_fields=["invoice", "coupon_redemption", "updated_at"])
+        invoice = invoice_finalize(invoice=invoice)  # a zero total is paid here, granting access
+    payment = None
+    if invoice.status == Invoice.Status.OPEN:
+        payment = invoice_pay(invoice=invoice, payment_method=method, off_session=False, return_url=return_url)
+    access.refresh_from_db()
+    invoice.refresh_from_db()
+    _card_declined(payment)
+    return CheckoutResult(access=access, invoice=invoice, payment=payment)
+
+
+def coupon_preview(*, customer: Customer, code: object, plan: Plan | str) -> dict:
+    """What checkout would make of this code for this plan, without redeeming it:
+    `{valid, reason, discount, preview}`. A code that cannot be used is `valid: false` with the
+    coupon error code as `reason` (never an error); an unknown plan is a 400 (resource_missing).
+    `preview` is the first invoice in the customer's currency, Money values: {subtotal, discount,
+    total} (a free-trial coupon: all of it off, and its `trial`)."""
+    if not isinstance(plan, Plan):
+        plan_id, plan = plan, Plan.objects.filter(pk=plan).first()
+        if plan is None:
+            raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
+    price = plan_current_price(plan=plan, currency=customer.currency)
+    if price is None:
+        raise Unprocessable(
+            f"This plan is not sold in {customer.currency}.", code="plan_not_available_in_currency", param="plan"
+        )
+    try:
+        found = checkout_coupon(code=code, customer=customer, plan=plan, currency=customer.currency)
+    except CouponRefused as refused:
+        return {"valid": False, "reason": refused.code, "discount": None, "preview": None}
+    subtotal, trial = price.amount, trial_override_for(found.coupon)
+    if trial:
+        preview = {
+            "subtotal": subtotal,
+            "discount": subtotal,
+            "total": Money(0, subtotal.currency),
+            "trial": {"length": trial[0], "unit": trial[1]},
+        }
+    else:
+        discount = discount_preview(coupon=found.coupon, amount=subtotal)
+        preview = {"subtotal": subtotal, "discount": discount, "total": subtotal - discount}
+    return {"valid": True, "reason": None, "discount": coupon_discount_repr(found.coupon), "preview": preview}
