@@ -40,10 +40,11 @@ run: setup
 test: install
 	@scripts/test.sh $(ARGS)
 
-## lint: ruff
+## lint: ruff, and import-linter for the layers (pyproject.toml [tool.importlinter])
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 fmt: install
 	$(BIN)/ruff check --fix .

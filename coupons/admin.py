@@ -19,8 +19,7 @@ from coupons.generation import (
 )
 from coupons.models import CodeGeneration, Coupon, CouponCode, Redemption
 from coupons.services import coupon_expire, coupon_restore, coupon_state
-from integrations.kernel.admin import ConfirmedActionsMixin
-from payments.admin import ReadOnlyAdmin, ReadOnlyInline
+from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
 
 REDEMPTIONS_SHOWN = 50
 

@@ -1,8 +1,10 @@
-"""Admin actions that ask first and then call one service per selected row, for every app."""
+"""Admin bases for every app: read-only screens and inlines (the services write the rows), and
+actions that ask first and then call one service per selected row."""
 
 from collections.abc import Callable
 
-from django.contrib import messages
+from django import forms
+from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from integrations.kernel.errors import DomainError
@@ -62,3 +64,56 @@ class ConfirmedActionsMixin:
             self.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
         if failed:
             self.message_user(request, f"Not done: {'; '.join(failed)}", messages.ERROR)
+
+
+class ReadOnlyInlineFormSet(forms.BaseInlineFormSet):
+    """A formset that only displays: it ignores posted data (so a parent form posted without its
+    management form still saves) and never writes."""
+
+    def __init__(self, data=None, files=None, *args, **kwargs):
+        super().__init__(None, None, *args, **kwargs)
+
+    def is_valid(self):
+        return True
+
+    def has_changed(self):
+        return False
+
+    def save(self, commit=True):
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        return []
+
+
+class ReadOnlyInline(admin.TabularInline):
+    formset = ReadOnlyInlineFormSet
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A view-only screen: rows are written by the services, never from here."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

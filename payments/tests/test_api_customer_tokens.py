@@ -14,7 +14,6 @@ from integrations.kernel.models import ApiKey
 from payments.models import Customer, CustomerToken
 from payments.services import customer_token_create
 from payments.tests.factories import CustomerFactory
-from plans.tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -169,18 +168,6 @@ def test_minted_token_reaches_me_as_that_customer(operator_client, customer):
     assert response.json()["id"] == customer.id
     assert response.json()["external_id"] == customer.external_id
     assert response.json()["email"] == customer.email
-
-
-def test_minted_token_reaches_me_plans_priced_in_the_customers_currency(operator_client):
-    customer = CustomerFactory(country="JP", currency="JPY")
-    plan = PlanFactory(prices=[{"amount": "9.99", "currency": "EUR"}, {"amount": "1000", "currency": "JPY"}])
-    raw = operator_client.post(_tokens_url(customer), {}, format="json").json()["token"]
-
-    response = _bearer_client(raw).get("/api/v1/me/plans")
-
-    assert response.status_code == 200
-    assert [p["id"] for p in response.json()["results"]] == [plan.id]
-    assert response.json()["results"][0]["price"] == {"amount": "1000", "currency": "JPY"}
 
 
 def test_two_customers_tokens_each_reach_their_own_me(db):

@@ -15,9 +15,9 @@ from payments.models import Payment, PaymentAttempt
 from payments.services import payment_method_set_default
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card
 from plans.billing import run_billing
-from plans.models import Subscription
+from plans.models import Access, Subscription
 from plans.services import checkout, plan_update, subscription_pause
-from plans.tests.factories import PlanFactory
+from plans.tests.factories import PlanFactory, plan_in_use
 
 pytestmark = pytest.mark.django_db
 
@@ -441,3 +441,21 @@ def test_customer_page_shows_the_customers_subscriptions(admin, account):
     [inline] = [f for f in response.context["inline_admin_formsets"] if f.opts.model is Subscription]
     assert [form.original.pk for form in inline] == [subscription.pk]
     assert reverse("admin:plans_subscription_change", args=[quote(subscription.pk)]) in response.content.decode()
+
+
+def test_customer_page_shows_the_customers_subscriptions_and_passes_through_the_inlines_plans_adds(admin):
+    customer = CustomerFactory()
+    day_pass = PlanFactory(code="day-pass", name="Day pass", kind="one_off", interval=None, access_days=1)
+    monthly = PlanFactory(code="monthly-hd", name="Monthly HD")
+    plan_in_use(day_pass, by="access")
+    Access.objects.update(customer=customer)
+    plan_in_use(monthly, by="subscription")
+    Subscription.objects.update(customer=customer)
+
+    response = admin.get(f"/admin/payments/customer/{customer.pk}/change/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "accesses (one-off passes)" in html.lower()
+    assert "Day pass (day-pass)" in html
+    assert "Monthly HD (monthly-hd)" in html

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from rest_framework.test import APIClient
 
 from conftest import client_for_customer
 from integrations.models import Event
@@ -646,3 +647,18 @@ def test_me_plans_drops_a_plan_whose_price_in_that_currency_was_removed(customer
     plan_update(plan=plan, prices=[{"amount": "1500", "currency": "JPY"}])
 
     assert customer_client.get("/api/v1/me/plans").json()["results"] == []
+
+
+def test_minted_token_reaches_me_plans_priced_in_the_customers_currency(operator_client):
+    customer = CustomerFactory(country="JP", currency="JPY")
+    plan = PlanFactory(prices=[{"amount": "9.99", "currency": "EUR"}, {"amount": "1000", "currency": "JPY"}])
+    raw = operator_client.post(f"/api/v1/customers/{customer.id}/tokens", {}, format="json").json()["token"]
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    response = client.get("/api/v1/me/plans")
+
+    assert response.status_code == 200
+    assert [p["id"] for p in response.json()["results"]] == [plan.id]
+    assert response.json()["results"][0]["price"] == {"amount": "1000", "currency": "JPY"}

@@ -1,26 +1,16 @@
-"""The Django admin's catalogue and subscription screens. Every write goes through the services:
-plans through `plans.services`, subscriptions through one `plans.services` call per row."""
+"""The subscription screen and the customer screen's subscriptions and passes: every action asks
+first and calls one `plans.services` call per row."""
 
 from django import forms
-from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Prefetch, Q
-from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
+from django.contrib import admin
+from django.db.models import Exists, OuterRef, Q
 
-from integrations.kernel.admin import ConfirmedActionsMixin
-from integrations.kernel.errors import DomainError
-from payments.admin import ReadOnlyAdmin, ReadOnlyInline
+from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
+from payments.admin import customer_inline_register
 from payments.models import GatewayAccount, Payment, PaymentMethod
-from plans.models import Plan, PlanPrice, Subscription, SubscriptionInvoice
-from plans.selectors import plan_current_prices, plan_is_referenced, subscription_card
+from plans.models import Access, Subscription, SubscriptionInvoice
+from plans.selectors import subscription_card
 from plans.services import (
-    Trial,
-    plan_archive,
-    plan_create,
-    plan_delete,
-    plan_prices_parse,
-    plan_terms_validate,
-    plan_update,
     subscription_cancel,
     subscription_extend,
     subscription_move_to_current_price,
@@ -28,187 +18,6 @@ from plans.services import (
     subscription_resume,
     subscription_retry_now,
 )
-
-_TERM_FIELDS = ["code", "name", "description", "kind", "interval", "interval_count", "billing_cycles", "access_days"]
-
-
-def _terms_from(cleaned: dict) -> dict:
-    terms = {field: cleaned.get(field) for field in _TERM_FIELDS}
-    terms["interval"] = terms["interval"] or None
-    terms["description"] = terms["description"] or ""
-    if cleaned.get("trial_length") or cleaned.get("trial_unit"):
-        terms["trial"] = Trial(
-            cleaned.get("trial_length"), cleaned.get("trial_unit"), cleaned.get("trial_requires_payment_method")
-        )
-    else:
-        terms["trial"] = None
-    return terms
-
-
-class PlanAdminForm(forms.ModelForm):
-    class Meta:
-        model = Plan
-        fields = [*_TERM_FIELDS, "trial_length", "trial_unit", "trial_requires_payment_method"]
-
-    def clean(self):
-        cleaned = super().clean()
-        if not self.errors:
-            try:
-                plan_terms_validate(_terms_from(cleaned))
-            except DomainError as error:
-                field = (error.param or "").replace("trial.", "trial_")
-                self.add_error(field if field in self.fields else None, error.message)
-        return cleaned
-
-
-class PriceInlineFormSet(forms.BaseInlineFormSet):
-    """The plan's current prices. Editing an amount adds a new price row (the old one is kept for
-    the subscribers on it); removing a row retires that currency's price."""
-
-    def clean(self):
-        super().clean()
-        if any(self.errors):
-            return
-        try:
-            self.prices = plan_prices_parse(
-                [
-                    form.cleaned_data["amount"]
-                    for form in self.forms
-                    if form.cleaned_data and not form.cleaned_data.get("DELETE")
-                ]
-            )
-        except DomainError as error:
-            raise forms.ValidationError(error.message) from None
-
-
-class CurrentPriceInline(admin.TabularInline):
-    model = PlanPrice
-    formset = PriceInlineFormSet
-    fields = ["amount", "created_at"]
-    readonly_fields = ["created_at"]
-    extra = 1
-    verbose_name = "current price"
-    verbose_name_plural = "current prices (one per currency; a change keeps the old price for its subscribers)"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(is_current=True)
-
-
-class RetiredPriceInline(admin.TabularInline):
-    model = PlanPrice
-    fields = ["amount", "created_at", "retired_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "retired prices"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(is_current=False)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
-    form = PlanAdminForm
-    inlines = [CurrentPriceInline, RetiredPriceInline]
-    list_display = ["name", "code", "kind", "billing", "trial", "prices", "status"]
-    list_filter = ["status", "kind", "interval"]
-    search_fields = ["=id", "code", "name"]
-    actions = ["archive_selected"]
-    readonly_fields = ["id", "status", "archived_at", "created_at", "updated_at"]
-    fieldsets = [
-        (None, {"fields": ["id", "code", "name", "description", "status", "archived_at"]}),
-        ("Billing", {"fields": ["kind", "interval", "interval_count", "billing_cycles", "access_days"]}),
-        ("Trial", {"fields": ["trial_length", "trial_unit", "trial_requires_payment_method"]}),
-        ("History", {"fields": ["created_at", "updated_at"]}),
-    ]
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .prefetch_related(Prefetch("prices", queryset=PlanPrice.objects.filter(is_current=True)))
-        )
-
-    @admin.display(description="billing")
-    def billing(self, plan):
-        if plan.kind == Plan.Kind.ONE_OFF:
-            return f"one-off, {plan.access_days} day(s) of access"
-        every = plan.interval if plan.interval_count == 1 else f"{plan.interval_count} {plan.interval}s"
-        cycles = f", {plan.billing_cycles} cycles" if plan.billing_cycles else ""
-        return f"every {every}{cycles}"
-
-    @admin.display(description="trial")
-    def trial(self, plan):
-        if not plan.has_trial:
-            return "—"
-        card = "card required" if plan.trial_requires_payment_method else "no card"
-        return f"{plan.trial_length} {plan.trial_unit}(s), {card}"
-
-    @admin.display(description="prices")
-    def prices(self, plan):
-        return ", ".join(str(price.amount) for price in plan_current_prices(plan=plan))
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as error:  # a service refused the save (e.g. plan_in_use); its transaction rolled back
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def construct_change_message(self, request, form, formsets, add=False):
-        # The formsets are never saved (the services write the prices), so they have no saved objects to log.
-        return super().construct_change_message(request, form, None, add)
-
-    def save_model(self, request, obj, form, change):
-        pass  # saved with its prices in save_related, through the services
-
-    def save_formset(self, request, form, formset, change):
-        pass  # prices are written by plan_create / plan_update
-
-    def save_related(self, request, form, formsets, change):
-        price_formset = next(fs for fs in formsets if isinstance(fs, PriceInlineFormSet))
-        terms = _terms_from(form.cleaned_data)
-        if change:
-            plan = plan_update(plan=form.instance, **terms, prices=price_formset.prices)
-        else:
-            plan = plan_create(**terms, prices=price_formset.prices)
-        form.instance.pk = plan.pk
-
-    def has_delete_permission(self, request, obj=None):
-        return obj is None or not plan_is_referenced(plan=obj)
-
-    def delete_model(self, request, obj):
-        plan_delete(plan=obj)
-
-    def delete_queryset(self, request, queryset):
-        for plan in queryset:
-            plan_delete(plan=plan)
-
-    @admin.action(description="Archive selected plans (take them off sale)", permissions=["change"])
-    def archive_selected(self, request, queryset):
-        if request.POST.get("confirm") != "yes":
-            return TemplateResponse(
-                request,
-                "admin/confirm_action.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Archive plans?",
-                    "question": "These plans will be taken off sale. Their subscribers keep them.",
-                    "objects": queryset,
-                    "action": "archive_selected",
-                    "opts": self.model._meta,
-                },
-            )
-        for plan in queryset:
-            plan_archive(plan=plan)
-        self.message_user(request, f"Archived {queryset.count()} plan(s).", messages.SUCCESS)
-        return None
-
-
-# --- Subscriptions ------------------------------------------------------------------------------
 
 
 class GatewayFilter(admin.SimpleListFilter):
@@ -474,3 +283,29 @@ class SubscriptionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
 
         self._each(request, queryset, done="Moved to the current price", call=move)
         return None
+
+
+class CustomerSubscriptionInline(ReadOnlyInline):
+    model = Subscription
+    fk_name = "customer"
+    fields = [
+        "plan",
+        "status",
+        "current_period_start",
+        "current_period_end",
+        "cancel_at_period_end",
+        "trial_end",
+        "created_at",
+    ]
+    verbose_name_plural = "subscriptions"
+
+
+class CustomerAccessInline(ReadOnlyInline):
+    model = Access
+    fk_name = "customer"
+    fields = ["plan", "status", "access_from", "access_until", "invoice", "created_at"]
+    verbose_name_plural = "accesses (one-off passes)"
+
+
+customer_inline_register(CustomerSubscriptionInline)
+customer_inline_register(CustomerAccessInline)

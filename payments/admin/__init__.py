@@ -1,0 +1,7 @@
+"""The Django admin's payment screens, one module per aggregate. Everything that writes goes through
+`payments.services`; secrets are write-only and cards show as brand and last four only."""
+
+from payments.admin import customers, gateway_accounts, invoices, payments  # noqa: F401  (registers the screens)
+from payments.admin.customers import customer_inline_register
+
+__all__ = ["customer_inline_register"]

@@ -1,0 +1,19 @@
+"""Columns more than one payments screen shows."""
+
+from django.contrib import admin
+from djmoney.money import Money  # django-money's Money formats like the MoneyFields beside it
+
+from payments.models import (
+    Payment,
+    PaymentMethod,
+)
+
+
+@admin.display(description="refunded")
+def _payment_refunded(payment: Payment) -> Money:
+    return Money(payment.amount_refunded, payment.amount.currency)
+
+
+@admin.display(description="expiry")
+def _card_expiry(method: PaymentMethod) -> str:
+    return f"{method.exp_month:02d}/{method.exp_year}"

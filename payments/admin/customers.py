@@ -1,0 +1,99 @@
+"""The customer screen: their cards, invoices and payments, and what higher apps sell them (the inlines they register)."""
+
+from django import forms
+from django.contrib import admin
+
+from integrations.kernel.admin import ReadOnlyInline
+from integrations.kernel.errors import InvalidRequest
+from payments.admin.columns import _card_expiry, _payment_refunded
+from payments.currency import normalize_country
+from payments.models import (
+    Customer,
+    Invoice,
+    Payment,
+    PaymentMethod,
+)
+from payments.services import (
+    customer_create,
+    customer_update,
+)
+
+
+class CustomerPaymentMethodInline(ReadOnlyInline):
+    model = PaymentMethod
+    fields = ["brand", "last4", "expiry", "gateway_account", "is_default", "created_at", "detached_at"]
+    verbose_name_plural = "cards"
+    expiry = staticmethod(_card_expiry)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("gateway_account")
+
+
+class CustomerInvoiceInline(ReadOnlyInline):
+    model = Invoice
+    fields = ["number", "status", "total", "created_at", "paid_at"]
+
+
+class CustomerPaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ["amount", "refunded", "status", "payment_method", "decline_code", "created_at"]
+    refunded = staticmethod(_payment_refunded)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("payment_method")
+
+
+# What higher apps sell a customer (plans: subscriptions and passes) is shown by inlines they
+# register here; payments knows nothing of them.
+_sold_inlines: list[type[ReadOnlyInline]] = []
+
+
+def customer_inline_register(inline: type[ReadOnlyInline]) -> None:
+    if inline not in _sold_inlines:
+        _sold_inlines.append(inline)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "email", "name", "country", "currency", "created_at"]
+    list_filter = ["country", "currency", "created_at"]
+    search_fields = ["=id", "external_id", "email", "name"]
+    readonly_fields = ["id", "currency", "currency_fixed_at", "created_at", "updated_at"]
+    fields = [
+        "id",
+        "external_id",
+        "email",
+        "name",
+        "country",
+        "currency",
+        "currency_fixed_at",
+        "created_at",
+        "updated_at",
+    ]
+    show_full_result_count = False
+
+    def get_inlines(self, request, obj):
+        if obj is None:
+            return []
+        return [*_sold_inlines, CustomerInvoiceInline, CustomerPaymentInline, CustomerPaymentMethodInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["country"].help_text = "ISO 3166-1 alpha-2, e.g. DE, JP, KW."
+        form.clean_country = _clean_country
+        return form
+
+    def save_model(self, request, obj, form, change):
+        data = {field: form.cleaned_data[field] for field in ("external_id", "email", "name", "country")}
+        if change:
+            saved = customer_update(customer=obj, **{f: v for f, v in data.items() if f in form.changed_data})
+        else:
+            saved = customer_create(**data)
+        obj.pk, obj.currency = saved.pk, saved.currency
+
+
+def _clean_country(form):
+    try:
+        return normalize_country(form.cleaned_data.get("country"))
+    except InvalidRequest as error:
+        raise forms.ValidationError(error.message) from None
