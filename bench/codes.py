@@ -16,8 +16,8 @@ from _support import django_setup, migrate, postgres
 
 
 def generate(count: int) -> tuple[float, int]:
-    from coupons.generation import codes_generate
     from coupons.services import coupon_create
+    from coupons.services.generation import codes_generate
 
     coupon = coupon_create(
         name="Bench", kind="bulk", code_template="BENCH-********", discount={"type": "percent", "percent_off": "10"}
@@ -29,7 +29,7 @@ def generate(count: int) -> tuple[float, int]:
 
 def drawing(count: int) -> float:
     """The Python side alone: drawing codes and ids and building the COPY text."""
-    from coupons.generation import _ids, codes_draw
+    from coupons.services.generation import _ids, codes_draw
 
     started = time.perf_counter()
     codes = codes_draw(template="BENCH-********", n=count)
@@ -41,7 +41,7 @@ def drawing(count: int) -> float:
 def plain_copy(url: str, count: int, *, in_code_order: bool) -> float:
     import psycopg
 
-    from coupons.generation import _ids, codes_draw
+    from coupons.services.generation import _ids, codes_draw
 
     codes = list(dict.fromkeys(codes_draw(template="PLAIN-********", n=count)))
     while len(codes) < count:  # a collision among a million random codes is likely

@@ -10,15 +10,16 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from coupons.generation import (
+from coupons.models import CodeGeneration, Coupon, CouponCode, Redemption
+from coupons.selectors import coupon_state
+from coupons.services import coupon_expire, coupon_restore
+from coupons.services.generation import (
     MAX_CODES_PER_REQUEST,
     QUEUE_ABOVE,
     codes_export_rows,
     codes_generate,
     codes_generate_enqueue,
 )
-from coupons.models import CodeGeneration, Coupon, CouponCode, Redemption
-from coupons.services import coupon_expire, coupon_restore, coupon_state
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
 
 REDEMPTIONS_SHOWN = 50

@@ -1,8 +1,11 @@
-"""Reads of coupons' state for the billing engine."""
+"""Reads of coupons' state."""
+
+from datetime import datetime
 
 from django.db.models import Q
 
-from coupons.models import Discount
+from coupons.models import Coupon, Discount
+from integrations.kernel import clock
 
 
 def discounted(*, subscription_ids: list[str], customer_ids: list[str]) -> set[str]:
@@ -14,3 +17,12 @@ def discounted(*, subscription_ids: list[str], customer_ids: list[str]) -> set[s
         .values_list("subscription_id", "customer_id")
     )
     return {subscription_id or customer_id for subscription_id, customer_id in rows}
+
+
+def coupon_state(coupon: Coupon, at: datetime | None = None) -> str:
+    at = at or clock.now()
+    if coupon.expired_at is not None or (coupon.redeem_by is not None and coupon.redeem_by <= at):
+        return "expired"
+    if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
+        return "maxed_out"
+    return "active"

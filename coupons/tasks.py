@@ -1,6 +1,6 @@
 """django-q2 entry points for coupons: thin wrappers around the services."""
 
-from coupons.generation import code_generation_run
+from coupons.services.generation import code_generation_run
 
 
 def codes_generate_task(*, generation_id: int) -> int:

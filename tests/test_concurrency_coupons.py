@@ -7,10 +7,9 @@ import threading
 import pytest
 from django.db import connection
 
-from coupons import generation
-from coupons.generation import codes_generate
 from coupons.models import Coupon, CouponCode, Redemption
-from coupons.services import CODE_ALPHABET, coupon_create, coupon_redeem
+from coupons.services import CODE_ALPHABET, coupon_create, coupon_redeem, generation
+from coupons.services.generation import codes_generate
 from integrations.kernel.errors import DomainError
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card
 from plans.models import Subscription

@@ -9,8 +9,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from coupons.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
 from coupons.models import Coupon, CouponCode
+from coupons.services.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
 from integrations.kernel.api.pagination import ApiCursorPagination
 from integrations.kernel.errors import InvalidRequest, NotFound
 

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from coupons.models import Coupon
-from coupons.services import coupon_payload
+from coupons.representations import coupon_payload
 from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
 
 _TRIAL_SCHEMA = {

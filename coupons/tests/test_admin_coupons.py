@@ -5,9 +5,10 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from coupons.generation import codes_generate
 from coupons.models import Coupon, CouponCode
-from coupons.services import coupon_create, coupon_expire, coupon_state
+from coupons.selectors import coupon_state
+from coupons.services import coupon_create, coupon_expire
+from coupons.services.generation import codes_generate
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,10 @@ admin shows; a second run of the task resumes instead of adding more codes."""
 
 import pytest
 
-from coupons import generation as generation_module
-from coupons.generation import code_generation_run, codes_generate_enqueue
 from coupons.models import CodeGeneration, CouponCode
 from coupons.services import coupon_create
+from coupons.services import generation as generation_module
+from coupons.services.generation import code_generation_run, codes_generate_enqueue
 
 
 @pytest.fixture

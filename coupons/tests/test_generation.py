@@ -10,10 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
-from coupons import generation
-from coupons.generation import codes_draw, codes_export_rows, codes_generate
 from coupons.models import CodeGeneration, CouponCode
-from coupons.services import CODE_ALPHABET, coupon_create, coupon_redeem
+from coupons.services import CODE_ALPHABET, coupon_create, coupon_redeem, generation
+from coupons.services.generation import codes_draw, codes_export_rows, codes_generate
 from integrations.kernel.errors import InvalidRequest, Unprocessable
 from integrations.kernel.ids import new_id
 from integrations.models import Event

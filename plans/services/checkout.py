@@ -10,11 +10,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from moneyed import Money
 
+from coupons.representations import coupon_discount_repr
 from coupons.services import (
     CouponRefused,
     Found,
     coupon_check,
-    coupon_discount_repr,
     coupon_find,
     coupon_redeem,
     discount_preview,

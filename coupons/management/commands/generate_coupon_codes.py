@@ -5,8 +5,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from coupons.generation import codes_generate
 from coupons.models import Coupon
+from coupons.services.generation import codes_generate
 from integrations.kernel.errors import DomainError
 
 

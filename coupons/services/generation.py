@@ -14,7 +14,8 @@ from django.db.models import F
 from django_q.tasks import async_task
 
 from coupons.models import CodeGeneration, Coupon, CouponCode
-from coupons.services import CODE_ALPHABET, coupon_payload
+from coupons.representations import coupon_payload
+from coupons.services.campaigns import CODE_ALPHABET
 from integrations.kernel import clock
 from integrations.kernel.errors import DomainError, InvalidRequest, Unprocessable
 from integrations.kernel.ids import new_id
@@ -44,7 +45,7 @@ _TO_BASE32 = bytes(ord("0123456789abcdefghjkmnpqrstvwxyz"[b & 31]) for b in rang
 
 def _random_letters(n: int) -> str:
     """n characters of CODE_ALPHABET, each uniform and independent, from the OS's CSPRNG. The same
-    draw as coupons.services.code_from_template, done for a whole batch in C instead of per char."""
+    draw as coupons.services.campaigns.code_from_template, done for a whole batch in C instead of per char."""
     out = b""
     while len(out) < n:
         wanted = n - len(out)

@@ -1,94 +1,36 @@
-"""Writes for coupons: campaigns, codes, redemption under lock, and the discounts the billing
-engine takes off invoices."""
+"""Campaigns: one shared code or bulk unique codes, their terms (locked once redeemed), limits, expiry and restore."""
 
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
 from moneyed import Money
 
-from coupons.arithmetic import CurrencyNotSupported, DiscountTerms, combine, discount_for
-from coupons.models import Coupon, CouponAmount, CouponCode, Discount, Redemption
+from coupons.models import Coupon, CouponAmount, CouponCode
+from coupons.representations import coupon_payload
+from coupons.selectors import coupon_state
 from integrations.kernel import clock
 from integrations.kernel.errors import InvalidRequest, Unprocessable
 from integrations.services import event_emit
-from payments.currency import money_repr, normalize_currency, parse_amount
+from payments.currency import normalize_currency, parse_amount
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,63}$")
+
+
 # No look-alikes: no 0/O, 1/I/L.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
 TERM_FIELDS = ("discount", "duration", "duration_cycles", "redemption_target")
+
+
 EDITABLE_FIELDS = ("name", "description", "redeem_by", "max_redemptions", "applies_to_plans", *TERM_FIELDS)
-
-
-class CouponRefused(InvalidRequest):
-    """A code that cannot be used here; `code` is one of API.md's coupon error codes."""
-
-
-# --- Reading ------------------------------------------------------------------------------------
-
-
-def coupon_state(coupon: Coupon, at: datetime | None = None) -> str:
-    at = at or clock.now()
-    if coupon.expired_at is not None or (coupon.redeem_by is not None and coupon.redeem_by <= at):
-        return "expired"
-    if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
-        return "maxed_out"
-    return "active"
-
-
-def coupon_terms(coupon: Coupon) -> DiscountTerms | None:
-    if coupon.discount_type == Coupon.DiscountType.PERCENT:
-        return DiscountTerms(type="percent", percent_off=coupon.percent_off, label=coupon.name)
-    if coupon.discount_type == Coupon.DiscountType.AMOUNT:
-        amounts = {row.amount.currency.code: row.amount for row in coupon.amounts.all()}
-        return DiscountTerms(type="amount", amounts_off=amounts, label=coupon.name)
-    return None  # a free trial changes the trial, not an amount
-
-
-def coupon_discount_repr(coupon: Coupon) -> dict:
-    """What a coupon takes off, as the API and events show it."""
-    discount: dict = {"type": coupon.discount_type}
-    if coupon.discount_type == Coupon.DiscountType.PERCENT:
-        discount["percent_off"] = f"{coupon.percent_off.normalize():f}"
-    elif coupon.discount_type == Coupon.DiscountType.AMOUNT:
-        discount["amounts_off"] = [money_repr(row.amount) for row in coupon.amounts.all().order_by("amount_currency")]
-    else:
-        discount["trial"] = {"length": coupon.trial_length, "unit": coupon.trial_unit}
-    return discount
-
-
-def coupon_payload(coupon: Coupon) -> dict:
-    shared = coupon.codes.filter(shared=True).first() if coupon.kind == Coupon.Kind.SINGLE_CODE else None
-    return {
-        "id": coupon.id,
-        "name": coupon.name,
-        "description": coupon.description,
-        "kind": coupon.kind,
-        "code": shared.code if shared else None,
-        "code_template": coupon.code_template or None,
-        "discount": coupon_discount_repr(coupon),
-        "duration": coupon.duration,
-        "duration_cycles": coupon.duration_cycles,
-        "applies_to_plans": sorted(coupon.applies_to_plans.values_list("id", flat=True)),
-        "redemption_target": coupon.redemption_target,
-        "max_redemptions": coupon.max_redemptions,
-        "max_redemptions_per_customer": coupon.max_redemptions_per_customer,
-        "redeem_by": coupon.redeem_by,
-        "state": coupon_state(coupon),
-        "times_redeemed": coupon.times_redeemed,
-    }
 
 
 def _emit(coupon: Coupon, type_: str, customer_id: str = "", **extra) -> None:
     event_emit(type=f"coupon.{type_}", payload={"coupon": coupon_payload(coupon), **extra}, customer_id=customer_id)
-
-
-# --- Campaigns ----------------------------------------------------------------------------------
 
 
 def normalize_code(raw: object, *, param: str = "code") -> str:
@@ -365,222 +307,5 @@ def coupons_expire_due(as_of: datetime) -> int:
     return count
 
 
-# --- Codes --------------------------------------------------------------------------------------
-
-
 def code_from_template(template: str) -> str:
     return "".join(secrets.choice(CODE_ALPHABET) if char == "*" else char for char in template)
-
-
-# --- Redemption ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Found:
-    coupon: Coupon
-    code: CouponCode
-
-
-def coupon_find(*, code: object) -> Found:
-    try:
-        normalized = normalize_code(code, param="coupon_code")
-    except InvalidRequest:
-        raise CouponRefused("No such coupon.", code="coupon_not_found", param="coupon_code") from None
-    row = CouponCode.objects.select_related("coupon").filter(code=normalized).first()
-    if row is None:
-        raise CouponRefused("No such coupon.", code="coupon_not_found", param="coupon_code")
-    return Found(coupon=row.coupon, code=row)
-
-
-def coupon_check(
-    *, found: Found, customer, target: str, plan_id: str | None = None, currency: str | None = None
-) -> None:
-    """Every rule, in the order a customer would want to hear them; raises CouponRefused. The
-    caller (plans) gives the plan's id; what else applies to which plan is the caller's rule."""
-    coupon, code = found.coupon, found.code
-    state = coupon_state(coupon)
-    if state == "expired" or code.state == CouponCode.State.EXPIRED:
-        raise CouponRefused("This coupon has expired.", code="coupon_expired", param="coupon_code")
-    if state == "maxed_out":
-        raise CouponRefused("This coupon has been used up.", code="coupon_maxed_out", param="coupon_code")
-    if code.state == CouponCode.State.REDEEMED:
-        raise CouponRefused("This code has already been used.", code="coupon_already_redeemed", param="coupon_code")
-    used = Redemption.objects.filter(coupon=coupon, customer=customer).count()
-    if used >= coupon.max_redemptions_per_customer:
-        raise CouponRefused("You have already used this coupon.", code="coupon_already_redeemed", param="coupon_code")
-    if coupon.redemption_target != target:
-        raise CouponRefused(
-            "This coupon is redeemed on the account."
-            if target == "subscription"
-            else "This coupon is used at checkout.",
-            code="coupon_not_applicable",
-            param="coupon_code",
-        )
-    if (
-        plan_id is not None
-        and coupon.applies_to_plans.exists()
-        and not coupon.applies_to_plans.filter(pk=plan_id).exists()
-    ):
-        raise CouponRefused(
-            "This coupon does not apply to this plan.", code="coupon_not_applicable", param="coupon_code"
-        )
-    if (
-        currency
-        and coupon.discount_type == Coupon.DiscountType.AMOUNT
-        and not coupon.amounts.filter(amount_currency=currency).exists()
-    ):
-        raise CouponRefused(
-            f"This coupon has no amount in {currency}.", code="coupon_currency_unsupported", param="coupon_code"
-        )
-
-
-def coupon_redeem(
-    *,
-    code: object,
-    customer,
-    target: str,
-    plan_id: str | None = None,
-    currency: str | None = None,
-    subscription_id: str = "",
-    used_now: bool = False,
-) -> Redemption:
-    """Redeem under lock: the campaign row (and a bulk code's row) are locked and every limit is
-    re-checked; the counter moves with F(); the unique (coupon, customer, sequence) and the
-    campaign's CHECK constraint have the last word. Runs in the caller's transaction if any.
-    `used_now`: the discount is taken by this one purchase (a pass), none is left for later."""
-    found = coupon_find(code=code)
-    with transaction.atomic():
-        coupon = Coupon.objects.select_for_update().get(pk=found.coupon.pk)
-        code_row = CouponCode.objects.select_for_update().get(pk=found.code.pk)
-        coupon_check(
-            found=Found(coupon=coupon, code=code_row),
-            customer=customer,
-            target=target,
-            plan_id=plan_id,
-            currency=currency,
-        )
-        sequence = Redemption.objects.filter(coupon=coupon, customer=customer).count() + 1
-        try:
-            with transaction.atomic():
-                redemption = Redemption.objects.create(
-                    coupon=coupon, code=code_row, customer=customer, sequence=sequence, subscription_id=subscription_id
-                )
-                Coupon.objects.filter(pk=coupon.pk).update(times_redeemed=F("times_redeemed") + 1)
-        except IntegrityError:
-            raise CouponRefused(
-                "You have already used this coupon.", code="coupon_already_redeemed", param="coupon_code"
-            ) from None
-        if not code_row.shared:
-            CouponCode.objects.filter(pk=code_row.pk).update(
-                state=CouponCode.State.REDEEMED,
-                redeemed_by=customer,
-                redeemed_at=clock.now(),
-                subscription_id=subscription_id,
-            )
-        if coupon.discount_type != Coupon.DiscountType.FREE_TRIAL:
-            cycles = {Coupon.Duration.ONCE: 1, Coupon.Duration.REPEATING: coupon.duration_cycles}.get(coupon.duration)
-            Discount.objects.create(
-                coupon=coupon,
-                redemption=redemption,
-                customer=customer,
-                subscription_id=subscription_id,
-                cycles_remaining=0 if used_now else cycles,
-                active=not used_now,
-            )
-        coupon.refresh_from_db()
-        _emit(coupon, "redeemed", customer_id=customer.id, code=code_row.code, subscription=subscription_id or None)
-        if coupon_state(coupon) == "maxed_out":
-            _emit(coupon, "maxed_out")
-    return redemption
-
-
-@transaction.atomic
-def redemptions_release(*, subscription_id: str = "", redemption_id: int | None = None) -> int:
-    """Give back what a purchase that never happened redeemed (a subscription whose first payment
-    failed, by its id; a pass, by its redemption)."""
-    if not subscription_id and redemption_id is None:
-        return 0
-    released = 0
-    chosen = (
-        Redemption.objects.filter(pk=redemption_id)
-        if redemption_id is not None
-        else Redemption.objects.filter(subscription_id=subscription_id)
-    )
-    for redemption in chosen.select_for_update():
-        Coupon.objects.filter(pk=redemption.coupon_id).update(times_redeemed=F("times_redeemed") - 1)
-        CouponCode.objects.filter(pk=redemption.code_id, shared=False).update(
-            state=CouponCode.State.REDEEMABLE, redeemed_by=None, redeemed_at=None, subscription_id=""
-        )
-        Discount.objects.filter(redemption=redemption).delete()
-        redemption.delete()
-        released += 1
-    return released
-
-
-def trial_override_for(coupon: Coupon) -> tuple[int, str] | None:
-    """A free-trial coupon's trial (length, unit), which replaces the plan's."""
-    if coupon.discount_type != Coupon.DiscountType.FREE_TRIAL:
-        return None
-    return coupon.trial_length, coupon.trial_unit
-
-
-# --- Discounts on invoices (the billing engine's hook) -----------------------------------------
-
-
-def discount_for_invoice(*, subscription_id: str, customer_id: str, purpose: str, amount: Money) -> Money:
-    """The active discounts on this subscription and its customer's account, combined
-    (subscription-level first, then account-level on what is left), each counting down a cycle."""
-    if purpose not in ("first", "renewal") or amount.amount <= 0:
-        return Money(0, amount.currency)
-    active = list(
-        Discount.objects.select_for_update()
-        .select_related("coupon")
-        .filter(
-            Q(subscription_id=subscription_id) | Q(subscription_id="", customer_id=customer_id),
-            active=True,
-        )
-    )
-    on_subscription = next((d for d in active if d.subscription_id), None)
-    on_account = next((d for d in active if not d.subscription_id), None)
-    try:
-        total = combine(
-            subtotal=amount,
-            subscription=coupon_terms(on_subscription.coupon) if on_subscription else None,
-            account=coupon_terms(on_account.coupon) if on_account else None,
-        )
-    except CurrencyNotSupported:
-        total = Money(0, amount.currency)
-    for used in (d for d in (on_subscription, on_account) if d is not None):
-        if used.cycles_remaining is not None:
-            Discount.objects.filter(pk=used.pk).update(
-                cycles_remaining=F("cycles_remaining") - 1,
-                active=Case(When(cycles_remaining__gt=1, then=Value(True)), default=Value(False)),
-            )
-    return total
-
-
-def discount_preview(*, coupon: Coupon, amount: Money) -> Money:
-    terms = coupon_terms(coupon)
-    return discount_for(terms=terms, subtotal=amount) if terms else Money(0, amount.currency)
-
-
-# --- The customer's routes ----------------------------------------------------------------------
-
-
-def _refused_on(param: str, refused: CouponRefused) -> CouponRefused:
-    return CouponRefused(refused.message, code=refused.code, param=param)
-
-
-def coupon_redeem_on_account(*, customer, code: object) -> Redemption:
-    """`POST /me/coupons/redeem`: an account-level coupon for every invoice of the customer while it
-    lasts. Refusals carry `param: "code"`; a free trial (which only sets a signup's trial) is not
-    applicable here."""
-    try:
-        found = coupon_find(code=code)
-        if found.coupon.discount_type == Coupon.DiscountType.FREE_TRIAL:
-            raise CouponRefused(
-                "A free-trial coupon is used at checkout.", code="coupon_not_applicable", param="coupon_code"
-            )
-        return coupon_redeem(code=code, customer=customer, target="account", currency=customer.currency)
-    except CouponRefused as refused:
-        raise _refused_on("code", refused) from None
