@@ -6,6 +6,7 @@ Amounts cross as `Money`; a gateway converts to integer minor units inside its o
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import date
 
 from moneyed import Money
 
@@ -69,12 +70,24 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class PayoutNotice:
+    """Money the gateway sent to the operator's bank."""
+
+    reference: str
+    amount: Money
+    arrival_date: date
+
+
+@dataclass(frozen=True)
 class WebhookNotice:
-    """A verified gateway notification, reduced to what our services act on."""
+    """A verified gateway notification, parsed by its gateway into what our services act on: a
+    charge that moved (ask the gateway where it stands), a refund that reached its end, a payout."""
 
     event_id: str
     type: str
     payment_reference: str = ""
+    refund: RefundResult | None = None
+    payout: PayoutNotice | None = None
     raw: dict = field(default_factory=dict)
 
 
@@ -161,7 +174,13 @@ class Gateway(ABC):
         return self.lookup(reference=reference, idempotency_key=idempotency_key)
 
     def parse_webhook(self, *, body: bytes, headers: dict) -> WebhookNotice:
+        """Verify the signature (WebhookRejected before anything is stored) and parse the event."""
         raise WebhookRejected(f"{self.provider} sends no webhooks")
+
+    def webhook_record(self, notice: WebhookNotice) -> None:
+        """Keep the provider library's own copy of a verified event (dj-stripe's mirror), inside the
+        transaction that processes it. Most gateways keep none."""
+        return
 
     @classmethod
     def default_credentials(cls) -> dict:

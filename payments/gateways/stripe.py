@@ -8,6 +8,7 @@ POST carries our idempotency key; the API version is pinned.
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import stripe
 from moneyed import Money
@@ -22,6 +23,7 @@ from payments.gateways.base import (
     ChargeStatus,
     Gateway,
     GatewayError,
+    PayoutNotice,
     RefundResult,
     RefundStatus,
     WebhookNotice,
@@ -67,6 +69,45 @@ def _charge_result(intent) -> ChargeResult:
             ChargeStatus.FAILED, reference=reference, decline_code=code, message=error.get("message", "")
         )
     return ChargeResult(ChargeStatus.UNKNOWN, reference=reference)  # processing, requires_confirmation
+
+
+_PAYMENT_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+    "payment_intent.processing",
+    "charge.succeeded",
+    "charge.failed",
+)
+_REFUND_STATUSES = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED, "canceled": RefundStatus.FAILED}
+
+
+def _notice(event: dict) -> WebhookNotice:
+    """What a Stripe event means for us: a PaymentIntent (or its charge) moved, a refund ended, a
+    payout was paid."""
+    obj = (event.get("data") or {}).get("object") or {}
+    kind, type_ = obj.get("object"), event.get("type", "")
+    payment_reference, refund, payout = "", None, None
+    if type_ in _PAYMENT_EVENTS:
+        payment_reference = obj.get("id", "") if kind == "payment_intent" else obj.get("payment_intent") or ""
+    elif kind == "refund" and obj.get("status") in _REFUND_STATUSES:
+        refund = RefundResult(_REFUND_STATUSES[obj["status"]], reference=obj.get("id", ""))
+    elif type_ == "payout.paid":
+        currency = str(obj.get("currency", "")).upper()
+        payout = PayoutNotice(
+            reference=obj.get("id", ""),
+            amount=from_minor_units(int(obj.get("amount", 0)), currency),
+            arrival_date=datetime.fromtimestamp(int(obj.get("arrival_date") or 0), tz=UTC).date(),
+        )
+    return WebhookNotice(
+        event_id=event.get("id", ""),
+        type=type_,
+        payment_reference=payment_reference,
+        refund=refund,
+        payout=payout,
+        raw=event,
+    )
 
 
 class StripeGateway(Gateway):
@@ -234,15 +275,13 @@ class StripeGateway(Gateway):
             event = json.loads(body)
         except (stripe.SignatureVerificationError, ValueError) as error:
             raise WebhookRejected(str(error).split("\n")[0]) from None
-        obj = (event.get("data") or {}).get("object") or {}
-        reference = ""
-        if obj.get("object") == "payment_intent":
-            reference = obj.get("id", "")
-        elif obj.get("object") in ("charge", "refund"):
-            reference = obj.get("payment_intent") or ""
-        return WebhookNotice(
-            event_id=event.get("id", ""), type=event.get("type", ""), payment_reference=reference, raw=event
-        )
+        return _notice(event)
+
+    def webhook_record(self, notice: WebhookNotice) -> None:
+        """dj-stripe keeps its own mirror of Stripe's objects from the same event."""
+        from djstripe.models import Event as StripeEvent
+
+        StripeEvent.process(data=notice.raw, api_key=self.credentials.get("secret_key"))
 
     def balance_for(self, *, reference: str) -> tuple[Money, Money] | None:
         """(fee, net) of a captured payment, from its charge's balance transaction."""

@@ -11,9 +11,9 @@ from django.utils import timezone
 from integrations.services import event_emit
 from payments.currency import (
     format_amount,
-    from_minor_units,
     money,
 )
+from payments.gateways.base import PayoutNotice
 from payments.gateways.registry import gateway_for
 from payments.models import (
     GatewayAccount,
@@ -104,22 +104,17 @@ def payment_fee_record(*, payment: Payment) -> Payment:
     return payment
 
 
-def payout_record(*, account: GatewayAccount, payout: dict) -> Payout | None:
+def payout_record(*, account: GatewayAccount, payout: PayoutNotice) -> Payout | None:
     """A payout the gateway sent to the bank, with the payments settled in it."""
-    from datetime import UTC, datetime
-
     gateway = gateway_for(account)
-    currency = str(payout.get("currency", "")).upper()
-    amount = from_minor_units(int(payout.get("amount", 0)), currency)
-    arrival = datetime.fromtimestamp(int(payout.get("arrival_date") or 0), tz=UTC).date()
     record, created = Payout.objects.get_or_create(
         gateway_account=account,
-        gateway_reference=payout.get("id", ""),
+        gateway_reference=payout.reference,
         defaults={
-            "amount": amount,
-            "fee_total": money(0, currency),
+            "amount": payout.amount,
+            "fee_total": money(0, payout.amount.currency.code),
             "status": Payout.Status.PAID,
-            "arrival_date": arrival,
+            "arrival_date": payout.arrival_date,
         },
     )
     if not created or not gateway.supports_payouts:

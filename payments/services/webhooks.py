@@ -6,8 +6,7 @@ from django.db import IntegrityError, transaction
 
 from integrations.kernel.errors import NotFound
 from payments.gateways.base import (
-    RefundResult,
-    RefundStatus,
+    WebhookNotice,
     WebhookRejected,
 )
 from payments.gateways.registry import gateway_for
@@ -24,17 +23,6 @@ from payments.services.settlement import payment_fee_record, payout_record
 logger = logging.getLogger("payments")
 
 
-_PAYMENT_EVENTS = (
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.requires_action",
-    "payment_intent.canceled",
-    "payment_intent.processing",
-    "charge.succeeded",
-    "charge.failed",
-)
-
-
 def gateway_webhook_receive(*, gateway_account_id: str, body: bytes, headers: dict) -> str:
     """Take a gateway's notification. The signature is checked before anything is stored; the
     record of the event, dj-stripe's copy and our own changes commit together or not at all, so a
@@ -43,7 +31,8 @@ def gateway_webhook_receive(*, gateway_account_id: str, body: bytes, headers: di
     account = GatewayAccount.objects.filter(pk=gateway_account_id).first()
     if account is None:
         raise NotFound("No such gateway account.")
-    notice = gateway_for(account).parse_webhook(body=body, headers=headers)  # raises WebhookRejected
+    gateway = gateway_for(account)
+    notice = gateway.parse_webhook(body=body, headers=headers)  # raises WebhookRejected
     if not notice.event_id:
         raise WebhookRejected("The event has no id.")
     with transaction.atomic():
@@ -52,29 +41,21 @@ def gateway_webhook_receive(*, gateway_account_id: str, body: bytes, headers: di
                 GatewayWebhookEvent.objects.create(gateway_account=account, event_id=notice.event_id, type=notice.type)
         except IntegrityError:
             return "duplicate"
-        if account.provider == "stripe":
-            _djstripe_process(account=account, event=notice.raw)
+        gateway.webhook_record(notice)
         _webhook_apply(account=account, notice=notice)
     return "processed"
 
 
-def _djstripe_process(*, account: GatewayAccount, event: dict) -> None:
-    """dj-stripe keeps its own mirror of Stripe's objects from the same event."""
-    from djstripe.models import Event as StripeEvent
-
-    StripeEvent.process(data=event, api_key=account.credentials.get("secret_key"))
-
-
-def _webhook_apply(*, account: GatewayAccount, notice) -> None:
-    obj = (notice.raw.get("data") or {}).get("object") or {}
-    if notice.type in _PAYMENT_EVENTS and notice.payment_reference:
+def _webhook_apply(*, account: GatewayAccount, notice: WebhookNotice) -> None:
+    if notice.payment_reference:
         payment = payment_sync_by_reference(reference=notice.payment_reference, gateway_account_id=account.id)
         if payment is not None and payment.status == Payment.Status.SUCCEEDED and payment.fee is None:
             payment_fee_record(payment=payment)
-    elif obj.get("object") == "refund":
-        refund = Refund.objects.filter(gateway_reference=obj.get("id"), payment__gateway_account=account).first()
-        status = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED, "canceled": RefundStatus.FAILED}
-        if refund is not None and obj.get("status") in status:
-            refund_apply_result(refund=refund, result=RefundResult(status[obj["status"]], reference=obj["id"]))
-    elif notice.type == "payout.paid":
-        payout_record(account=account, payout=obj)
+    elif notice.refund is not None:
+        refund = Refund.objects.filter(
+            gateway_reference=notice.refund.reference, payment__gateway_account=account
+        ).first()
+        if refund is not None:
+            refund_apply_result(refund=refund, result=notice.refund)
+    elif notice.payout is not None:
+        payout_record(account=account, payout=notice.payout)
