@@ -1,17 +1,14 @@
-"""How payments' resources look outside: in the API and in event payloads (one function each)."""
+"""How payments' resources look outside: one function each, which the API answers with and
+events carry (the API serializers only describe them)."""
 
+from moneyed import Money
+
+from integrations.kernel.representation import datetime_repr
 from payments.currency import money_repr
-from payments.models import (
-    Customer,
-    GatewayAccount,
-    Invoice,
-    Payment,
-    PaymentMethod,
-    Refund,
-)
+from payments.models import Customer, GatewayAccount, Invoice, InvoiceLine, Payment, PaymentMethod, Payout, Refund
 
 
-def customer_payload(customer: Customer) -> dict:
+def customer_repr(customer: Customer) -> dict:
     return {
         "id": customer.id,
         "external_id": customer.external_id,
@@ -19,10 +16,13 @@ def customer_payload(customer: Customer) -> dict:
         "name": customer.name,
         "country": customer.country,
         "currency": customer.currency,
+        "created_at": datetime_repr(customer.created_at),
+        "updated_at": datetime_repr(customer.updated_at),
     }
 
 
-def gateway_account_payload(account: GatewayAccount) -> dict:
+def gateway_account_repr(account: GatewayAccount) -> dict:
+    """An operator's gateway account (events only: its credentials never leave the admin)."""
     return {
         "id": account.id,
         "provider": account.provider,
@@ -34,7 +34,7 @@ def gateway_account_payload(account: GatewayAccount) -> dict:
     }
 
 
-def payment_method_payload(method: PaymentMethod) -> dict:
+def payment_method_repr(method: PaymentMethod) -> dict:
     return {
         "id": method.id,
         "customer": method.customer_id,
@@ -44,38 +44,101 @@ def payment_method_payload(method: PaymentMethod) -> dict:
         "exp_month": method.exp_month,
         "exp_year": method.exp_year,
         "is_default": method.is_default,
+        "created_at": datetime_repr(method.created_at),
     }
 
 
-def invoice_payload(invoice: Invoice) -> dict:
+def invoice_line_repr(line: InvoiceLine) -> dict:
+    return {
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit_amount": money_repr(line.unit_amount),
+        "discount_amount": money_repr(line.discount_amount),
+        "tax_amount": money_repr(line.tax_amount),
+        "total": money_repr(line.total),
+        "reference": line.reference,
+    }
+
+
+def invoice_repr(invoice: Invoice, *, lines: list[InvoiceLine] | None = None) -> dict:
+    """`lines`: the invoice's lines when the caller has them at hand (a batch just made them)."""
+    lines = list(invoice.lines.all()) if lines is None else lines
     return {
         "id": invoice.id,
         "number": invoice.number,
         "customer": invoice.customer_id,
         "status": invoice.status,
+        "currency": invoice.currency,
+        "description": invoice.description,
+        "subtotal": money_repr(invoice.subtotal),
+        "discount_total": money_repr(invoice.discount_total),
+        "tax_total": money_repr(invoice.tax_total),
         "total": money_repr(invoice.total),
-        "source": invoice.source,
+        "lines": [invoice_line_repr(line) for line in lines],
+        "created_at": datetime_repr(invoice.created_at),
+        "finalized_at": datetime_repr(invoice.finalized_at),
+        "paid_at": datetime_repr(invoice.paid_at),
+        "voided_at": datetime_repr(invoice.voided_at),
     }
 
 
-def payment_payload(payment: Payment) -> dict:
+def invoice_reprs(invoices: list[Invoice]) -> list[dict]:
+    """Many invoices' representations, their lines read in one query (the batch paths)."""
+    lines: dict[str, list[InvoiceLine]] = {invoice.id: [] for invoice in invoices}
+    for line in InvoiceLine.objects.filter(invoice__in=invoices).order_by("invoice_id", "position"):
+        lines[line.invoice_id].append(line)
+    return [invoice_repr(invoice, lines=lines[invoice.id]) for invoice in invoices]
+
+
+def payment_next_action(payment: Payment) -> dict | None:
+    if payment.status != Payment.Status.REQUIRES_ACTION or not payment.next_action_url:
+        return None
+    return {"type": "redirect_to_url", "url": payment.next_action_url}
+
+
+def payment_repr(payment: Payment) -> dict:
     return {
         "id": payment.id,
         "customer": payment.customer_id,
         "invoice": payment.invoice_id,
         "gateway": payment.gateway_account_id,
+        "payment_method": payment.payment_method_id,
         "status": payment.status,
         "amount": money_repr(payment.amount),
+        "amount_refunded": money_repr(Money(payment.amount_refunded, payment.amount.currency)),
         "decline_code": payment.decline_code or None,
+        "failure_message": payment.failure_message,
+        "next_action": payment_next_action(payment),
+        "attempts": payment.attempts,
         "off_session": payment.off_session,
+        "fee": money_repr(payment.fee) if payment.fee is not None else None,
+        "net": money_repr(payment.net) if payment.net is not None else None,
+        "payout": payment.payout_id,
+        "captured_at": datetime_repr(payment.captured_at),
+        "created_at": datetime_repr(payment.created_at),
+        "updated_at": datetime_repr(payment.updated_at),
     }
 
 
-def refund_payload(refund: Refund) -> dict:
+def refund_repr(refund: Refund) -> dict:
     return {
         "id": refund.id,
         "payment": refund.payment_id,
         "amount": money_repr(refund.amount),
         "status": refund.status,
         "reason": refund.reason,
+        "failure_message": refund.failure_message,
+        "created_at": datetime_repr(refund.created_at),
+    }
+
+
+def payout_repr(payout: Payout) -> dict:
+    """A payout to the operator's bank (events only)."""
+    return {
+        "id": payout.id,
+        "gateway": payout.gateway_account_id,
+        "amount": money_repr(payout.amount),
+        "fee_total": money_repr(payout.fee_total),
+        "payments": payout.payments.count(),
+        "arrival_date": payout.arrival_date.isoformat(),
     }

@@ -1,13 +1,21 @@
-from drf_spectacular.utils import extend_schema_field
-from moneyed import Money
 from rest_framework import serializers
 
-from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
-from payments.currency import money_repr
+from integrations.kernel.representation import Represented
+from payments.api.fields import MoneyOutputField
 from payments.models import Customer, Invoice, InvoiceLine, Payment, PaymentMethod, Refund
+from payments.representations import (
+    customer_repr,
+    invoice_line_repr,
+    invoice_repr,
+    payment_method_repr,
+    payment_repr,
+    refund_repr,
+)
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(Represented, serializers.ModelSerializer):
+    represent = staticmethod(customer_repr)
+
     class Meta:
         model = Customer
         fields = ["id", "external_id", "email", "name", "country", "currency", "created_at", "updated_at"]
@@ -46,12 +54,14 @@ class GatewaySerializer(serializers.Serializer):
     client = serializers.DictField(help_text="What the app needs to tokenize a card with this gateway.")
 
 
-class PaymentMethodSerializer(serializers.ModelSerializer):
+class PaymentMethodSerializer(Represented, serializers.ModelSerializer):
+    represent = staticmethod(payment_method_repr)
+    customer = serializers.CharField(source="customer_id")
     gateway = serializers.CharField(source="gateway_account_id")
 
     class Meta:
         model = PaymentMethod
-        fields = ["id", "gateway", "brand", "last4", "exp_month", "exp_year", "is_default", "created_at"]
+        fields = ["id", "customer", "gateway", "brand", "last4", "exp_month", "exp_year", "is_default", "created_at"]
         read_only_fields = fields
 
 
@@ -60,7 +70,8 @@ class PaymentMethodAttachSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=255, help_text="The token the gateway gave the app for the card.")
 
 
-class InvoiceLineSerializer(serializers.ModelSerializer):
+class InvoiceLineSerializer(Represented, serializers.ModelSerializer):
+    represent = staticmethod(invoice_line_repr)
     unit_amount = MoneyOutputField()
     discount_amount = MoneyOutputField()
     tax_amount = MoneyOutputField()
@@ -72,7 +83,8 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class InvoiceSerializer(Represented, serializers.ModelSerializer):
+    represent = staticmethod(invoice_repr)
     customer = serializers.CharField(source="customer_id")
     subtotal = MoneyOutputField()
     discount_total = MoneyOutputField()
@@ -107,18 +119,19 @@ class NextActionSerializer(serializers.Serializer):
     url = serializers.URLField()
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(Represented, serializers.ModelSerializer):
+    represent = staticmethod(payment_repr)
     customer = serializers.CharField(source="customer_id")
     invoice = serializers.CharField(source="invoice_id")
     gateway = serializers.CharField(source="gateway_account_id")
     payment_method = serializers.CharField(source="payment_method_id", allow_null=True)
     amount = MoneyOutputField()
-    amount_refunded = serializers.SerializerMethodField()
+    amount_refunded = MoneyOutputField()
     fee = MoneyOutputField(allow_null=True)
     net = MoneyOutputField(allow_null=True)
     payout = serializers.CharField(source="payout_id", allow_null=True)
-    decline_code = serializers.SerializerMethodField()
-    next_action = serializers.SerializerMethodField()
+    decline_code = serializers.CharField(allow_null=True)
+    next_action = NextActionSerializer(allow_null=True)
 
     class Meta:
         model = Payment
@@ -145,22 +158,9 @@ class PaymentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(MONEY_SCHEMA)
-    def get_amount_refunded(self, payment):
-        return money_repr(Money(payment.amount_refunded, payment.amount.currency))
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_decline_code(self, payment):
-        return payment.decline_code or None
-
-    @extend_schema_field(NextActionSerializer(allow_null=True))
-    def get_next_action(self, payment):
-        if payment.status != Payment.Status.REQUIRES_ACTION or not payment.next_action_url:
-            return None
-        return {"type": "redirect_to_url", "url": payment.next_action_url}
-
-
-class RefundSerializer(serializers.ModelSerializer):
+class RefundSerializer(Represented, serializers.ModelSerializer):
+    represent = staticmethod(refund_repr)
     payment = serializers.CharField(source="payment_id")
     amount = MoneyOutputField()
 

@@ -24,7 +24,7 @@ from payments.models import (
     PaymentMethod,
 )
 from payments.representations import (
-    invoice_payload,
+    invoice_repr,
 )
 from payments.services.charges import payments_mark_succeeded
 from payments.services.invoices import LineSpec, invoice_numbers_reserve
@@ -81,7 +81,12 @@ def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
         )
     Invoice.objects.bulk_create(invoices)
     InvoiceLine.objects.bulk_create(lines)
-    events_emit([("invoice.created", {"invoice": invoice_payload(i)}, i.customer_id) for i in invoices])
+    events_emit(
+        [
+            ("invoice.created", {"invoice": invoice_repr(invoice, lines=[line])}, invoice.customer_id)
+            for invoice, line in zip(invoices, lines, strict=True)
+        ]
+    )
     return invoices
 
 

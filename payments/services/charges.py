@@ -29,7 +29,7 @@ from payments.models import (
     payment_idempotency_key,
 )
 from payments.representations import (
-    payment_payload,
+    payment_repr,
 )
 from payments.services.invoices import PAYABLE_STATUSES, invoices_mark_paid
 from payments.services.payment_methods import gateway_customer_reference
@@ -157,7 +157,7 @@ def payment_apply_result(*, payment: Payment, attempt: int, result: ChargeResult
         payment.save(update_fields=["status", "next_action_url", "gateway_reference", "updated_at"])
         event_emit(
             type="payment.requires_action",
-            payload={"payment": payment_payload(payment)},
+            payload={"payment": payment_repr(payment)},
             customer_id=payment.customer_id,
         )
         return payment
@@ -169,7 +169,7 @@ def payment_apply_result(*, payment: Payment, attempt: int, result: ChargeResult
     payment.failure_message = (result.message or "The payment failed.")[:255]
     payment.next_action_url = ""
     payment.save()
-    event_emit(type="payment.failed", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id)
+    event_emit(type="payment.failed", payload={"payment": payment_repr(payment)}, customer_id=payment.customer_id)
     hooks.run("invoice_payment_failed", invoice=payment.invoice, payment=payment)
     return payment
 
@@ -201,7 +201,7 @@ def payments_mark_succeeded(*, captured: list[tuple[Payment, ChargeResult]]) -> 
         Customer.objects.filter(pk__in=customer_ids, currency_fixed_at__isnull=True).update(
             currency=currency, currency_fixed_at=now
         )
-    events_emit([("payment.succeeded", {"payment": payment_payload(p)}, p.customer_id) for p in payments])
+    events_emit([("payment.succeeded", {"payment": payment_repr(p)}, p.customer_id) for p in payments])
     invoices = Invoice.objects.select_for_update().in_bulk([p.invoice_id for p in payments])
     payable = []
     for payment in payments:
@@ -293,9 +293,7 @@ def payment_cancel(*, payment: Payment, reason: str = "abandoned") -> Payment:
             return payment
         payment.status, payment.failure_message, payment.next_action_url = Payment.Status.CANCELED, reason, ""
         payment.save(update_fields=["status", "failure_message", "next_action_url", "updated_at"])
-        event_emit(
-            type="payment.canceled", payload={"payment": payment_payload(payment)}, customer_id=payment.customer_id
-        )
+        event_emit(type="payment.canceled", payload={"payment": payment_repr(payment)}, customer_id=payment.customer_id)
         hooks.run("invoice_payment_failed", invoice=payment.invoice, payment=payment)
     return payment
 

@@ -19,7 +19,7 @@ from payments.models import (
     CustomerToken,
 )
 from payments.representations import (
-    customer_payload,
+    customer_repr,
 )
 
 logger = logging.getLogger("payments")
@@ -52,7 +52,7 @@ def customer_create(*, external_id: str, email: str, country: str, name: str = "
         raise Conflict(
             f"A customer with external_id '{external_id}' exists.", code="customer_exists", param="external_id"
         ) from None
-    event_emit(type="customer.created", payload={"customer": customer_payload(customer)}, customer_id=customer.id)
+    event_emit(type="customer.created", payload={"customer": customer_repr(customer)}, customer_id=customer.id)
     return customer
 
 
@@ -83,7 +83,7 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
     customer.save()
     event_emit(
         type="customer.updated",
-        payload={"customer": customer_payload(customer), "changed": sorted(changed)},
+        payload={"customer": customer_repr(customer), "changed": sorted(changed)},
         customer_id=customer.id,
     )
     return customer

@@ -15,7 +15,7 @@ from payments.models import (
     GatewayAccount,
 )
 from payments.representations import (
-    gateway_account_payload,
+    gateway_account_repr,
 )
 
 logger = logging.getLogger("payments")
@@ -60,7 +60,7 @@ def gateway_account_create(
         priority=priority,
         active=active,
     )
-    event_emit(type="gateway_account.created", payload={"gateway_account": gateway_account_payload(account)})
+    event_emit(type="gateway_account.created", payload={"gateway_account": gateway_account_repr(account)})
     return account
 
 
@@ -79,5 +79,5 @@ def gateway_account_update(*, account: GatewayAccount, credentials: dict | None 
     if credentials:
         account.credentials = {**account.credentials, **{k: v for k, v in credentials.items() if v not in (None, "")}}
     account.save()
-    event_emit(type="gateway_account.updated", payload={"gateway_account": gateway_account_payload(account)})
+    event_emit(type="gateway_account.updated", payload={"gateway_account": gateway_account_repr(account)})
     return account

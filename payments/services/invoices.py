@@ -22,7 +22,8 @@ from payments.models import (
     Payment,
 )
 from payments.representations import (
-    invoice_payload,
+    invoice_repr,
+    invoice_reprs,
 )
 
 logger = logging.getLogger("payments")
@@ -89,7 +90,7 @@ def invoice_create(
     for row in rows:
         row.invoice = invoice
     InvoiceLine.objects.bulk_create(rows)
-    event_emit(type="invoice.created", payload={"invoice": invoice_payload(invoice)}, customer_id=customer.id)
+    event_emit(type="invoice.created", payload={"invoice": invoice_repr(invoice)}, customer_id=customer.id)
     return invoice
 
 
@@ -155,7 +156,12 @@ def invoices_mark_paid(*, paid: list[tuple[Invoice, "Payment | None"]]) -> None:
     for invoice in invoices:
         invoice.status, invoice.paid_at = Invoice.Status.PAID, now
     update_rows(invoices, ["status", "paid_at"])
-    events_emit([("invoice.paid", {"invoice": invoice_payload(i)}, i.customer_id) for i in invoices])
+    events_emit(
+        [
+            ("invoice.paid", {"invoice": rendered}, i.customer_id)
+            for i, rendered in zip(invoices, invoice_reprs(invoices), strict=True)
+        ]
+    )
     hooks.run("invoices_paid", paid=paid)
 
 
@@ -168,7 +174,7 @@ def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
         invoice.save(update_fields=["status"])
         event_emit(
             type="invoice.marked_uncollectible",
-            payload={"invoice": invoice_payload(invoice)},
+            payload={"invoice": invoice_repr(invoice)},
             customer_id=invoice.customer_id,
         )
     return invoice
@@ -182,7 +188,5 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
     if invoice.status != Invoice.Status.VOID:
         invoice.status, invoice.voided_at = Invoice.Status.VOID, timezone.now()
         invoice.save(update_fields=["status", "voided_at"])
-        event_emit(
-            type="invoice.voided", payload={"invoice": invoice_payload(invoice)}, customer_id=invoice.customer_id
-        )
+        event_emit(type="invoice.voided", payload={"invoice": invoice_repr(invoice)}, customer_id=invoice.customer_id)
     return invoice

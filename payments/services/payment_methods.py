@@ -22,7 +22,7 @@ from payments.models import (
     PaymentMethod,
 )
 from payments.representations import (
-    payment_method_payload,
+    payment_method_repr,
 )
 
 logger = logging.getLogger("payments")
@@ -84,7 +84,7 @@ def payment_method_attach(*, customer: Customer, gateway_account_id: str, token:
         )
         event_emit(
             type="payment_method.attached",
-            payload={"payment_method": payment_method_payload(method)},
+            payload={"payment_method": payment_method_repr(method)},
             customer_id=customer.id,
         )
         if method.is_default:
@@ -122,7 +122,7 @@ def payment_method_set_default(*, payment_method: PaymentMethod) -> PaymentMetho
         method.save(update_fields=["is_default"])
         event_emit(
             type="payment_method.default_changed",
-            payload={"payment_method": payment_method_payload(method)},
+            payload={"payment_method": payment_method_repr(method)},
             customer_id=method.customer_id,
         )
         hooks.run("payment_method_default_changed", payment_method=method)
@@ -147,6 +147,6 @@ def payment_method_detach(*, payment_method: PaymentMethod) -> None:
             PaymentMethod.objects.filter(pk=successor.pk).update(is_default=True)
     event_emit(
         type="payment_method.detached",
-        payload={"payment_method": payment_method_payload(method)},
+        payload={"payment_method": payment_method_repr(method)},
         customer_id=method.customer_id,
     )

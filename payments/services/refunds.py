@@ -27,8 +27,8 @@ from payments.models import (
     Refund,
 )
 from payments.representations import (
-    payment_payload,
-    refund_payload,
+    payment_repr,
+    refund_repr,
 )
 
 logger = logging.getLogger("payments")
@@ -96,7 +96,7 @@ def refund_apply_result(*, refund: Refund, result: RefundResult) -> Refund:
     payment.save(update_fields=["status", "updated_at"])
     event_emit(
         type="payment.refunded",
-        payload={"payment": payment_payload(payment), "refund": refund_payload(refund)},
+        payload={"payment": payment_repr(payment), "refund": refund_repr(refund)},
         customer_id=payment.customer_id,
     )
     hooks.run("payment_refunded", payment=payment, refund=refund, fully_refunded=fully)

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from integrations.services import event_emit
 from payments.currency import (
-    format_amount,
     money,
 )
 from payments.gateways.base import PayoutNotice
@@ -21,26 +20,13 @@ from payments.models import (
     Payout,
     Refund,
 )
+from payments.representations import payout_repr
 
 logger = logging.getLogger("payments")
 
 
 def _payout_paid_event(payout_id: str) -> None:
-    payout = Payout.objects.get(pk=payout_id)
-    currency = payout.amount.currency.code
-    event_emit(
-        type="payout.paid",
-        payload={
-            "payout": {
-                "id": payout.id,
-                "gateway": payout.gateway_account_id,
-                "amount": {"amount": format_amount(payout.amount.amount, currency), "currency": currency},
-                "fee_total": {"amount": format_amount(payout.fee_total.amount, currency), "currency": currency},
-                "payments": payout.payments.count(),
-                "arrival_date": payout.arrival_date.isoformat(),
-            }
-        },
-    )
+    event_emit(type="payout.paid", payload={"payout": payout_repr(Payout.objects.get(pk=payout_id))})
 
 
 def payouts_create_sandbox(*, as_of=None) -> list[Payout]:

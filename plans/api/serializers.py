@@ -1,11 +1,13 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from payments.api.fields import MONEY_SCHEMA
-from payments.api.serializers import InvoiceSerializer, NextActionSerializer, PaymentSerializer
+from integrations.kernel.representation import Represented
+from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
+from payments.api.serializers import InvoiceSerializer, NextActionSerializer
 from payments.currency import money_repr
+from payments.representations import payment_next_action
 from plans.models import Access, Plan, Subscription
-from plans.selectors import grace_ends, plan_current_prices
+from plans.representations import access_repr, plan_for_sale_repr, plan_repr, subscription_repr
 
 
 class TrialSerializer(serializers.Serializer):
@@ -14,23 +16,9 @@ class TrialSerializer(serializers.Serializer):
     requires_payment_method = serializers.BooleanField(default=True)
 
 
-class _PlanBaseSerializer(serializers.ModelSerializer):
-    interval = serializers.SerializerMethodField()
-    trial = serializers.SerializerMethodField()
-
-    @extend_schema_field(serializers.ChoiceField(choices=Plan.Interval.choices, allow_null=True))
-    def get_interval(self, plan):
-        return plan.interval or None
-
-    @extend_schema_field(TrialSerializer(allow_null=True))
-    def get_trial(self, plan):
-        if not plan.has_trial:
-            return None
-        return {
-            "length": plan.trial_length,
-            "unit": plan.trial_unit,
-            "requires_payment_method": plan.trial_requires_payment_method,
-        }
+class _PlanBaseSerializer(Represented, serializers.ModelSerializer):
+    interval = serializers.ChoiceField(choices=Plan.Interval.choices, allow_null=True)
+    trial = TrialSerializer(allow_null=True)
 
 
 _PLAN_FIELDS = [
@@ -51,31 +39,25 @@ _PLAN_FIELDS = [
 class PlanSerializer(_PlanBaseSerializer):
     """The operator's view: every current price."""
 
-    prices = serializers.SerializerMethodField()
+    represent = staticmethod(plan_repr)
+    prices = serializers.ListField(child=MoneyOutputField())
 
     class Meta:
         model = Plan
         fields = [*_PLAN_FIELDS, "prices", "created_at", "updated_at"]
         read_only_fields = fields
 
-    @extend_schema_field({"type": "array", "items": MONEY_SCHEMA})
-    def get_prices(self, plan):
-        return [money_repr(price.amount) for price in plan_current_prices(plan=plan)]
-
 
 class CustomerPlanSerializer(_PlanBaseSerializer):
     """A customer's view: the price in their currency."""
 
-    price = serializers.SerializerMethodField()
+    represent = staticmethod(plan_for_sale_repr)
+    price = MoneyOutputField()
 
     class Meta:
         model = Plan
         fields = [*_PLAN_FIELDS, "price"]
         read_only_fields = fields
-
-    @extend_schema_field(MONEY_SCHEMA)
-    def get_price(self, plan):
-        return money_repr(plan.prices_in_currency[0].amount)
 
 
 class PlanWriteSerializer(serializers.Serializer):
@@ -100,19 +82,17 @@ class PlanUpdateSerializer(PlanWriteSerializer):
         super().__init__(*args, partial=True, **kwargs)
 
 
-class AccessSerializer(serializers.ModelSerializer):
+class AccessSerializer(Represented, serializers.ModelSerializer):
     """The access a one-off purchase grants (in checkout's `subscription` field)."""
 
-    object = serializers.SerializerMethodField()
+    represent = staticmethod(access_repr)
+    object = serializers.ChoiceField(choices=["access"])
     plan = serializers.CharField(source="plan_id")
 
     class Meta:
         model = Access
         fields = ["id", "object", "plan", "status", "access_from", "access_until", "created_at"]
         read_only_fields = fields
-
-    def get_object(self, access) -> str:
-        return "access"
 
 
 class CheckoutPaymentSerializer(serializers.Serializer):
@@ -127,7 +107,7 @@ class CheckoutPaymentSerializer(serializers.Serializer):
 
     @extend_schema_field(NextActionSerializer(allow_null=True))
     def get_next_action(self, payment):
-        return PaymentSerializer().get_next_action(payment)
+        return payment_next_action(payment)
 
 
 class CheckoutRequestSerializer(serializers.Serializer):
@@ -137,15 +117,16 @@ class CheckoutRequestSerializer(serializers.Serializer):
     return_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
-    object = serializers.SerializerMethodField()
+class SubscriptionSerializer(Represented, serializers.ModelSerializer):
+    represent = staticmethod(subscription_repr)
+    object = serializers.ChoiceField(choices=["subscription"])
     customer = serializers.CharField(source="customer_id")
     plan = serializers.CharField(source="plan_id")
-    price = serializers.SerializerMethodField()
+    price = MoneyOutputField()
     payment_method = serializers.CharField(source="payment_method_id", allow_null=True)
-    pending_plan = serializers.SerializerMethodField()
-    cancel_reason = serializers.SerializerMethodField()
-    grace_until = serializers.SerializerMethodField()
+    pending_plan = serializers.CharField(allow_null=True)
+    cancel_reason = serializers.CharField(allow_null=True)
+    grace_until = serializers.DateTimeField(allow_null=True)
 
     class Meta:
         model = Subscription
@@ -171,26 +152,6 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
-
-    def get_object(self, sub) -> str:
-        return "subscription"
-
-    @extend_schema_field(MONEY_SCHEMA)
-    def get_price(self, sub):
-        return money_repr(sub.price.amount)
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_pending_plan(self, sub):
-        return sub.pending_price.plan_id if sub.pending_price_id else None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_cancel_reason(self, sub):
-        return sub.cancel_reason or None
-
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_grace_until(self, sub):
-        value = grace_ends(sub)
-        return serializers.DateTimeField().to_representation(value) if value else None
 
 
 class CheckoutSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from integrations.kernel.errors import Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import normalize_currency, parse_amount
 from plans.models import Plan, PlanPrice
-from plans.representations import plan_payload
+from plans.representations import plan_repr
 from plans.selectors import plan_is_referenced
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -158,7 +158,7 @@ def plan_create(*, prices, trial: Trial | None = None, **terms) -> Plan:
     except IntegrityError:  # a concurrent create of the same code
         raise Conflict(f"A plan with code '{columns['code']}' exists.", code="plan_exists", param="code") from None
     _prices_replace(plan=plan, prices=parsed_prices)
-    event_emit(type="plan.created", payload={"plan": plan_payload(plan)})
+    event_emit(type="plan.created", payload={"plan": plan_repr(plan)})
     return plan
 
 
@@ -204,7 +204,7 @@ def plan_update(*, plan: Plan, **changes) -> Plan:
     changed = sorted({("trial" if f.startswith("trial_") else f) for f in changed_fields})
     if prices_changed:
         changed.append("prices")
-    event_emit(type="plan.updated", payload={"plan": plan_payload(plan), "changed": changed})
+    event_emit(type="plan.updated", payload={"plan": plan_repr(plan), "changed": changed})
     return plan
 
 
@@ -217,7 +217,7 @@ def plan_archive(*, plan: Plan) -> Plan:
     plan.status = Plan.Status.ARCHIVED
     plan.archived_at = timezone.now()
     plan.save(update_fields=["status", "archived_at", "updated_at"])
-    event_emit(type="plan.archived", payload={"plan": plan_payload(plan)})
+    event_emit(type="plan.archived", payload={"plan": plan_repr(plan)})
     return plan
 
 

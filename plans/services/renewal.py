@@ -18,7 +18,7 @@ from plans import notifications
 from plans.locks import subscription_lock
 from plans.models import DUE_STATUSES, PlanPrice, Subscription, SubscriptionInvoice
 from plans.periods import period_end
-from plans.representations import subscription_payload
+from plans.representations import subscription_repr
 from plans.selectors import plan_current_price, subscription_card
 from plans.services.dunning import renewal_without_card, retry_due
 from plans.services.subscriptions import subscription_emit, subscription_end, subscription_pause_locked
@@ -194,7 +194,7 @@ def renewals_advance(*, links: list[SubscriptionInvoice]) -> list[Subscription]:
         sub.next_billing_at = link.period_end
         sub.updated_at = clock.now()
         advanced.append(sub)
-        payload = {"subscription": subscription_payload(sub)}
+        payload = {"subscription": subscription_repr(sub)}
         events.append(("subscription.renewed", {**payload, "invoice": link.invoice_id}, sub.customer_id))
         if plan_changed:
             events.append(("subscription.plan_changed", payload, sub.customer_id))

@@ -12,7 +12,7 @@ from payments.models import Customer, PaymentMethod
 from payments.services import invoice_void
 from plans import notifications
 from plans.models import Plan, PlanPrice, Subscription
-from plans.representations import subscription_payload
+from plans.representations import subscription_repr
 from plans.selectors import subscription_open_invoice
 
 Status = Subscription.Status
@@ -21,7 +21,7 @@ Status = Subscription.Status
 def subscription_emit(sub: Subscription, type_: str, **extra) -> None:
     event_emit(
         type=f"subscription.{type_}",
-        payload={"subscription": subscription_payload(sub), **extra},
+        payload={"subscription": subscription_repr(sub), **extra},
         customer_id=sub.customer_id,
     )
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from integrations.kernel.errors import Conflict, InvalidRequest, Unprocessable
+from integrations.kernel.representation import datetime_repr
 from integrations.models import Event
 from plans.models import Plan, PlanPrice
 from plans.selectors import plan_is_referenced
@@ -630,6 +631,8 @@ def _plan_object(plan: Plan, prices: list[dict]) -> dict:
         },
         "prices": prices,
         "status": plan.status,
+        "created_at": datetime_repr(plan.created_at),
+        "updated_at": datetime_repr(plan.updated_at),
     }
 
 
