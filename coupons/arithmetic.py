@@ -1,11 +1,10 @@
 """The discount arithmetic of coupons: how much a percent or amount discount takes off a subtotal,
-how an account-level and a subscription-level discount combine, and how one invoice-level discount
-is spread across invoice lines. Pure functions on `Money` and `Decimal`; no database.
+and how an account-level and a subscription-level discount combine. Pure functions on `Money` and `Decimal`; no database.
 
 Rounding is the one rule of `payments.currency`: half-up to the currency's minor unit.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from types import MappingProxyType
@@ -124,46 +123,6 @@ def combine(*, subtotal: Money, account: DiscountTerms | None, subscription: Dis
     return money((first + second).amount, currency)
 
 
-def split_across_lines(*, discount: Money, line_amounts: Sequence[Money]) -> list[Money]:
-    """One invoice-level discount spread across lines in proportion to their amounts: each part
-    rounded half-up, the last line taking the remainder so the parts add up exactly to the
-    discount. No part exceeds its line's amount: when rounding leaves the last line too much
-    (or a negative remainder), the difference moves to (or comes back from) the earlier lines,
-    from the last one backwards."""
-    currency = _check_amount(discount, "discount")
-    if not line_amounts:
-        if discount.amount:
-            raise ValueError("A discount needs at least one line to go on.")
-        return []
-    for line in line_amounts:
-        if _check_amount(line, "line amount") != currency:
-            raise ValueError(f"Every line is in the discount's currency ({currency}).")
-    # Integer minor units: exact division with remainder, where a Decimal quotient would be
-    # rounded at the context's precision before the half-up rounding.
-    scale = minor_digits(currency)
-    off = _units(discount, scale)
-    amounts = [_units(line, scale) for line in line_amounts]
-    total = sum(amounts)
-    if off > total:
-        raise ValueError("The discount is more than the lines add up to.")
-    parts = [(2 * off * amount + total) // (2 * total) if total else 0 for amount in amounts[:-1]]
-    last = off - sum(parts)
-    if last > amounts[-1]:
-        excess, last = last - amounts[-1], amounts[-1]
-        for index in reversed(range(len(parts))):
-            moved = min(excess, amounts[index] - parts[index])
-            parts[index] += moved
-            excess -= moved
-    elif last < 0:
-        shortfall, last = -last, 0
-        for index in reversed(range(len(parts))):
-            moved = min(shortfall, parts[index])
-            parts[index] -= moved
-            shortfall -= moved
-    parts.append(last)
-    return [money(Decimal(part).scaleb(-scale), currency) for part in parts]
-
-
 def _check_amount(value: Money, name: str) -> str:
     """The currency of a non-negative Money that has no more digits than its currency has."""
     if not isinstance(value, Money) or not isinstance(value.amount, Decimal) or not value.amount.is_finite():
@@ -174,7 +133,3 @@ def _check_amount(value: Money, name: str) -> str:
     if quantize(value.amount, currency) != value.amount:
         raise ValueError(f"The {name} has more digits than {currency} has.")
     return currency
-
-
-def _units(value: Money, scale: int) -> int:
-    return int(value.amount.scaleb(scale))

@@ -1,5 +1,5 @@
 """Coupon arithmetic: percent and amount discounts rounded half-up per currency, bounded by the
-subtotal; subscription-level then account-level combination; exact splits across invoice lines."""
+subtotal; subscription-level then account-level combination."""
 
 from decimal import Decimal, localcontext
 
@@ -16,7 +16,6 @@ from coupons.arithmetic import (
     InvalidDiscountTerms,
     combine,
     discount_for,
-    split_across_lines,
 )
 from payments.currency import from_minor_units, minor_digits, quantize
 
@@ -64,15 +63,6 @@ def terms_in(draw, currency: str) -> DiscountTerms:
 def subtotal_and_terms(draw):
     currency = draw(ENABLED)
     return from_minor_units(draw(UNITS), currency), draw(terms_in(currency))
-
-
-@st.composite
-def discount_and_lines(draw, max_lines: int = 40):
-    currency = draw(ENABLED)
-    small = st.integers(min_value=0, max_value=5)
-    units = draw(st.lists(st.one_of(small, UNITS), min_size=1, max_size=max_lines))
-    discount = draw(st.integers(min_value=0, max_value=sum(units)))
-    return from_minor_units(discount, currency), [from_minor_units(u, currency) for u in units]
 
 
 # --- Discount terms
@@ -239,92 +229,3 @@ def test_combine_is_never_negative_and_never_more_than_the_subtotal(currency, un
     total = combine(subtotal=subtotal, account=account, subscription=subscription)
     assert Decimal(0) <= total.amount <= subtotal.amount
     assert on_the_grid(total)
-
-
-# --- Splitting one discount across invoice lines
-
-
-def test_split_leaves_the_remainder_on_the_last_line():
-    parts = split_across_lines(discount=eur("10.00"), line_amounts=[eur("10.00")] * 3)
-    assert parts == [eur("3.33"), eur("3.33"), eur("3.34")]
-
-
-def test_split_rounds_each_share_half_up():
-    # 1.00 over 1.00 and 3.00: the first share is exactly 0.25; 0.01 over 0.01 and 0.01: 0.005 -> 0.01.
-    assert split_across_lines(discount=eur("1.00"), line_amounts=[eur("1.00"), eur("3.00")]) == [
-        eur("0.25"),
-        eur("0.75"),
-    ]
-    assert split_across_lines(discount=eur("0.01"), line_amounts=[eur("0.01"), eur("0.01")]) == [eur("0.01"), eur("0")]
-
-
-def test_split_moves_what_the_last_line_cannot_take_to_an_earlier_line():
-    # Every share rounds to 0.00, so the 0.01 remainder would land on a zero-amount last line.
-    parts = split_across_lines(discount=eur("0.01"), line_amounts=[eur("0.01")] * 3 + [eur("0.00")])
-    assert parts == [eur("0"), eur("0"), eur("0.01"), eur("0")]
-
-
-def test_split_takes_back_from_earlier_lines_when_rounding_up_overshoots():
-    # Each 0.005 share rounds up to 0.01: five of them would exceed the 0.03 discount.
-    parts = split_across_lines(discount=eur("0.03"), line_amounts=[eur("0.01")] * 6)
-    assert parts == [eur("0.01")] * 3 + [eur("0")] * 3
-
-
-def test_split_over_a_single_line_gives_it_the_whole_discount():
-    assert split_across_lines(discount=Money(Decimal("700"), "JPY"), line_amounts=[Money(Decimal("1000"), "JPY")]) == [
-        Money(Decimal("700"), "JPY")
-    ]
-
-
-def test_split_refuses_lines_in_another_currency():
-    with pytest.raises(ValueError):
-        split_across_lines(discount=eur("1.00"), line_amounts=[eur("1.00"), Money(Decimal("1.00"), "USD")])
-
-
-def test_split_refuses_a_discount_larger_than_the_lines():
-    with pytest.raises(ValueError):
-        split_across_lines(discount=eur("3.01"), line_amounts=[eur("1.00"), eur("2.00")])
-
-
-@moderate
-@given(case=discount_and_lines())
-def test_split_parts_add_up_exactly_to_the_discount(case):
-    discount, lines = case
-    parts = split_across_lines(discount=discount, line_amounts=lines)
-    assert len(parts) == len(lines)
-    assert sum(parts, Money(0, discount.currency)) == discount
-
-
-@moderate
-@given(case=discount_and_lines())
-def test_split_never_gives_a_line_more_than_its_amount_or_less_than_zero(case):
-    discount, lines = case
-    parts = split_across_lines(discount=discount, line_amounts=lines)
-    assert all(Decimal(0) <= part.amount <= line.amount for part, line in zip(parts, lines, strict=True))
-    assert all(on_the_grid(part) for part in parts)
-
-
-@moderate
-@given(case=discount_and_lines(max_lines=200))
-def test_split_over_many_lines_adds_up_and_fits_every_line(case):
-    discount, lines = case
-    parts = split_across_lines(discount=discount, line_amounts=lines)
-    assert sum(parts, Money(0, discount.currency)) == discount
-    assert all(part <= line for part, line in zip(parts, lines, strict=True))
-
-
-@moderate
-@given(case=discount_and_lines())
-def test_split_gives_zero_amount_lines_nothing(case):
-    discount, lines = case
-    parts = split_across_lines(discount=discount, line_amounts=lines)
-    assert all(part.amount == 0 for part, line in zip(parts, lines, strict=True) if line.amount == 0)
-
-
-@moderate
-@given(currency=ENABLED, units=st.lists(UNITS, min_size=1, max_size=40))
-def test_a_full_discount_split_across_lines_zeroes_every_line(currency, units):
-    lines = [from_minor_units(u, currency) for u in units]
-    subtotal = sum(lines, Money(0, currency))
-    discount = discount_for(terms=percent("100"), subtotal=subtotal)
-    assert split_across_lines(discount=discount, line_amounts=lines) == lines

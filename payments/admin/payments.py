@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from djmoney.money import Money  # django-money's Money formats like the MoneyFields beside it
 
-from integrations.kernel.admin import ReadOnlyAdmin, ReadOnlyInline
+from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
 from integrations.kernel.errors import DomainError, InvalidRequest
 from payments.admin.columns import _payment_refunded
 from payments.currency import format_amount, parse_amount
@@ -64,7 +64,7 @@ class PartialRefundForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
     list_display = ["id", "customer", "amount", "refunded", "status", "gateway_account", "payment_method", "created_at"]
     list_filter = ["status", "gateway_account", "amount_currency", "customer__country"]
     search_fields = ["=id", "customer__external_id", "customer__email", "=gateway_reference"]
@@ -181,18 +181,12 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.action(description="Refund selected payments in full", permissions=["refund"])
     def refund_in_full(self, request, queryset):
         if request.POST.get("confirm") != "yes":
-            return TemplateResponse(
+            return self._confirm(
                 request,
-                "admin/confirm_action.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Refund payments in full?",
-                    "question": "What is left of each payment will go back to the customer's card. "
-                    "This cannot be undone.",
-                    "objects": queryset,
-                    "action": "refund_in_full",
-                    "opts": self.opts,
-                },
+                queryset,
+                action="refund_in_full",
+                title="Refund payments in full?",
+                question="What is left of each payment will go back to the customer's card. This cannot be undone.",
             )
         outcomes: dict[str, list[str]] = {"succeeded": [], "pending": [], "refused": []}
         for payment in queryset:

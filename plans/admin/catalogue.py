@@ -5,8 +5,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
 
+from integrations.kernel.admin import ConfirmedActionsMixin
 from integrations.kernel.errors import DomainError
 from plans.models import Plan, PlanPrice
 from plans.selectors import plan_current_prices, plan_is_referenced
@@ -101,7 +101,7 @@ class RetiredPriceInline(admin.TabularInline):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     form = PlanAdminForm
     inlines = [CurrentPriceInline, RetiredPriceInline]
     list_display = ["name", "code", "kind", "billing", "trial", "prices", "status"]
@@ -181,19 +181,17 @@ class PlanAdmin(admin.ModelAdmin):
     @admin.action(description="Archive selected plans (take them off sale)", permissions=["change"])
     def archive_selected(self, request, queryset):
         if request.POST.get("confirm") != "yes":
-            return TemplateResponse(
+            return self._confirm(
                 request,
-                "admin/confirm_action.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Archive plans?",
-                    "question": "These plans will be taken off sale. Their subscribers keep them.",
-                    "objects": queryset,
-                    "action": "archive_selected",
-                    "opts": self.model._meta,
-                },
+                queryset,
+                action="archive_selected",
+                title="Archive plans?",
+                question="These plans will be taken off sale. Their subscribers keep them.",
             )
-        for plan in queryset:
+
+        def archive(plan):
             plan_archive(plan=plan)
-        self.message_user(request, f"Archived {queryset.count()} plan(s).", messages.SUCCESS)
+            return True, "archived"
+
+        self._each(request, queryset, done="Archived", call=archive)
         return None

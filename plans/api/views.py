@@ -100,7 +100,7 @@ class MeCheckoutView(APIView):
     @extend_schema(
         request=CheckoutRequestSerializer,
         responses={201: CheckoutSerializer},
-        summary="Buy a plan (one-off passes now; recurring plans with the subscriptions release)",
+        summary="Buy a plan: a subscription for a recurring plan, a pass for a one-off plan",
     )
     def post(self, request):
         data = validated_data(CheckoutRequestSerializer, request)
