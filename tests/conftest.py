@@ -1,5 +1,6 @@
-"""Fixtures of the cross-app subscription tests: a frozen clock that run_billing moves, a
-customer's app, a monthly plan."""
+"""Fixtures of the cross-app tests: a frozen clock that run_billing moves, a customer's app, a
+monthly and a premium plan for the subscription tests; the sandbox gateway account and a one-off
+event pass for the payment tests."""
 
 import pytest
 import time_machine
@@ -7,6 +8,15 @@ import time_machine
 from payments.services import gateway_account_create
 from plans.tests.factories import PlanFactory
 from tests.subscription_helpers import START, Billing
+
+# Steps shared by the split test modules live in these helpers; pytest rewrites their asserts as it
+# does a test module's, so a failing step still shows the values it compared.
+pytest.register_assert_rewrite(
+    "tests.billing_fault_helpers",
+    "tests.coupon_helpers",
+    "tests.payments_helpers",
+    "tests.subscription_lifecycle_helpers",
+)
 
 
 @pytest.fixture
@@ -24,3 +34,29 @@ def app(billing, customer):
 @pytest.fixture
 def monthly(db):
     return PlanFactory(code="monthly", name="Monthly", interval="month")
+
+
+@pytest.fixture
+def premium(db):
+    return PlanFactory(
+        code="premium",
+        name="Premium",
+        interval="month",
+        prices=[{"amount": "19.99", "currency": "EUR"}, {"amount": "2000", "currency": "JPY"}],
+    )
+
+
+@pytest.fixture
+def sandbox(db):
+    return gateway_account_create(provider="sandbox", display_name="Sandbox")
+
+
+@pytest.fixture
+def event_pass(db):
+    return PlanFactory(
+        code="event-pass",
+        kind="one_off",
+        interval=None,
+        access_days=2,
+        prices=[{"amount": "9.99", "currency": "EUR"}, {"amount": "700", "currency": "JPY"}],
+    )

@@ -1,0 +1,12 @@
+"""Fixtures shared by the payments app's admin tests: a client logged in as a superuser."""
+
+import pytest
+from django.test import Client
+
+
+@pytest.fixture
+def superuser_client(django_user_model):
+    user = django_user_model.objects.create_superuser(username="root", email="root@example.com", password="pw")
+    client = Client()
+    client.force_login(user)
+    return client
