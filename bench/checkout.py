@@ -22,7 +22,7 @@ from _support import ROOT, django_setup, free_port, migrate, percentile, postgre
 
 
 def prepare(customers: int) -> tuple[str, list[tuple[str, str]]]:
-    from payments.gateways.sandbox import sandbox_tokenize
+    from payments.gateways.sandbox.gateway import sandbox_tokenize
     from payments.models import Customer
     from payments.services import customer_token_create, gateway_account_create, payment_method_attach
     from plans.services import plan_create

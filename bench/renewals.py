@@ -27,7 +27,7 @@ def prepare(count: int):
     from django.utils import timezone
 
     from integrations.kernel.ids import new_id
-    from payments.gateways.sandbox_models import SandboxCard
+    from payments.gateways.sandbox.models import SandboxCard
     from payments.models import Customer, PaymentMethod
     from payments.services import gateway_account_create
     from plans.models import Subscription

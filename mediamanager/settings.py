@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "plans",
     "coupons",
     "payments",
+    "payments.gateways.sandbox",
     "integrations",
 ]
 

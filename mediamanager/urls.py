@@ -29,7 +29,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include(api_v1)),
-    path("sandbox/v1/", include("payments.gateways.sandbox_urls")),
+    path("sandbox/v1/", include("payments.gateways.sandbox.urls")),
     path("webhooks/gateways/<str:gateway_account_id>", payment_views.gateway_webhook, name="gateway-webhook"),
     path("billing/pay/<str:token>", plan_views.pay_now, name="pay-now"),
 ]

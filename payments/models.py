@@ -346,7 +346,3 @@ class GatewayWebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_id} {self.type}"
-
-
-# The sandbox gateway keeps its own records in this app's tables.
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxRefund  # noqa: E402, F401

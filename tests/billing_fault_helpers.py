@@ -14,7 +14,7 @@ from dateutil.relativedelta import relativedelta
 from django.db import connection
 from django.db.models import Count
 
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
+from payments.gateways.sandbox.models import SandboxCard, SandboxCharge
 from payments.models import Customer, GatewayAccount, Invoice, Payment, PaymentMethod
 from payments.services import gateway_account_create
 from plans.models import Plan, PlanPrice, Subscription, SubscriptionInvoice

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge
+from payments.gateways.sandbox.models import SandboxCard, SandboxCharge
 from payments.models import Invoice
 from payments.services import payments_reconcile
 from plans.billing import run_billing

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import Event
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.sandbox_models import SandboxCharge
+from payments.gateways.sandbox.gateway import SandboxGateway
+from payments.gateways.sandbox.models import SandboxCharge
 from payments.models import Invoice, Payment
 from payments.services import payments_reconcile
 from plans.billing import run_billing

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from payments.gateways.sandbox_models import SandboxCharge
+from payments.gateways.sandbox.models import SandboxCharge
 from payments.models import Invoice, Payment
 from payments.services import payments_reconcile
 from plans.models import Subscription, SubscriptionInvoice

@@ -92,7 +92,7 @@ def test_an_account_coupon_and_a_subscription_coupon_combine_subscription_first(
 
 
 def test_a_100_percent_coupon_gives_zero_invoices_marked_paid_with_no_charge(billing, app, monthly):
-    from payments.gateways.sandbox_models import SandboxCharge
+    from payments.gateways.sandbox.models import SandboxCharge
 
     create_coupon(
         billing,

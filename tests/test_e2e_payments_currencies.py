@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from conftest import client_for_customer
-from payments.gateways.sandbox_models import SandboxCharge
+from payments.gateways.sandbox.models import SandboxCharge
 from payments.models import Customer, Payment, Refund
 from payments.tests.factories import CustomerFactory
 from tests.payments_helpers import paid_checkout, refund

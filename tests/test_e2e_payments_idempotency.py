@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
+from payments.gateways.sandbox.models import SandboxCharge, SandboxRefund
 from payments.models import Invoice, Payment, Refund
 from plans.models import Access
 from tests.payments_helpers import RETURN_URL, attach_card, error_of, paid_checkout

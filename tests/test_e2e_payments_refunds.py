@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
+from payments.gateways.sandbox.models import SandboxCharge, SandboxRefund
 from payments.models import Payment, Refund
 from plans.models import Access
 from tests.payments_helpers import attach_card, buy, entitled, error_of, paid_checkout, refund

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from integrations.models import Event
-from payments.gateways.sandbox_models import SandboxCharge
+from payments.gateways.sandbox.models import SandboxCharge
 from payments.models import Invoice, Payment
 from plans.models import Access
 from tests.payments_helpers import RETURN_URL, attach_card, buy, challenge_path, entitled

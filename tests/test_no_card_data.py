@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from conftest import client_for_customer
 from integrations.models import Event
-from payments.gateways.sandbox import TEST_CARDS
+from payments.gateways.sandbox.gateway import TEST_CARDS
 from payments.models import Payment
 from payments.services import gateway_account_create
 from payments.tests.factories import CustomerFactory

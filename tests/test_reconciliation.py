@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from integrations.models import Event
 from payments import tasks
-from payments.gateways.sandbox import SandboxGateway, sandbox_challenge_complete
-from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
+from payments.gateways.sandbox.gateway import SandboxGateway, sandbox_challenge_complete
+from payments.gateways.sandbox.models import SandboxCharge, SandboxRefund
 from payments.models import CustomerToken, Invoice, Payment, PaymentAttempt, Payout, Refund
 from payments.services import (
     gateway_account_create,

@@ -1,10 +1,10 @@
-"""Provider name -> gateway class. A gateway account names its provider; `gateway_for` builds it."""
+"""Provider name -> gateway class. A gateway account names its provider; `gateway_for` builds it.
+Stripe is built in; the sandbox registers itself when its app is installed (its apps.py)."""
 
 from payments.gateways.base import Gateway
-from payments.gateways.sandbox import SandboxGateway
 from payments.gateways.stripe import StripeGateway
 
-GATEWAYS: dict[str, type[Gateway]] = {SandboxGateway.provider: SandboxGateway, StripeGateway.provider: StripeGateway}
+GATEWAYS: dict[str, type[Gateway]] = {StripeGateway.provider: StripeGateway}
 
 
 def register(gateway_class: type[Gateway]) -> None:

@@ -14,6 +14,7 @@ from payments.currency import (
 )
 from payments.gateways.base import PayoutNotice
 from payments.gateways.registry import gateway_for
+from payments.gateways.sandbox.gateway import SETTLEMENT_DAYS, SandboxGateway
 from payments.models import (
     GatewayAccount,
     Payment,
@@ -32,8 +33,6 @@ def _payout_paid_event(payout_id: str) -> None:
 def payouts_create_sandbox(*, as_of=None) -> list[Payout]:
     """The sandbox's settlement: payments captured two days ago or more, net of their fees and of
     refunds since, are paid out per gateway account and currency. Safe to run twice."""
-    from payments.gateways.sandbox import SETTLEMENT_DAYS, SandboxGateway
-
     now = as_of or timezone.now()
     cutoff = now - timedelta(days=SETTLEMENT_DAYS)
     payouts = []

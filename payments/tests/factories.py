@@ -2,7 +2,7 @@ import factory
 from moneyed import Money
 
 from payments import services
-from payments.gateways.sandbox import sandbox_tokenize
+from payments.gateways.sandbox.gateway import sandbox_tokenize
 from payments.models import Customer, GatewayAccount, Invoice, Payment, PaymentMethod
 
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from moneyed import Money
 
 from integrations.kernel.errors import DomainError
-from payments.gateways.sandbox import sandbox_tokenize
-from payments.gateways.sandbox_models import SandboxCharge, SandboxRefund
+from payments.gateways.sandbox.gateway import sandbox_tokenize
+from payments.gateways.sandbox.models import SandboxCharge, SandboxRefund
 from payments.models import Invoice, Payment, Refund
 from payments.services import (
     LineSpec,

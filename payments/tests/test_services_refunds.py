@@ -3,7 +3,7 @@
 from moneyed import Money
 
 from payments.gateways.base import RefundResult, RefundStatus
-from payments.gateways.sandbox import SandboxGateway
+from payments.gateways.sandbox.gateway import SandboxGateway
 from payments.models import Payment, Refund
 from payments.services import payment_refund, refund_apply_result
 from payments.tests.factories import CustomerFactory, succeeded_payment

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from moneyed import Money
 
-from payments.gateways.sandbox import sandbox_tokenize
+from payments.gateways.sandbox.gateway import sandbox_tokenize
 from payments.models import Payment, Payout, Refund
 from payments.services import (
     LineSpec,

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from integrations.models import Event
-from payments.gateways.sandbox import sandbox_tokenize
-from payments.gateways.sandbox_models import SandboxCharge
+from payments.gateways.sandbox.gateway import sandbox_tokenize
+from payments.gateways.sandbox.models import SandboxCharge
 from payments.models import Customer, Invoice, Payment, PaymentMethod
 from payments.services import gateway_account_create
 from payments.tests.factories import CustomerFactory

@@ -28,7 +28,7 @@ from payments.gateways.base import (
     RefundResult,
     RefundStatus,
 )
-from payments.gateways.sandbox_models import SandboxCard, SandboxCharge, SandboxRefund
+from payments.gateways.sandbox.models import SandboxCard, SandboxCharge, SandboxRefund
 
 Behaviour = SandboxCard.Behaviour
 

@@ -12,8 +12,8 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from integrations.kernel.api.parsing import validated_data
-from payments.gateways.sandbox import sandbox_challenge_complete, sandbox_enabled, sandbox_tokenize
-from payments.gateways.sandbox_models import SandboxCharge
+from payments.gateways.sandbox.gateway import sandbox_challenge_complete, sandbox_enabled, sandbox_tokenize
+from payments.gateways.sandbox.models import SandboxCharge
 from payments.services import payment_sync_by_reference
 
 

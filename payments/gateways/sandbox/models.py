@@ -1,4 +1,5 @@
-"""The sandbox gateway's own records: what a real gateway would hold on its side.
+"""The sandbox gateway's own records: what a real gateway would hold on its side. The tables keep
+the names they had when these models were payments' (see the migrations).
 
 Only brand, last four, expiry, a keyed fingerprint and the test behaviour are kept, never the number.
 """
@@ -31,6 +32,9 @@ class SandboxCard(models.Model):
     mandate = models.BooleanField(default=False, help_text="Set up for off-session use by an authenticated payment.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        db_table = "payments_sandboxcard"
+
     def __str__(self):
         return f"{self.brand} {self.last4}"
 
@@ -54,6 +58,7 @@ class SandboxCharge(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "payments_sandboxcharge"
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(amount_refunded__lte=models.F("amount")), name="sandbox_refunds_within_amount"
@@ -76,6 +81,9 @@ class SandboxRefund(models.Model):
     idempotency_key = models.CharField(max_length=255, unique=True)
     amount = models.DecimalField(max_digits=19, decimal_places=4)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "payments_sandboxrefund"
 
     def __str__(self):
         return self.id

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.gateways import sandbox_views
+from payments.gateways.sandbox import views as sandbox_views
 
 urlpatterns = [
     path("tokens", sandbox_views.SandboxTokenView.as_view(), name="sandbox-tokens"),
