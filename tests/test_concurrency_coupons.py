@@ -2,45 +2,20 @@
 redeeming a once-per-customer coupon from 10 requests at once, two generations into one campaign."""
 
 import random
-import threading
 
 import pytest
-from django.db import connection
 
 from coupons.models import Coupon, CouponCode, Redemption
 from coupons.services import CODE_ALPHABET, coupon_create, coupon_redeem, generation
 from coupons.services.generation import codes_generate
 from integrations.kernel.errors import DomainError
+from integrations.tests.concurrency import run_at_once
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card
 from plans.models import Subscription
 from plans.services import checkout
 from plans.tests.factories import PlanFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_at_once(target, args_list):
-    """One thread per args, released together by a barrier, each closing its own connection;
-    returns each one's result or error."""
-    barrier = threading.Barrier(len(args_list))
-    results: list = [None] * len(args_list)
-
-    def run(index, args):
-        try:
-            barrier.wait(timeout=60)
-            results[index] = target(*args)
-        except Exception as error:
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, args)) for i, args in enumerate(args_list)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def _outcomes(results) -> tuple[list, list]:

@@ -3,13 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from payments.services import gateway_account_create
 from plans.tests.factories import PlanFactory
-
-
-@pytest.fixture
-def sandbox(db):
-    return gateway_account_create(provider="sandbox", display_name="Sandbox")
 
 
 @pytest.fixture

@@ -27,22 +27,6 @@ from plans.tests.factories import PlanFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sandbox(db):
-    return gateway_account_create(provider="sandbox", display_name="Sandbox")
-
-
-@pytest.fixture
-def event_pass(db):
-    return PlanFactory(
-        code="event-pass",
-        kind="one_off",
-        interval=None,
-        access_days=2,
-        prices=[{"amount": "9.99", "currency": "EUR"}, {"amount": "700", "currency": "JPY"}],
-    )
-
-
 def attach_card(client, sandbox, number="4242424242424242"):
     token = APIClient().post(
         "/sandbox/v1/tokens",

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from integrations.services import events_emit
-from payments.currency import (
-    money,
-)
 from payments.gateways.base import (
     ChargeRequest,
     ChargeResult,
@@ -27,7 +24,7 @@ from payments.representations import (
     invoice_repr,
 )
 from payments.services.charges import payments_mark_succeeded
-from payments.services.invoices import LineSpec, invoice_numbers_reserve
+from payments.services.invoices import LineSpec, invoice_build, invoice_numbers_reserve
 
 logger = logging.getLogger("payments")
 
@@ -50,35 +47,16 @@ def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
     numbers = invoice_numbers_reserve(year=now.year, count=len(specs))
     invoices, lines = [], []
     for spec, number in zip(specs, numbers, strict=True):
-        unit = money(spec.line.unit_amount.amount, spec.currency)
-        zero = money(0, spec.currency)
-        invoice = Invoice(
+        invoice, (line,) = invoice_build(
             customer_id=spec.customer_id,
             currency=spec.currency,
-            number=number,
-            status=Invoice.Status.OPEN,
-            subtotal=unit,
-            discount_total=zero,
-            tax_total=zero,
-            total=unit,
+            lines=[spec.line],
             source=spec.source,
-            description=spec.description[:255],
-            finalized_at=now,
+            description=spec.description,
         )
+        invoice.number, invoice.status, invoice.finalized_at = number, Invoice.Status.OPEN, now
         invoices.append(invoice)
-        lines.append(
-            InvoiceLine(
-                invoice=invoice,
-                position=1,
-                description=spec.line.description[:255],
-                quantity=1,
-                unit_amount=unit,
-                discount_amount=zero,
-                tax_amount=zero,
-                total=unit,
-                reference=spec.line.reference,
-            )
-        )
+        lines.append(line)
     Invoice.objects.bulk_create(invoices)
     InvoiceLine.objects.bulk_create(lines)
     events_emit(

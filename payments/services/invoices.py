@@ -39,16 +39,11 @@ class LineSpec:
     reference: str = ""
 
 
-@transaction.atomic
-def invoice_create(
-    *, customer: Customer, currency: str, lines: list[LineSpec], source: str | None = None, description: str = ""
-) -> Invoice:
-    """A draft invoice whose lines add up exactly. With a `source`, a second call returns the first
-    invoice (a rerun of the same billing finds its invoice instead of making another)."""
-    if source:
-        existing = Invoice.objects.filter(source=source).first()
-        if existing is not None:
-            return existing
+def invoice_build(
+    *, customer_id: str, currency: str, lines: list[LineSpec], source: str | None = None, description: str = ""
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """An unsaved draft invoice and its lines, which add up exactly: the one place an invoice's
+    amounts are computed, for a single invoice and the billing engine's batch alike."""
     if not lines:
         raise InvalidRequest("An invoice needs at least one line.", code="parameter_missing", param="lines")
     zero = money(0, currency)
@@ -73,24 +68,41 @@ def invoice_create(
             )
         )
         subtotal, discounts, taxes = subtotal + gross, discounts + discount, taxes + tax
-    try:
-        with transaction.atomic():
-            invoice = Invoice.objects.create(
-                customer=customer,
-                currency=currency,
-                subtotal=subtotal,
-                discount_total=discounts,
-                tax_total=taxes,
-                total=subtotal - discounts + taxes,
-                source=source or None,
-                description=description[:255],
-            )
-    except IntegrityError:  # the same source raced in
-        return Invoice.objects.get(source=source)
+    invoice = Invoice(
+        customer_id=customer_id,
+        currency=currency,
+        subtotal=subtotal,
+        discount_total=discounts,
+        tax_total=taxes,
+        total=subtotal - discounts + taxes,
+        source=source or None,
+        description=description[:255],
+    )
     for row in rows:
         row.invoice = invoice
+    return invoice, rows
+
+
+@transaction.atomic
+def invoice_create(
+    *, customer: Customer, currency: str, lines: list[LineSpec], source: str | None = None, description: str = ""
+) -> Invoice:
+    """A draft invoice whose lines add up exactly. With a `source`, a second call returns the first
+    invoice (a rerun of the same billing finds its invoice instead of making another)."""
+    if source:
+        existing = Invoice.objects.filter(source=source).first()
+        if existing is not None:
+            return existing
+    invoice, rows = invoice_build(
+        customer_id=customer.id, currency=currency, lines=lines, source=source, description=description
+    )
+    try:
+        with transaction.atomic():
+            invoice.save(force_insert=True)
+    except IntegrityError:  # the same source raced in
+        return Invoice.objects.get(source=source)
     InvoiceLine.objects.bulk_create(rows)
-    event_emit(type="invoice.created", payload={"invoice": invoice_repr(invoice)}, customer_id=customer.id)
+    event_emit(type="invoice.created", payload={"invoice": invoice_repr(invoice, lines=rows)}, customer_id=customer.id)
     return invoice
 
 

@@ -1,14 +1,13 @@
 """Races on PostgreSQL with real threads: invoice numbers, refunds and charges of one invoice."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from moneyed import Money
 
 from integrations.kernel.errors import DomainError
+from integrations.tests.concurrency import run_at_once
 from payments.gateways.sandbox.gateway import sandbox_tokenize
 from payments.gateways.sandbox.models import SandboxCharge, SandboxRefund
 from payments.models import Invoice, Payment, Refund
@@ -26,29 +25,6 @@ from payments.tests.factories import CustomerFactory
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 10
-
-
-def run_at_once(target, args_list):
-    """Start one thread per args, released together by a barrier; returns each one's result or error."""
-    barrier = threading.Barrier(len(args_list))
-    results: list = [None] * len(args_list)
-
-    def run(index, args):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = target(*args)
-        except Exception as error:
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, args)) for i, args in enumerate(args_list)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def _draft(customer, amount="9.99"):

@@ -178,12 +178,14 @@ def renewals_advance(*, links: list[SubscriptionInvoice]) -> list[Subscription]:
     statements. A link for a period already taken into account changes nothing."""
     subs = Subscription.objects.select_for_update(of=("self",)).select_related("plan", "price")
     by_id = {sub.id: sub for sub in subs.filter(pk__in=[link.subscription_id for link in links])}
-    advanced, events = [], []
+    advanced, events, fields = [], [], set(_ADVANCED_FIELDS)
     for link in links:
         sub = by_id[link.subscription_id]
         if link.period_start != sub.current_period_end:
             continue
         plan_changed = link.price.plan_id != sub.plan_id
+        if link.price_id != sub.price_id or sub.pending_price_id or sub.move_to_current_price:
+            fields |= {"price", "plan", "pending_price", "move_to_current_price"}  # written only when they move
         sub.price, sub.plan_id = link.price, link.price.plan_id
         sub.pending_price = None
         if sub.move_to_current_price and link.price.is_current:
@@ -198,16 +200,12 @@ def renewals_advance(*, links: list[SubscriptionInvoice]) -> list[Subscription]:
         events.append(("subscription.renewed", {**payload, "invoice": link.invoice_id}, sub.customer_id))
         if plan_changed:
             events.append(("subscription.plan_changed", payload, sub.customer_id))
-    update_rows(advanced, _ADVANCED_FIELDS)
+    update_rows(advanced, sorted(fields))
     events_emit(events)
     return advanced
 
 
 _ADVANCED_FIELDS = [
-    "price",
-    "plan",
-    "pending_price",
-    "move_to_current_price",
     "current_period_start",
     "current_period_end",
     "cycles_billed",

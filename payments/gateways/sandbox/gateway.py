@@ -191,6 +191,19 @@ def _outcome(card: SandboxCard, *, off_session: bool) -> tuple[str, str]:
     return SandboxCharge.Status.SUCCEEDED, ""
 
 
+def _charge_row(card: SandboxCard, request: ChargeRequest, *, status: str, decline_code: str) -> SandboxCharge:
+    return SandboxCharge(
+        card=card,
+        idempotency_key=request.idempotency_key,
+        amount=request.amount.amount,
+        currency=request.amount.currency.code,
+        off_session=request.off_session,
+        status=status,
+        decline_code=decline_code,
+        return_url=request.return_url,
+    )
+
+
 def sandbox_challenge_complete(*, charge_id: str, approve: bool) -> SandboxCharge:
     """The cardholder's answer on the hosted 3-D Secure page."""
     with transaction.atomic():
@@ -253,16 +266,8 @@ class SandboxGateway(Gateway):
             status = SandboxCharge.Status.SUCCEEDED  # it goes through, but the answer is lost on the way back
         try:
             with transaction.atomic():
-                charge = SandboxCharge.objects.create(
-                    card=card,
-                    idempotency_key=request.idempotency_key,
-                    amount=request.amount.amount,
-                    currency=request.amount.currency.code,
-                    off_session=request.off_session,
-                    status=status,
-                    decline_code=decline_code,
-                    return_url=request.return_url,
-                )
+                charge = _charge_row(card, request, status=status, decline_code=decline_code)
+                charge.save(force_insert=True)
         except IntegrityError:  # the same key raced in: answer as the first
             return _result(SandboxCharge.objects.get(idempotency_key=request.idempotency_key))
         if card.behaviour == Behaviour.PROCESSING_ERROR:
@@ -317,18 +322,7 @@ class SandboxGateway(Gateway):
                 results[request.idempotency_key] = self.charge(request)
             else:
                 status, decline_code = _outcome(card, off_session=request.off_session)
-                new.append(
-                    SandboxCharge(
-                        card=card,
-                        idempotency_key=request.idempotency_key,
-                        amount=request.amount.amount,
-                        currency=request.amount.currency.code,
-                        off_session=request.off_session,
-                        status=status,
-                        decline_code=decline_code,
-                        return_url=request.return_url,
-                    )
-                )
+                new.append(_charge_row(card, request, status=status, decline_code=decline_code))
         try:
             with transaction.atomic():
                 SandboxCharge.objects.bulk_create(new)
