@@ -228,18 +228,26 @@ def test_webhook_older_than_five_minutes_is_refused(stripe_account, double):
     assert GatewayWebhookEvent.objects.count() == 0
 
 
-def test_a_duplicate_delivery_is_a_no_op(buyer, stripe_account, double, event_pass, monkeypatch):
+def test_a_duplicate_delivery_is_a_no_op(buyer, stripe_account, double, event_pass, premium):
     _, client = buyer
     method = attach(client, stripe_account, stripe_js_tokenize(double, "4242424242424242")).json()
     checkout(client, event_pass, method["id"])
-    payment = Payment.objects.get()
-    event = intent_event(double, payment.gateway_reference, "payment_intent.succeeded", "evt_dup")
+    first = Payment.objects.get()
+    event = intent_event(double, first.gateway_reference, "payment_intent.succeeded", "evt_dup")
     assert send_webhook(event, stripe_account).json()["outcome"] == "processed"
-    calls = []
-    monkeypatch.setattr("payments.services.webhooks.payment_sync_by_reference", lambda **kw: calls.append(kw))
-    second = send_webhook(event, stripe_account)
-    assert second.status_code == 200 and second.json()["outcome"] == "duplicate"
-    assert calls == []
+    # A second payment completes its 3-D Secure at Stripe; an event under the id already processed
+    # would move it on if it were processed again.
+    sca = attach(client, stripe_account, stripe_js_tokenize(double, "4000002760003184")).json()
+    checkout(client, premium, sca["id"], return_url="https://app.example.com/back")
+    second = Payment.objects.exclude(pk=first.pk).get()
+    double.authenticate(second.gateway_reference, approve=True)
+    replayed = intent_event(double, second.gateway_reference, "payment_intent.succeeded", "evt_dup")
+
+    response = send_webhook(replayed, stripe_account)
+
+    assert response.status_code == 200 and response.json()["outcome"] == "duplicate"
+    second.refresh_from_db()
+    assert second.status == Payment.Status.REQUIRES_ACTION
     assert GatewayWebhookEvent.objects.filter(event_id="evt_dup").count() == 1
 
 
