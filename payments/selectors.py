@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from integrations.kernel.api.authentication import CustomerPrincipal
 from integrations.kernel.errors import NotFound, Unprocessable
-from payments.models import Customer, CustomerToken, GatewayAccount, Invoice, Payment, PaymentMethod
+from payments.models import Customer, CustomerToken, GatewayAccount, GatewayCustomer, Invoice, Payment, PaymentMethod
 
 
 def customer_list(*, external_id: str | None = None, email: str | None = None) -> QuerySet[Customer]:
@@ -30,6 +30,12 @@ def customer_token_resolve(raw: str, token_hash: str) -> tuple[CustomerPrincipal
         .first()
     )
     return (CustomerPrincipal(customer=token.customer), token) if token else None
+
+
+def gateway_customer_reference_known(*, customer_id: str, gateway_account_id: str) -> str:
+    """The customer's id at the gateway if one was made there ('' otherwise); never calls it."""
+    row = GatewayCustomer.objects.filter(customer_id=customer_id, gateway_account_id=gateway_account_id).first()
+    return row.reference if row else ""
 
 
 def gateway_account_route(*, country: str, currency: str) -> GatewayAccount:

@@ -51,19 +51,6 @@ def subscription_from_pay_token(token: str):
     return Subscription.objects.filter(pk=data.get("subscription")).select_related("plan", "customer").first()
 
 
-def receipt(*, invoice, subscription) -> None:
-    _send(
-        template="receipt",
-        to=subscription.customer.email,
-        subject=f"Receipt {invoice.number} — {subscription.plan.name}",
-        context={
-            "invoice": invoice,
-            "subscription": subscription,
-            "total": _money(invoice.total.amount, invoice.currency),
-        },
-    )
-
-
 def trial_will_end(subscription) -> None:
     _send(
         template="trial_will_end",

@@ -21,7 +21,6 @@ from payments.gateways.registry import gateway_for
 from payments.locks import payment_lock
 from payments.models import (
     Customer,
-    GatewayCustomer,
     Invoice,
     Payment,
     PaymentAttempt,
@@ -31,6 +30,7 @@ from payments.models import (
 from payments.representations import (
     payment_repr,
 )
+from payments.selectors import gateway_customer_reference_known
 from payments.services.invoices import PAYABLE_STATUSES, invoices_mark_paid
 from payments.services.payment_methods import gateway_customer_reference
 from payments.services.refunds import payment_refund
@@ -237,13 +237,6 @@ def _refund_unpayable_capture(payment_id: str) -> bool:
     return True
 
 
-def _known_customer_reference(payment: Payment) -> str:
-    row = GatewayCustomer.objects.filter(
-        customer_id=payment.customer_id, gateway_account_id=payment.gateway_account_id
-    ).first()
-    return row.reference if row else ""
-
-
 def payment_sync(*, payment: Payment) -> Payment:
     """Ask the gateway where a payment stands and move it on (after 3-D Secure, a webhook, or for
     reconciliation). Never charges."""
@@ -255,7 +248,9 @@ def payment_sync(*, payment: Payment) -> Payment:
         result = gateway_for(payment.gateway_account).lookup(
             reference=payment.gateway_reference,
             idempotency_key=payment_idempotency_key(payment.id, attempt),
-            customer_reference=_known_customer_reference(payment),
+            customer_reference=gateway_customer_reference_known(
+                customer_id=payment.customer_id, gateway_account_id=payment.gateway_account_id
+            ),
         )
     except Exception as error:
         logger.warning("Lookup of %s failed: %s", payment.id, type(error).__name__)
