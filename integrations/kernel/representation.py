@@ -10,10 +10,10 @@ def datetime_repr(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# A serializer mixin: the output is `represent(instance)`, never the declared fields, which only
+# describe it (for the OpenAPI schema). tests/test_representations.py checks that they agree. A
+# comment, not a docstring: drf-spectacular would show a docstring as every such schema's description.
 class Represented:
-    """A serializer mixin: the output is `represent(instance)`, never the declared fields, which
-    only describe it. A test checks that the fields and the function agree."""
-
     represent: Callable[[object], dict]
 
     def to_representation(self, instance):

@@ -130,8 +130,8 @@ class PaymentSerializer(Represented, serializers.ModelSerializer):
     fee = MoneyOutputField(allow_null=True)
     net = MoneyOutputField(allow_null=True)
     payout = serializers.CharField(source="payout_id", allow_null=True)
-    decline_code = serializers.CharField(allow_null=True)
-    next_action = NextActionSerializer(allow_null=True)
+    decline_code = serializers.CharField(allow_null=True, read_only=True)
+    next_action = NextActionSerializer(allow_null=True, read_only=True)
 
     class Meta:
         model = Payment

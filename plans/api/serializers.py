@@ -17,8 +17,8 @@ class TrialSerializer(serializers.Serializer):
 
 
 class _PlanBaseSerializer(Represented, serializers.ModelSerializer):
-    interval = serializers.ChoiceField(choices=Plan.Interval.choices, allow_null=True)
-    trial = TrialSerializer(allow_null=True)
+    interval = serializers.ChoiceField(choices=Plan.Interval.choices, allow_null=True, read_only=True)
+    trial = TrialSerializer(allow_null=True, read_only=True)
 
 
 _PLAN_FIELDS = [
@@ -40,7 +40,7 @@ class PlanSerializer(_PlanBaseSerializer):
     """The operator's view: every current price."""
 
     represent = staticmethod(plan_repr)
-    prices = serializers.ListField(child=MoneyOutputField())
+    prices = serializers.ListField(child=MoneyOutputField(), read_only=True)
 
     class Meta:
         model = Plan
@@ -86,7 +86,7 @@ class AccessSerializer(Represented, serializers.ModelSerializer):
     """The access a one-off purchase grants (in checkout's `subscription` field)."""
 
     represent = staticmethod(access_repr)
-    object = serializers.ChoiceField(choices=["access"])
+    object = serializers.CharField(help_text='Always "access".', read_only=True)
     plan = serializers.CharField(source="plan_id")
 
     class Meta:
@@ -119,14 +119,14 @@ class CheckoutRequestSerializer(serializers.Serializer):
 
 class SubscriptionSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(subscription_repr)
-    object = serializers.ChoiceField(choices=["subscription"])
+    object = serializers.CharField(help_text='Always "subscription".', read_only=True)
     customer = serializers.CharField(source="customer_id")
     plan = serializers.CharField(source="plan_id")
     price = MoneyOutputField()
     payment_method = serializers.CharField(source="payment_method_id", allow_null=True)
-    pending_plan = serializers.CharField(allow_null=True)
-    cancel_reason = serializers.CharField(allow_null=True)
-    grace_until = serializers.DateTimeField(allow_null=True)
+    pending_plan = serializers.CharField(allow_null=True, read_only=True)
+    cancel_reason = serializers.CharField(allow_null=True, read_only=True)
+    grace_until = serializers.DateTimeField(allow_null=True, read_only=True)
 
     class Meta:
         model = Subscription
