@@ -1,12 +1,10 @@
 """The Django admin for the marketing team: coupon campaigns and their codes. Campaigns are created
 and edited through the API; here they are read, and the actions call one service per campaign."""
 
-import csv
 from collections.abc import Iterator
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -21,6 +19,7 @@ from coupons.services.generation import (
     codes_generate_enqueue,
 )
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
+from integrations.kernel.csv_export import csv_response
 
 REDEMPTIONS_SHOWN = 50
 
@@ -58,13 +57,6 @@ class CodeGenerationInline(ReadOnlyInline):
     fields = ["requested", "generated", "status", "error", "created_at", "finished_at"]
     show_change_link = False
     verbose_name_plural = "code generations in the background"
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv.writer output."""
-
-    def write(self, value):
-        return value
 
 
 @admin.register(Coupon)
@@ -228,11 +220,7 @@ class CouponAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
                     yield header
                 yield from campaign_rows
 
-        writer = csv.writer(_Echo())
-        response = StreamingHttpResponse((writer.writerow(row) for row in rows()), content_type="text/csv")
-        filename = f"{bulk[0].pk}-codes.csv" if len(bulk) == 1 else "coupon-codes.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return csv_response(rows(), filename=f"{bulk[0].pk}-codes.csv" if len(bulk) == 1 else "coupon-codes.csv")
 
 
 @admin.register(CouponCode)

@@ -1,8 +1,5 @@
 """A bulk campaign's codes over HTTP: generate (inline, or queued when large), list, export as CSV."""
 
-import csv
-
-from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -12,6 +9,7 @@ from rest_framework.response import Response
 from coupons.models import Coupon, CouponCode
 from coupons.services.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
 from integrations.kernel.api.pagination import ApiCursorPagination
+from integrations.kernel.csv_export import csv_response
 from integrations.kernel.errors import InvalidRequest, NotFound
 
 
@@ -39,13 +37,6 @@ class CodeCursorPagination(ApiCursorPagination):
     ordering = ("-id",)
 
 
-class _Echo:
-    """A file that hands back what csv.writer writes, for streaming."""
-
-    def write(self, value):
-        return value
-
-
 GENERATE_REQUEST = inline_serializer("CouponCodesGenerateRequest", {"count": serializers.IntegerField()})
 
 
@@ -69,12 +60,7 @@ class CouponCodesView(ListAPIView):
     def get(self, request, coupon_id: str):
         self.coupon = _coupon(coupon_id)
         if request.query_params.get("format") == "csv":
-            writer = csv.writer(_Echo())
-            response = StreamingHttpResponse(
-                (writer.writerow(row) for row in codes_export_rows(coupon=self.coupon)), content_type="text/csv"
-            )
-            response["Content-Disposition"] = f'attachment; filename="{self.coupon.id}-codes.csv"'
-            return response
+            return csv_response(codes_export_rows(coupon=self.coupon), filename=f"{self.coupon.id}-codes.csv")
         return self.list(request)
 
     @extend_schema(
