@@ -127,3 +127,52 @@ def test_every_environment_variable_is_documented_in_env_example():
     read = set(re.findall(r'env\.\w+\("([A-Z_]+)"', (ROOT / "mediamanager" / "settings.py").read_text()))
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert read - documented == set()
+
+
+def _deploy_check(tmp_path, **overrides) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mediamanager.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 20 + uuid.uuid4().hex + "production-grade-secret-key-value",
+        "FIELD_ENCRYPTION_KEY": "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=",
+        "ALLOWED_HOSTS": "billing.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3",
+    }
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY must be a random value"),
+        ({"SECRET_KEY": "short-but-set"}, "SECRET_KEY must be a random value"),
+        ({"SECRET_KEY": "a" * 60}, "SECRET_KEY must be a random value"),
+        ({"FIELD_ENCRYPTION_KEY": None}, "FIELD_ENCRYPTION_KEY must be set"),
+        ({"FIELD_ENCRYPTION_KEY": "not-a-fernet-key"}, "FIELD_ENCRYPTION_KEY is not a Fernet key"),
+    ],
+    ids=["no-secret-key", "short-secret-key", "one-letter-secret-key", "no-encryption-key", "bad-encryption-key"],
+)
+def test_with_debug_off_nothing_starts_on_development_keys(tmp_path, overrides, message):
+    result = _deploy_check(tmp_path, **overrides)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_with_debug_off_and_real_keys_the_deploy_check_starts(tmp_path):
+    result = _deploy_check(tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
