@@ -227,6 +227,12 @@ class Subscription(models.Model):
                 condition=models.Q(trial_plan__isnull=False),
                 name="subscription_one_trial_per_plan",
             ),
+            # One live subscription per customer and plan (checkout also takes the customer's lock).
+            models.UniqueConstraint(
+                fields=["customer", "plan"],
+                condition=models.Q(status__in=["incomplete", "trialing", "active", "past_due", "paused"]),
+                name="subscription_one_live_per_plan",
+            ),
         ]
 
     def __str__(self):

@@ -9,7 +9,7 @@ from django.db import transaction
 from moneyed import Money
 
 from integrations.kernel import clock
-from integrations.kernel.errors import CardError, InvalidRequest, Unprocessable
+from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from payments.currency import format_amount, quantize
 from payments.models import Invoice, Payment
 from payments.services import invoice_pay
@@ -112,6 +112,7 @@ def subscription_change_plan(*, subscription: Subscription, plan: Plan, return_u
     if card is None and due > 0:
         raise InvalidRequest("A card is needed to upgrade.", code="parameter_missing", param="payment_method")
     with transaction.atomic():
+        _upgrade_lock(subscription=sub, plan=plan)
         invoice = period_invoice(
             sub=sub,
             purpose=SubscriptionInvoice.Purpose.UPGRADE,
@@ -131,6 +132,23 @@ def subscription_change_plan(*, subscription: Subscription, plan: Plan, return_u
     sub.refresh_from_db()
     invoice.refresh_from_db()
     return CheckoutResult(access=None, subscription=sub, invoice=invoice, payment=payment)
+
+
+def _upgrade_lock(*, subscription: Subscription, plan: Plan) -> None:
+    """Inside an upgrade's transaction: the subscription's lock serializes its plan changes, so two
+    upgrades at once (or one while another waits on 3-D Secure) charge once."""
+    locked = subscription_lock(subscription.pk)
+    if locked.plan_id == plan.pk:
+        raise InvalidRequest("The subscription is already on this plan.", code="plan_unchanged", param="plan")
+    if locked.status not in (Status.ACTIVE, Status.TRIALING):
+        raise Unprocessable(f"A {locked.status} subscription cannot change plan.", code="subscription_not_active")
+    under_way = SubscriptionInvoice.objects.filter(
+        subscription=locked, purpose=SubscriptionInvoice.Purpose.UPGRADE, invoice__status=Invoice.Status.OPEN
+    )
+    if under_way.exists():
+        raise Conflict(
+            "A plan change of this subscription is waiting for its payment.", code="subscription_change_in_progress"
+        )
 
 
 @transaction.atomic

@@ -87,6 +87,13 @@ def subscription_check_conflict(*, customer: Customer, plan: Plan) -> None:
         )
 
 
+def _signup_lock(*, customer: Customer, plan: Plan) -> None:
+    """Inside a signup's transaction: the customer's row lock serializes their signups (a double tap
+    on checkout waits here), then the one-live-subscription rule is checked again under it."""
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    subscription_check_conflict(customer=customer, plan=plan)
+
+
 def checkout(
     *,
     customer: Customer,
@@ -169,6 +176,7 @@ def subscription_start(
         ends = trial_end(plan, now, length=length, unit=unit)
         try:
             with transaction.atomic():
+                _signup_lock(customer=customer, plan=plan)
                 sub = subscription_create(
                     customer=customer,
                     plan=plan,
@@ -194,6 +202,7 @@ def subscription_start(
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
     ends = period_end(plan, now)
     with transaction.atomic():
+        _signup_lock(customer=customer, plan=plan)
         sub = subscription_create(
             customer=customer,
             plan=plan,
