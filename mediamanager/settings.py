@@ -18,6 +18,8 @@ SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-only-set
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+# Where the app may send a customer back after 3-D Secure (`return_url`); empty = SITE_URL's origin.
+RETURN_URL_ALLOWED_ORIGINS = [o.rstrip("/").lower() for o in env.list("RETURN_URL_ALLOWED_ORIGINS", default=[])]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

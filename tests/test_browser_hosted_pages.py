@@ -45,6 +45,15 @@ def browser():
     driver.quit()
 
 
+@pytest.fixture(autouse=True)
+def returns_to_the_live_server(request, settings):
+    """The app the customer goes back to is a page of the live test server, over plain http: allowed
+    only while DEBUG, at a configured origin (API.md `return_url`)."""
+    if "live_server" in request.fixturenames:
+        settings.DEBUG = True
+        settings.RETURN_URL_ALLOWED_ORIGINS = [request.getfixturevalue("live_server").url.lower()]
+
+
 def _purchase_needing_3ds(live_server_url: str):
     gateway_account_create(provider="sandbox", display_name="Sandbox")
     plan = PlanFactory(

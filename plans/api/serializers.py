@@ -114,7 +114,7 @@ class CheckoutRequestSerializer(serializers.Serializer):
     plan = serializers.CharField()
     payment_method = serializers.CharField(required=False, allow_null=True, default=None)
     coupon_code = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
-    return_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    return_url = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class SubscriptionSerializer(Represented, serializers.ModelSerializer):
@@ -186,7 +186,7 @@ class SubscriptionCancelSerializer(serializers.Serializer):
 
 class ChangePlanSerializer(serializers.Serializer):
     plan = serializers.CharField()
-    return_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    return_url = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class SubscriptionCreateSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from plans.locks import subscription_lock
 from plans.models import LIVE_STATUSES, Plan, Subscription, SubscriptionInvoice
 from plans.periods import daily_rate, period_end
 from plans.selectors import plan_current_price, subscription_card
-from plans.services.checkout import CheckoutResult
+from plans.services.checkout import CheckoutResult, return_url_check
 from plans.services.renewal import period_invoice, subscription_bill
 from plans.services.subscriptions import subscription_emit, subscription_end, subscription_pause_locked
 
@@ -79,6 +79,7 @@ def subscription_resume_paused(*, subscription: Subscription) -> Subscription:
 def subscription_change_plan(*, subscription: Subscription, plan: Plan, return_url: str = "") -> CheckoutResult:
     """Upgrade now with a prorated invoice (a new period starts today; unused time is credited);
     downgrade at the end of the period. Same currency; the new plan must be recurring and on sale."""
+    return_url = return_url_check(return_url)
     sub = Subscription.objects.select_related("plan", "price").get(pk=subscription.pk)
     if sub.status not in (Status.ACTIVE, Status.TRIALING):
         raise Unprocessable(f"A {sub.status} subscription cannot change plan.", code="subscription_not_active")

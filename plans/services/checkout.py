@@ -2,9 +2,9 @@
 period charged now on-session); a one-off plan buys a pass (access for `access_days` once its
 invoice is paid). Coupons are checked first and redeemed in the purchase's transaction."""
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -32,7 +32,6 @@ from plans.services.renewal import period_invoice
 from plans.services.subscriptions import subscription_create
 
 Status = Subscription.Status
-_RETURN_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\s]+$")
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,28 @@ def _card_declined(payment: Payment | None) -> None:
         raise CardError(
             payment.failure_message or "The card was declined.", code=payment.decline_code or "card_declined"
         )
+
+
+def return_url_check(url: str) -> str:
+    """Where a customer may be sent back after 3-D Secure (API.md): https (http only while DEBUG), at
+    an origin in RETURN_URL_ALLOWED_ORIGINS (empty: SITE_URL's). Never an open redirect."""
+    if not url:
+        return ""
+    parts = urlsplit(url) if isinstance(url, str) and len(url) <= 500 and url.isprintable() else None
+    schemes = ("https", "http") if settings.DEBUG else ("https",)
+    allowed = settings.RETURN_URL_ALLOWED_ORIGINS or [_origin(settings.SITE_URL)]
+    if parts is None or parts.scheme not in schemes or not parts.hostname or _origin(url) not in allowed:
+        raise InvalidRequest(
+            "return_url must be an https address of this service's app.",
+            code="return_url_not_allowed",
+            param="return_url",
+        )
+    return url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def checkout_coupon(*, code: object, customer: Customer, plan: Plan, currency: str) -> Found:
@@ -108,8 +129,7 @@ def checkout(
         raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
     if plan.status != Plan.Status.ACTIVE:
         raise Unprocessable("This plan is no longer on sale.", code="plan_not_available", param="plan")
-    if return_url and (len(return_url) > 500 or not _RETURN_URL_RE.match(return_url)):
-        raise InvalidRequest("return_url must be an absolute URL.", code="parameter_invalid", param="return_url")
+    return_url = return_url_check(return_url)
     price = plan_current_price(plan=plan, currency=customer.currency)
     if price is None:
         raise Unprocessable(
