@@ -34,7 +34,7 @@ run: setup
 	@echo "==> Admin     http://localhost:$(PORT)/admin/"
 	@echo "==> API docs  http://localhost:$(PORT)/api/docs/"
 	@echo "==> Health    http://localhost:$(PORT)/healthz"
-	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=1 BILLING_ALLOW_TIME_TRAVEL=1 SITE_URL=$${SITE_URL:-http://localhost:$(PORT)} $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=1 BILLING_ALLOW_TIME_TRAVEL=1 SITE_URL=$${SITE_URL:-http://localhost:$(PORT)} $(BIN)/honcho start -f Procfile.dev
 
 ## test: the whole suite on PostgreSQL (a throwaway cluster unless DATABASE_URL is set)
 test: install

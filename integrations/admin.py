@@ -36,7 +36,8 @@ class ApiKeyAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         return ["name", "prefix", "created_at", "last_used_at", "revoked_at"] if obj else ["name"]
 
     def has_change_permission(self, request, obj=None):
-        return obj is None or obj.revoked_at is None
+        allowed = super().has_change_permission(request, obj)  # the role first; a revoked key stays revoked
+        return allowed and (obj is None or obj.revoked_at is None)
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -176,3 +176,12 @@ def test_with_debug_off_and_real_keys_the_deploy_check_starts(tmp_path):
     result = _deploy_check(tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_serves_with_gunicorn_and_make_run_with_the_dev_server():
+    production = (ROOT / "Procfile").read_text()
+    development = (ROOT / "Procfile.dev").read_text()
+    assert production.startswith("web: gunicorn mediamanager.wsgi") and "runserver" not in production
+    assert "qcluster" in production and "qcluster" in development
+    assert "runserver" in development
+    assert "-f Procfile.dev" in (ROOT / "Makefile").read_text()

@@ -169,7 +169,8 @@ class PlanAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         form.instance.pk = plan.pk
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or not plan_is_referenced(plan=obj)
+        allowed = super().has_delete_permission(request, obj)  # the role first, then the rule
+        return allowed and (obj is None or not plan_is_referenced(plan=obj))
 
     def delete_model(self, request, obj):
         plan_delete(plan=obj)
