@@ -1,32 +1,21 @@
 """Encryption at rest for gateway credentials (Fernet, keyed by FIELD_ENCRYPTION_KEY)."""
 
-import base64
-import hashlib
 import json
 
-from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
+from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-
-def _fernet() -> Fernet:
-    key = settings.FIELD_ENCRYPTION_KEY
-    if not key:
-        if not settings.DEBUG:
-            raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set to store gateway credentials.")
-        # Development only: a key derived from SECRET_KEY so `make run` needs no setup.
-        key = base64.urlsafe_b64encode(hashlib.sha256(settings.SECRET_KEY.encode()).digest()).decode()
-    return Fernet(key)
+from integrations.kernel.encryption import fernet
 
 
 def encrypt(data: dict) -> str:
-    return _fernet().encrypt(json.dumps(data, sort_keys=True).encode()).decode()
+    return fernet().encrypt(json.dumps(data, sort_keys=True).encode()).decode()
 
 
 def decrypt(token: str) -> dict:
     try:
-        return json.loads(_fernet().decrypt(token.encode()))
+        return json.loads(fernet().decrypt(token.encode()))
     except InvalidToken:
         raise ImproperlyConfigured("Gateway credentials cannot be decrypted: wrong FIELD_ENCRYPTION_KEY?") from None
 

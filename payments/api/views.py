@@ -71,6 +71,11 @@ class CustomerTokenCreateView(APIView):
         body = {"token": raw, "expires_at": token.expires_at, "customer": customer.id}
         return Response(CustomerTokenSerializer(body).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={204: None}, summary="Revoke every token of the customer (401 from then on)")
+    def delete(self, request, customer_id: str):
+        services.customer_tokens_revoke(customer=selectors.customer_get(customer_id=customer_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class MeView(APIView):
     audience = "customer"

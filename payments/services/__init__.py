@@ -24,6 +24,7 @@ from payments.services.customers import (
     customer_create,
     customer_token_create,
     customer_tokens_purge,
+    customer_tokens_revoke,
     customer_update,
 )
 from payments.services.gateway_accounts import gateway_account_create, gateway_account_update
@@ -56,6 +57,7 @@ __all__ = [
     "customer_create",
     "customer_token_create",
     "customer_tokens_purge",
+    "customer_tokens_revoke",
     "customer_update",
     "gateway_account_create",
     "gateway_account_update",

@@ -103,6 +103,12 @@ def customer_token_create(*, customer: Customer, ttl_seconds: int | None = None)
     return raw, token
 
 
+def customer_tokens_revoke(*, customer: Customer) -> int:
+    """Every token of the customer stops working now (they are only ever stored hashed)."""
+    deleted, _ = CustomerToken.objects.filter(customer=customer).delete()
+    return deleted
+
+
 def customer_tokens_purge() -> int:
     """Delete tokens that expired more than a day ago."""
     deleted, _ = CustomerToken.objects.filter(expires_at__lt=timezone.now() - timedelta(days=1)).delete()
