@@ -185,3 +185,21 @@ def test_production_serves_with_gunicorn_and_make_run_with_the_dev_server():
     assert "qcluster" in production and "qcluster" in development
     assert "runserver" in development
     assert "-f Procfile.dev" in (ROOT / "Makefile").read_text()
+
+
+def _run(tmp_path, *command, **overrides) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mediamanager.settings", "DEBUG": "0"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/keys.sqlite3"
+    env.pop("SECRET_KEY", None)
+    env.update(overrides)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_web_server_and_run_billing_refuse_development_keys_but_migrations_still_run(tmp_path):
+    wsgi = _run(tmp_path, sys.executable, "-c", "import mediamanager.wsgi")
+    billing = _run(tmp_path, sys.executable, "manage.py", "run_billing")
+    migrations = _run(tmp_path, sys.executable, "manage.py", "makemigrations", "--check", "--dry-run")
+
+    assert wsgi.returncode != 0 and "SECRET_KEY must be a random value" in wsgi.stderr
+    assert billing.returncode != 0 and "SECRET_KEY must be a random value" in billing.stderr
+    assert migrations.returncode == 0, migrations.stderr
