@@ -203,3 +203,10 @@ def test_the_web_server_and_run_billing_refuse_development_keys_but_migrations_s
     assert wsgi.returncode != 0 and "SECRET_KEY must be a random value" in wsgi.stderr
     assert billing.returncode != 0 and "SECRET_KEY must be a random value" in billing.stderr
     assert migrations.returncode == 0, migrations.stderr
+
+
+def test_the_app_server_serves_the_admins_static_files_with_debug_off(client):
+    response = client.get("/static/admin/css/base.css")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
