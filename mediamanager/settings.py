@@ -31,7 +31,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "djmoney",
     "djstripe",
-    "django_q",
     # Domain apps, top to bottom: plans -> coupons -> payments -> integrations.
     "mediamanager",
     "plans",
@@ -39,6 +38,7 @@ INSTALLED_APPS = [
     "payments",
     "payments.gateways.sandbox",
     "integrations",
+    "django_q",  # after mediamanager, whose `qcluster` command wraps django-q2's
 ]
 
 MIDDLEWARE = [

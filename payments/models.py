@@ -4,8 +4,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from djmoney.models.fields import MoneyField
 
+from integrations.kernel.encryption import EncryptedJSONField
 from integrations.kernel.ids import PrefixedIdField
-from payments.encryption import EncryptedJSONField
 
 
 class Customer(models.Model):

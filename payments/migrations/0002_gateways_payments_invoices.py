@@ -4,7 +4,7 @@ import django.db.models.deletion
 import django.db.models.expressions
 import djmoney.models.fields
 import integrations.kernel.ids
-import payments.encryption
+import integrations.kernel.encryption
 from django.db import migrations, models
 
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('id', integrations.kernel.ids.PrefixedIdField(max_length=29, prefix='gw', primary_key=True, serialize=False)),
                 ('provider', models.CharField(help_text='Which gateway integration: sandbox or stripe.', max_length=20)),
                 ('display_name', models.CharField(max_length=100)),
-                ('credentials', payments.encryption.EncryptedJSONField(blank=True, help_text='Encrypted at rest; never shown again once saved.')),
+                ('credentials', integrations.kernel.encryption.EncryptedJSONField(blank=True, help_text='Encrypted at rest; never shown again once saved.')),
                 ('countries', models.JSONField(blank=True, default=list, help_text='ISO country codes served; empty = all.')),
                 ('currencies', models.JSONField(blank=True, default=list, help_text='ISO currency codes served; empty = all enabled.')),
                 ('priority', models.PositiveSmallIntegerField(default=100, help_text='Lower goes first.')),

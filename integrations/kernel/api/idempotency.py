@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations.kernel.api.authentication import bearer_from_header, credential_hash, resolve_credential
 from integrations.kernel.api.errors import error_json_response
-from integrations.kernel.encryption import fernet
+from integrations.kernel.encryption import opened, sealed
 from integrations.kernel.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -84,7 +84,7 @@ class IdempotencyMiddleware:
             state=IdempotencyKey.State.DONE,
             status_code=response.status_code,
             content_type=response.get("Content-Type", ""),
-            body=_sealed(response.content),
+            body=sealed(response.content),  # a token mint's answer carries the raw token,
         )
         return response
 
@@ -99,7 +99,7 @@ class IdempotencyMiddleware:
         if existing.request_hash != request_hash:
             return self._reused()
         response = HttpResponse(
-            _opened(bytes(existing.body)), status=existing.status_code, content_type=existing.content_type
+            opened(bytes(existing.body)), status=existing.status_code, content_type=existing.content_type
         )
         response["Idempotent-Replayed"] = "true"
         return response
@@ -112,17 +112,3 @@ class IdempotencyMiddleware:
             "This Idempotency-Key was used with a different request; use a new key for a new request.",
             HEADER,
         )
-
-
-# Stored answers are encrypted at rest: a token mint's answer carries the raw customer token.
-_SEALED = b"fernet:"
-
-
-def _sealed(body: bytes) -> bytes:
-    return _SEALED + fernet().encrypt(body)
-
-
-def _opened(stored: bytes) -> bytes:
-    if not stored.startswith(_SEALED):
-        return stored  # kept by a release before encryption (such records expire within 24 hours)
-    return fernet().decrypt(stored[len(_SEALED) :])

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from integrations.kernel.startup import refuse_development_keys
+from integrations.kernel.startup import refuse_to_start
 from plans.billing import run_billing
 
 
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=None, help="Stop claiming new work after this long.")
 
     def handle(self, *args, as_of=None, max_seconds=None, **options):
-        refuse_development_keys()  # before any work is claimed
+        refuse_to_start()  # before any work is claimed
         when = None
         if as_of:
             if not settings.BILLING_ALLOW_TIME_TRAVEL:
