@@ -88,6 +88,7 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Throttles count here: set CACHE_URL (redis://...) so every process shares one budget.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -139,6 +140,15 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 
 
+# --- The sandbox gateway: offline test cards. Never on in production unless asked for.
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+SANDBOX_TOKENIZE_RATE = env.str("SANDBOX_TOKENIZE_RATE", default="120/min")  # per client address
+
+# --- Pay-now links in dunning emails: one invoice each, short-lived, their tries limited.
+PAY_LINK_TTL_HOURS = env.int("PAY_LINK_TTL_HOURS", default=72)
+PAY_LINK_RATE = env.str("PAY_LINK_RATE", default="5/hour")  # payment tries per link
+PAY_LINK_ADDRESS_RATE = env.str("PAY_LINK_ADDRESS_RATE", default="20/hour")  # per client address
+
 # --- Billing
 BILLING_ALLOW_TIME_TRAVEL = env.bool("BILLING_ALLOW_TIME_TRAVEL", default=False)
 BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
@@ -164,6 +174,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "integrations.kernel.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # The client address is the one the last TRUSTED_PROXY_COUNT proxies saw (X-Forwarded-For);
+    # 0 = the connection's own address, so a client cannot pick its throttle bucket.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "COERCE_DECIMAL_TO_STRING": True,
 }
 

@@ -8,6 +8,7 @@ os.environ.setdefault("BILLING_ALLOW_TIME_TRAVEL", "1")
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("RETURN_URL_ALLOWED_ORIGINS", "https://app.example.com")
+os.environ.setdefault("SANDBOX_ENABLED", "1")
 
 from mediamanager.settings import *  # noqa: F403
 from mediamanager.settings import Q_CLUSTER, REST_FRAMEWORK

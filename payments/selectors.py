@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from integrations.kernel.api.authentication import CustomerPrincipal
 from integrations.kernel.errors import NotFound, Unprocessable
+from payments.gateways.registry import provider_enabled
 from payments.models import Customer, CustomerToken, GatewayAccount, GatewayCustomer, Invoice, Payment, PaymentMethod
 
 
@@ -38,10 +39,15 @@ def gateway_customer_reference_known(*, customer_id: str, gateway_account_id: st
     return row.reference if row else ""
 
 
+def gateway_account_serves(account: GatewayAccount, *, country: str, currency: str) -> bool:
+    """Whether new cards and customer-initiated charges may go through this account."""
+    return account.active and provider_enabled(account.provider) and account.serves(country=country, currency=currency)
+
+
 def gateway_account_route(*, country: str, currency: str) -> GatewayAccount:
     """The first active account, by priority, serving the country and the currency."""
     for account in GatewayAccount.objects.filter(active=True).order_by("priority", "created_at"):
-        if account.serves(country=country, currency=currency):
+        if gateway_account_serves(account, country=country, currency=currency):
             return account
     raise Unprocessable(
         f"No payment gateway serves {country} in {currency}.", code="no_gateway_available", param="currency"

@@ -11,8 +11,7 @@ from django_q.tasks import async_task
 
 from payments.currency import format_amount
 
-PAY_LINK_SALT = "plans.pay-now"
-PAY_LINK_MAX_AGE = 30 * 86400
+PAY_LINK_SALT = "plans.pay-now.invoice"  # links of the first release (per subscription) no longer open
 
 
 def _send(*, template: str, to: str, subject: str, context: dict) -> None:
@@ -36,19 +35,18 @@ def _money(amount, currency) -> str:
     return f"{format_amount(amount, currency)} {currency}"
 
 
-def pay_link(subscription) -> str:
-    token = signing.dumps({"subscription": subscription.id}, salt=PAY_LINK_SALT)
+def pay_link(invoice) -> str:
+    """A link that pays this one invoice, for PAY_LINK_TTL_HOURS; dead once it is paid or voided."""
+    token = signing.dumps({"invoice": invoice.id}, salt=PAY_LINK_SALT)
     return settings.SITE_URL + reverse("pay-now", args=[token])
 
 
-def subscription_from_pay_token(token: str):
-    from plans.models import Subscription
-
+def invoice_id_from_pay_token(token: str) -> str | None:
     try:
-        data = signing.loads(token, salt=PAY_LINK_SALT, max_age=PAY_LINK_MAX_AGE)
-    except signing.BadSignature:
+        data = signing.loads(token, salt=PAY_LINK_SALT, max_age=settings.PAY_LINK_TTL_HOURS * 3600)
+    except signing.BadSignature:  # forged, altered or expired
         return None
-    return Subscription.objects.filter(pk=data.get("subscription")).select_related("plan", "customer").first()
+    return data.get("invoice") if isinstance(data, dict) else None
 
 
 def trial_will_end(subscription) -> None:
@@ -71,7 +69,7 @@ def payment_failed(*, subscription, invoice) -> None:
         context={
             "subscription": subscription,
             "total": _money(invoice.total.amount, invoice.currency),
-            "pay_link": pay_link(subscription),
+            "pay_link": pay_link(invoice),
         },
     )
 
@@ -84,7 +82,7 @@ def action_required(*, subscription, invoice) -> None:
         context={
             "subscription": subscription,
             "total": _money(invoice.total.amount, invoice.currency),
-            "pay_link": pay_link(subscription),
+            "pay_link": pay_link(invoice),
         },
     )
 

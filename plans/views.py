@@ -1,29 +1,44 @@
-"""The hosted pay-now page a subscriber reaches from a dunning email."""
+"""The hosted pay-now page a subscriber reaches from a dunning email: it pays one invoice."""
 
-from django.http import Http404, HttpResponseRedirect
+from django.conf import settings
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 
-from integrations.kernel.errors import DomainError
-from payments.models import Payment
+from integrations.kernel.errors import DomainError, RateLimited
+from integrations.kernel.rate_limits import client_address, rate_limit
+from payments.models import Invoice, Payment
 from payments.services import payment_sync
-from plans.notifications import subscription_from_pay_token
-from plans.selectors import subscription_open_invoice
+from plans.models import SubscriptionInvoice
+from plans.notifications import invoice_id_from_pay_token
 from plans.services import subscription_pay_now
 
 
 @csrf_protect
 def pay_now(request, token: str):
-    subscription = subscription_from_pay_token(token)
-    if subscription is None:
-        raise Http404
-    invoice = subscription_open_invoice(subscription)
+    invoice_id = invoice_id_from_pay_token(token)
+    link = (
+        SubscriptionInvoice.objects.filter(invoice_id=invoice_id, purpose=SubscriptionInvoice.Purpose.RENEWAL)
+        .select_related("invoice", "subscription__plan")
+        .first()
+        if invoice_id
+        else None
+    )
+    if link is None:
+        return render(request, "plans/pay_now.html", {"expired": True}, status=404)
+    subscription, invoice = link.subscription, link.invoice
     context = {"subscription": subscription, "invoice": invoice, "error": None}
-    if request.method == "POST" and invoice is not None:
+    if request.method == "POST" and invoice.status == Invoice.Status.OPEN:
         return_url = request.build_absolute_uri(reverse("pay-now", args=[token]))
         try:
-            payment = subscription_pay_now(subscription=subscription, return_url=return_url)
+            rate_limit("pay-now-address", client_address(request), settings.PAY_LINK_ADDRESS_RATE, message="")
+            payment = subscription_pay_now(invoice_id=invoice.id, return_url=return_url)
+        except RateLimited as error:
+            context["error"] = "Too many tries: please try again later."
+            response = render(request, "plans/pay_now.html", context, status=429)
+            response["Retry-After"] = str(error.retry_after)
+            return response
         except DomainError as error:
             context["error"] = error.message
         else:
@@ -31,12 +46,10 @@ def pay_now(request, token: str):
                 return HttpResponseRedirect(payment.next_action_url)
             if payment.status == Payment.Status.FAILED:
                 context["error"] = payment.failure_message or "The payment failed."
-            subscription.refresh_from_db()
-            invoice.refresh_from_db()
     elif request.GET.get("payment"):
-        payment = Payment.objects.filter(pk=request.GET["payment"], invoice=invoice).first() if invoice else None
+        payment = Payment.objects.filter(pk=request.GET["payment"], invoice=invoice).first()
         if payment is not None:
             payment_sync(payment=payment)
-            invoice.refresh_from_db()
-            subscription.refresh_from_db()
+    subscription.refresh_from_db()
+    invoice.refresh_from_db()
     return render(request, "plans/pay_now.html", context)

@@ -162,28 +162,70 @@ def test_pay_now_page_shows_the_amount_due_in_the_currencys_digits(billing, app,
     assert "9.990" not in page.content.decode()
 
 
-def test_failed_attempts_on_the_pay_now_page_do_not_use_up_the_retries(billing, app, customer, monthly):
+def test_failed_tries_on_the_pay_now_page_count_as_retries_of_the_schedule(billing, app, customer, monthly):
     sub = _past_due(billing, app, monthly)
     [email] = mails("could not renew", to=customer.email)
     link = local_path(PAY_LINK_RE.search(email.body).group(0))
     billing.travel(FEB_10 + timedelta(hours=2))
 
-    for _ in range(3):  # the default card still has no funds
+    for _ in range(2):  # the default card still has no funds
         page = billing.browser.post(link)
         assert page.status_code == 200
         assert "insufficient funds" in page.content.decode()
 
-    still = subscription(app, sub["id"])
-    assert still["status"] == "past_due"
-    assert at(still["grace_until"]) == FEB_10 + timedelta(days=7)
-    assert entitled(app) is True
-    assert len(mails("could not renew")) == 1  # the customer saw the error on the page
-    # The scheduled retries go on as before.
-    billing.run(FEB_10 + timedelta(days=1))
-    billing.run(FEB_10 + timedelta(days=3))
     assert subscription(app, sub["id"])["status"] == "past_due"
-    billing.run(FEB_10 + timedelta(days=5))
-    assert subscription(app, sub["id"])["cancel_reason"] == "payment_failed"
+    assert len(mails("could not renew")) == 1  # the customer saw the errors on the page
+    billing.run(FEB_10 + timedelta(days=3))  # two of three retries were used on the page
+    assert subscription(app, sub["id"])["status"] == "past_due"
+    assert billing.browser.post(link).status_code == 200  # the last retry, used on the page
+    ended = subscription(app, sub["id"])
+    assert (ended["status"], ended["cancel_reason"]) == ("canceled", "payment_failed")
+    assert [p["status"] for p in payments(app)][1] == "failed"
+    # The link is dead: nothing more can be charged through it.
+    page = billing.browser.post(link)
+    assert b"Pay now" not in page.content
+    assert [p["attempts"] for p in payments(app)][1] == 4  # the renewal and three tries, no more
+
+
+def test_a_pay_now_link_pays_only_its_own_invoice(billing, app, customer, monthly):
+    _past_due(billing, app, monthly)
+    [email] = mails("could not renew", to=customer.email)
+    link = local_path(PAY_LINK_RE.search(email.body).group(0))
+    make_default(app, attach_card(app))  # a new card settles what is due
+    assert [i["status"] for i in invoices(app)] == ["paid", "paid"]
+
+    page = billing.browser.post(link)
+
+    assert page.status_code == 200
+    assert b"Pay now" not in page.content and b"Nothing is due" in page.content
+    assert len(payments(app)) == 2
+
+
+def test_pay_now_links_expire(billing, app, customer, monthly, settings):
+    _past_due(billing, app, monthly)
+    [email] = mails("could not renew", to=customer.email)
+    settings.PAY_LINK_TTL_HOURS = 1
+    billing.travel(FEB_10 + timedelta(hours=2))
+
+    page = billing.browser.post(local_path(PAY_LINK_RE.search(email.body).group(0)))
+
+    assert page.status_code == 404
+    assert b"expired" in page.content
+    assert len(payments(app)) == 2
+
+
+def test_pay_now_tries_are_rate_limited_per_link(billing, app, customer, monthly, settings):
+    settings.PAY_LINK_RATE = "1/hour"
+    _past_due(billing, app, monthly)
+    [email] = mails("could not renew", to=customer.email)
+    link = local_path(PAY_LINK_RE.search(email.body).group(0))
+
+    first, second = billing.browser.post(link), billing.browser.post(link)
+
+    assert first.status_code == 200
+    assert second.status_code == 429 and int(second["Retry-After"]) > 0
+    assert b"Too many tries" in second.content
+    assert [p["attempts"] for p in payments(app)][1] == 2
 
 
 def test_pay_now_link_with_a_forged_token_is_not_found(billing):

@@ -82,6 +82,7 @@ def test_deploy_check_is_clean_with_production_values(tmp_path):
         "ALLOWED_HOSTS": "billing.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3",
         "SECURE_SSL_REDIRECT": "1",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",  # shared throttles (not reached by the check)
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -210,3 +211,9 @@ def test_the_app_server_serves_the_admins_static_files_with_debug_off(client):
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
+
+
+def test_the_deploy_check_warns_when_throttles_are_counted_per_process(tmp_path):
+    result = _deploy_check(tmp_path, CACHE_URL=None)
+
+    assert "integrations.W001" in result.stderr and "CACHE_URL is not set" in result.stderr

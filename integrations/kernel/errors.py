@@ -37,3 +37,13 @@ class Unprocessable(DomainError):
 
 class CardError(DomainError):
     http_status = 402
+
+
+class RateLimited(DomainError):
+    """Too many tries: `retry_after` seconds until the window ends (the Retry-After header)."""
+
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", param=None):
+        super().__init__(message, code=code, param=param)
+        self.retry_after = retry_after

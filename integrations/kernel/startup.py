@@ -40,7 +40,7 @@ def stored_secrets_problems() -> list[str]:
     try:
         problem = encryption.stored_secrets_problem()
     except DatabaseError as error:  # not migrated yet, or the database is down: nothing to open
-        logger.warning("Stored secrets not checked: %s", type(error).__name__)
+        logger.warning("Stored secrets not checked (database not ready: %s)", type(error).__name__)
         return []
     finally:
         if not connections["default"].in_atomic_block:
@@ -53,6 +53,15 @@ def refuse_to_start() -> None:
     problems = development_key_problems() or stored_secrets_problems()
     if problems:
         raise ImproperlyConfigured(problems[0])
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_shared_cache(app_configs=None, **kwargs):
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.DEBUG or not backend.endswith("LocMemCache"):
+        return []
+    message = "CACHE_URL is not set: each process throttles on its own, so N workers allow N times the rate."
+    return [checks.Warning(message, hint="Set CACHE_URL=redis://...", id="integrations.W001")]
 
 
 @checks.register(checks.Tags.security, deploy=True)

@@ -120,6 +120,13 @@ class Gateway(ABC):
     supports_payouts: bool = False  # a payout lists the charges it settled
     supports_setup: bool = False  # a card can be authenticated for later charges without a charge
 
+    disabled_message = "This gateway is not enabled on this deployment."
+
+    @classmethod
+    def enabled(cls) -> bool:
+        """Whether this provider may take customers and charges on this deployment."""
+        return True
+
     def __init__(self, account):
         self.account = account
         self.credentials = account.credentials or {}

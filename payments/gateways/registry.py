@@ -23,5 +23,10 @@ def gateway_class(account) -> type[Gateway]:
         raise LookupError(f"No gateway integration named {account.provider!r}") from None
 
 
+def provider_enabled(provider: str) -> bool:
+    gateway = GATEWAYS.get(provider)
+    return gateway is not None and gateway.enabled()
+
+
 def gateway_for(account) -> Gateway:
     return gateway_class(account)(account)

@@ -39,6 +39,7 @@ from payments.services.invoices import (
     invoices_mark_paid,
 )
 from payments.services.payment_methods import (
+    gateway_account_check,
     gateway_customer_reference,
     payment_method_attach,
     payment_method_detach,
@@ -59,6 +60,7 @@ __all__ = [
     "customer_tokens_purge",
     "customer_tokens_revoke",
     "customer_update",
+    "gateway_account_check",
     "gateway_account_create",
     "gateway_account_update",
     "gateway_customer_reference",

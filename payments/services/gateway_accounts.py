@@ -51,6 +51,8 @@ def gateway_account_create(
 ) -> GatewayAccount:
     if provider not in GATEWAYS:
         raise InvalidRequest(f"Unknown provider '{provider}'.", code="parameter_invalid", param="provider")
+    if not GATEWAYS[provider].enabled():
+        raise InvalidRequest(GATEWAYS[provider].disabled_message, code="parameter_invalid", param="provider")
     account = GatewayAccount.objects.create(
         provider=provider,
         display_name=display_name.strip() or provider,

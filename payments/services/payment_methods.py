@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.kernel.errors import CardError, Conflict, InvalidRequest, NotFound
+from integrations.kernel.errors import CardError, Conflict, InvalidRequest, NotFound, Unprocessable
 from integrations.services import event_emit
 from payments import hooks
 from payments.gateways.base import (
@@ -24,6 +24,7 @@ from payments.models import (
 from payments.representations import (
     payment_method_repr,
 )
+from payments.selectors import gateway_account_serves
 
 logger = logging.getLogger("payments")
 
@@ -42,11 +43,23 @@ def gateway_customer_reference(*, customer: Customer, account: GatewayAccount) -
     return row.reference
 
 
+def gateway_account_check(*, account: GatewayAccount, customer: Customer, param: str) -> None:
+    """New cards and customer-initiated charges go only through an account that serves the
+    customer's country and currency (renewals stay on the gateway that holds the card)."""
+    if not gateway_account_serves(account, country=customer.country, currency=customer.currency):
+        raise Unprocessable(
+            f"This gateway does not serve {customer.country or 'this country'} in {customer.currency}.",
+            code="no_gateway_available",
+            param=param,
+        )
+
+
 def payment_method_attach(*, customer: Customer, gateway_account_id: str, token: str) -> PaymentMethod:
     """Keep a card the app tokenized with a gateway: brand, last four, expiry and fingerprint only."""
     account = GatewayAccount.objects.filter(pk=gateway_account_id, active=True).first()
     if account is None:
         raise InvalidRequest("No such gateway.", code="resource_missing", param="gateway")
+    gateway_account_check(account=account, customer=customer, param="gateway")
     if not isinstance(token, str) or not token.strip():
         raise InvalidRequest("token is required.", code="parameter_missing", param="token")
     try:

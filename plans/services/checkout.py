@@ -24,7 +24,14 @@ from integrations.kernel import clock
 from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from payments.gateways.base import ChargeStatus
 from payments.models import Customer, Invoice, Payment, PaymentMethod
-from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay, payment_method_setup
+from payments.services import (
+    LineSpec,
+    gateway_account_check,
+    invoice_create,
+    invoice_finalize,
+    invoice_pay,
+    payment_method_setup,
+)
 from plans.models import LIVE_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
 from plans.periods import period_end, trial_end
 from plans.selectors import plan_current_price
@@ -44,20 +51,16 @@ class CheckoutResult:
 
 
 def _checkout_payment_method(*, customer: Customer, payment_method_id: str | None) -> PaymentMethod | None:
+    cards = PaymentMethod.objects.filter(customer=customer, detached_at__isnull=True).select_related("gateway_account")
     if payment_method_id:
-        method = (
-            PaymentMethod.objects.filter(pk=payment_method_id, customer=customer, detached_at__isnull=True)
-            .select_related("gateway_account")
-            .first()
-        )
+        method = cards.filter(pk=payment_method_id).first()
         if method is None:
             raise InvalidRequest("No such payment method.", code="resource_missing", param="payment_method")
-        return method
-    return (
-        PaymentMethod.objects.filter(customer=customer, is_default=True, detached_at__isnull=True)
-        .select_related("gateway_account")
-        .first()
-    )
+    else:
+        method = cards.filter(is_default=True).first()
+    if method is not None:
+        gateway_account_check(account=method.gateway_account, customer=customer, param="payment_method")
+    return method
 
 
 def _card_declined(payment: Payment | None) -> None:

@@ -8,12 +8,13 @@ from django.conf import settings
 from django.db import transaction
 
 from integrations.kernel import clock
-from integrations.kernel.errors import InvalidRequest, Unprocessable
+from integrations.kernel.errors import InvalidRequest, NotFound, Unprocessable
+from integrations.kernel.rate_limits import rate_limit
 from payments.models import Invoice, Payment, PaymentMethod
 from payments.services import invoice_mark_uncollectible, invoice_pay, payment_retry
 from plans import notifications
 from plans.locks import subscription_lock
-from plans.models import Subscription
+from plans.models import Subscription, SubscriptionInvoice
 from plans.selectors import subscription_card, subscription_open_invoice
 from plans.services.subscriptions import subscription_emit, subscription_end
 
@@ -21,9 +22,10 @@ Status = Subscription.Status
 _RETRYABLE = (Payment.Status.FAILED, Payment.Status.CANCELED)
 
 
-def renewal_failed(sub: Subscription, *, invoice: Invoice, decline_code: str) -> None:
+def renewal_failed(sub: Subscription, *, invoice: Invoice, decline_code: str, notify: bool = True) -> None:
     """A renewal charge failed (locked subscription): past due with access for the grace period,
-    retries on the schedule, then canceled with the invoice given up."""
+    retries on the schedule, then canceled with the invoice given up. A failed try on the pay-now
+    page counts as one of the retries (`notify` off: the customer saw the error on the page)."""
     schedule = settings.BILLING_RETRY_DAYS
     first_failure = sub.status != Status.PAST_DUE
     if first_failure:
@@ -38,6 +40,8 @@ def renewal_failed(sub: Subscription, *, invoice: Invoice, decline_code: str) ->
     sub.save()
     if first_failure:
         subscription_emit(sub, "past_due", invoice=invoice.id, decline_code=decline_code)
+    if not notify:
+        return
     if decline_code == "authentication_required":
         notifications.action_required(subscription=sub, invoice=invoice)
     else:
@@ -82,11 +86,20 @@ def _past_due_invoice(sub: Subscription, *, refusal: str, no_card: str) -> tuple
     return invoice, card
 
 
-def subscription_pay_now(*, subscription: Subscription, return_url: str) -> Payment:
-    """The customer pays a past-due renewal on-session (the hosted page after a renewal asked for
-    authentication): may answer requires_action with the bank's page."""
-    sub = Subscription.objects.get(pk=subscription.pk)
+def subscription_pay_now(*, invoice_id: str, return_url: str) -> Payment:
+    """The customer pays one past-due renewal invoice on-session (the pay-now link of a dunning
+    email): may answer requires_action with the bank's page. Tries are limited per invoice, and a
+    failed one counts as a retry of the schedule (`on_invoice_payment_failed`)."""
+    link = SubscriptionInvoice.objects.filter(
+        invoice_id=invoice_id, purpose=SubscriptionInvoice.Purpose.RENEWAL
+    ).first()
+    if link is None:
+        raise NotFound("No such invoice.")
+    sub = Subscription.objects.get(pk=link.subscription_id)
     invoice, card = _past_due_invoice(sub, refusal="Nothing is due on this subscription.", no_card="Add a card first.")
+    if invoice.id != invoice_id:
+        raise Unprocessable("Nothing is due on this invoice.", code="nothing_due")
+    rate_limit("pay-now", invoice_id, settings.PAY_LINK_RATE, message="Too many tries: please try again later.")
     payment = invoice.payments.order_by("-created_at").first()
     if payment is None:
         return invoice_pay(invoice=invoice, payment_method=card, off_session=False, return_url=return_url)

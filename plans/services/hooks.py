@@ -57,15 +57,14 @@ def on_invoice_payment_failed(*, invoice: Invoice, payment: Payment) -> None:
     if link.purpose == Purpose.UPGRADE:
         invoice_void(invoice=invoice)
         return
-    if not payment.off_session:
-        return  # the customer's own try on the pay-now page: they see the error there; dunning goes on
     if link.period_start != sub.current_period_end or sub.status not in (
         Status.ACTIVE,
         Status.TRIALING,
         Status.PAST_DUE,
     ):
         return
-    renewal_failed(sub, invoice=invoice, decline_code=payment.decline_code)
+    # The customer's own try on the pay-now page counts as a retry; they see the error there.
+    renewal_failed(sub, invoice=invoice, decline_code=payment.decline_code, notify=payment.off_session)
 
 
 def _access_fail(*, invoice: Invoice) -> None:

@@ -1,6 +1,7 @@
 import logging
 
 from django.conf import settings
+from django.http import Http404
 
 from integrations.kernel.api.errors import error_json_response
 
@@ -39,5 +40,7 @@ class ApiMiddleware:
     def process_exception(self, request, exception):
         if not request.path.startswith(API_PREFIXES):
             return None
+        if isinstance(exception, Http404):  # a plain view's "not found" (the sandbox's pages)
+            return error_json_response(404, "resource_missing", f"Nothing at {request.path}.")
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return error_json_response(500, "internal_error", "Something went wrong on our side.")

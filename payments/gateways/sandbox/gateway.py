@@ -111,7 +111,10 @@ def _sandbox_account_for_key(publishable_key: str):
 def sandbox_enabled() -> bool:
     from payments.models import GatewayAccount
 
-    return GatewayAccount.objects.filter(provider=SandboxGateway.provider, active=True).exists()
+    return (
+        SandboxGateway.enabled()
+        and GatewayAccount.objects.filter(provider=SandboxGateway.provider, active=True).exists()
+    )
 
 
 def sandbox_tokenize(*, publishable_key: str, number: object, exp_month: object, exp_year: object, cvc: object):
@@ -221,10 +224,20 @@ def sandbox_challenge_complete(*, charge_id: str, approve: bool) -> SandboxCharg
     return charge
 
 
+# With SANDBOX_ENABLED off, a sandbox card (made while it was on) never pays for anything.
+_SWITCHED_OFF = ChargeResult(ChargeStatus.FAILED, decline_code="gateway_disabled", message="The sandbox is off.")
+
+
 class SandboxGateway(Gateway):
     provider = "sandbox"
     supports_batch = True
     supports_setup = True
+
+    disabled_message = "The sandbox gateway is off on this deployment (SANDBOX_ENABLED)."
+
+    @classmethod
+    def enabled(cls) -> bool:
+        return settings.SANDBOX_ENABLED
 
     @classmethod
     def default_credentials(cls) -> dict:
@@ -255,6 +268,8 @@ class SandboxGateway(Gateway):
         return AttachResult(reference=card.token, card=details)
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
+        if not self.enabled():
+            return _SWITCHED_OFF
         existing = SandboxCharge.objects.filter(idempotency_key=request.idempotency_key).first()
         if existing is not None:
             return _result(existing)
@@ -279,6 +294,8 @@ class SandboxGateway(Gateway):
     ) -> ChargeResult:
         """A zero-amount authentication: cards that ask for 3-D Secure get the challenge page once,
         and an approved challenge sets the card up for off-session payments."""
+        if not self.enabled():
+            return _SWITCHED_OFF
         existing = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return _result(existing)
@@ -309,6 +326,8 @@ class SandboxGateway(Gateway):
     def charge_many(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
         """Many charges in a few statements (the billing engine's renewals); same outcomes and the
         same idempotency as `charge` one by one."""
+        if not self.enabled():
+            return [_SWITCHED_OFF for _ in requests]
         keys = [request.idempotency_key for request in requests]
         existing = {charge.idempotency_key: charge for charge in SandboxCharge.objects.filter(idempotency_key__in=keys)}
         cards = SandboxCard.objects.in_bulk([request.payment_method_reference for request in requests])

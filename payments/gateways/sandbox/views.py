@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -12,7 +13,12 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from integrations.kernel.api.parsing import validated_data
-from payments.gateways.sandbox.gateway import sandbox_challenge_complete, sandbox_enabled, sandbox_tokenize
+from payments.gateways.sandbox.gateway import (
+    SandboxGateway,
+    sandbox_challenge_complete,
+    sandbox_enabled,
+    sandbox_tokenize,
+)
 from payments.gateways.sandbox.models import SandboxCharge
 from payments.services import payment_sync_by_reference
 
@@ -30,7 +36,8 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenizeThrottle(AnonRateThrottle):
-    rate = "120/min"
+    def get_rate(self):
+        return settings.SANDBOX_TOKENIZE_RATE
 
 
 class SandboxTokenView(APIView):
@@ -69,7 +76,7 @@ def _with_payment(url: str, payment_id: str | None) -> str:
 @csrf_exempt
 def challenge(request, charge_id: str):
     charge = SandboxCharge.objects.select_related("card").filter(pk=charge_id).first()
-    if charge is None:
+    if charge is None or not SandboxGateway.enabled():
         raise Http404
     if request.method == "POST":
         action = request.POST.get("action")
