@@ -154,6 +154,8 @@ class Invoice(models.Model):
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0, help_text="Charges tried for it, every attempt counted.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="The next planned retry; empty = none.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,7 +5,17 @@ from moneyed import Money
 
 from integrations.kernel.representation import datetime_repr
 from payments.currency import money_repr
-from payments.models import Customer, GatewayAccount, Invoice, InvoiceLine, Payment, PaymentMethod, Payout, Refund
+from payments.models import (
+    Customer,
+    GatewayAccount,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    Payout,
+    Refund,
+)
 
 
 def customer_repr(customer: Customer) -> dict:
@@ -79,6 +89,8 @@ def invoice_repr(invoice: Invoice, *, lines: list[InvoiceLine] | None = None) ->
         "finalized_at": datetime_repr(invoice.finalized_at),
         "paid_at": datetime_repr(invoice.paid_at),
         "voided_at": datetime_repr(invoice.voided_at),
+        "attempt_count": invoice.attempt_count,
+        "next_attempt_at": datetime_repr(invoice.next_attempt_at),
     }
 
 
@@ -96,7 +108,17 @@ def payment_next_action(payment: Payment) -> dict | None:
     return {"type": "redirect_to_url", "url": payment.next_action_url}
 
 
+def payment_attempt_repr(attempt: PaymentAttempt) -> dict:
+    return {
+        "number": attempt.number,
+        "outcome": attempt.outcome or "pending",
+        "decline_code": attempt.decline_code or None,
+        "created_at": datetime_repr(attempt.created_at),
+    }
+
+
 def payment_repr(payment: Payment) -> dict:
+    """Its attempts are read once per payment unless prefetched (`attempt_log`)."""
     return {
         "id": payment.id,
         "customer": payment.customer_id,
@@ -109,7 +131,7 @@ def payment_repr(payment: Payment) -> dict:
         "decline_code": payment.decline_code or None,
         "failure_message": payment.failure_message,
         "next_action": payment_next_action(payment),
-        "attempts": payment.attempts,
+        "attempts": [payment_attempt_repr(attempt) for attempt in payment.attempt_log.all()],
         "off_session": payment.off_session,
         "fee": money_repr(payment.fee) if payment.fee is not None else None,
         "net": money_repr(payment.net) if payment.net is not None else None,

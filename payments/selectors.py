@@ -66,7 +66,7 @@ def payment_method_get(*, customer: Customer, payment_method_id: str) -> Payment
 
 
 def payment_list(*, customer_id: str | None = None, status: str | None = None) -> QuerySet[Payment]:
-    payments = Payment.objects.select_related("payment_method")
+    payments = Payment.objects.select_related("payment_method").prefetch_related("attempt_log")
     if customer_id:
         payments = payments.filter(customer_id=customer_id)
     if status:

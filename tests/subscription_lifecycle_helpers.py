@@ -23,7 +23,7 @@ def cancel(app, sub_id: str, **body):
 
 
 def attempts(app) -> list[tuple[str, int]]:
-    return [(p["status"], p["attempts"]) for p in payments(app)]
+    return [(p["status"], len(p["attempts"])) for p in payments(app)]
 
 
 def _past_due(billing, app, plan):

@@ -184,7 +184,7 @@ def test_failed_tries_on_the_pay_now_page_count_as_retries_of_the_schedule(billi
     # The link is dead: nothing more can be charged through it.
     page = billing.browser.post(link)
     assert b"Pay now" not in page.content
-    assert [p["attempts"] for p in payments(app)][1] == 4  # the renewal and three tries, no more
+    assert len(payments(app)[1]["attempts"]) == 4  # the renewal and three tries, no more
 
 
 def test_a_pay_now_link_pays_only_its_own_invoice(billing, app, customer, monthly):
@@ -225,8 +225,31 @@ def test_pay_now_tries_are_rate_limited_per_link(billing, app, customer, monthly
     assert first.status_code == 200
     assert second.status_code == 429 and int(second["Retry-After"]) > 0
     assert b"Too many tries" in second.content
-    assert [p["attempts"] for p in payments(app)][1] == 2
+    assert len(payments(app)[1]["attempts"]) == 2
 
 
 def test_pay_now_link_with_a_forged_token_is_not_found(billing):
     assert billing.browser.get("/billing/pay/not-a-signed-token").status_code == 404
+
+
+def test_payments_show_their_attempts_and_invoices_their_count_and_next_retry(billing, app, customer, monthly):
+    _past_due(billing, app, monthly)
+
+    payment = payments(app)[1]
+    invoice = invoices(app)[1]
+    assert [(a["number"], a["outcome"], a["decline_code"]) for a in payment["attempts"]] == [
+        (1, "failed", "insufficient_funds")
+    ]
+    assert (invoice["attempt_count"], at(invoice["next_attempt_at"])) == (1, FEB_10 + timedelta(days=1))
+
+    billing.run(FEB_10 + timedelta(days=1))
+    invoice = invoices(app)[1]
+    assert (invoice["attempt_count"], at(invoice["next_attempt_at"])) == (2, FEB_10 + timedelta(days=3))
+    assert [a["number"] for a in payments(app)[1]["attempts"]] == [1, 2]
+
+    billing.run(FEB_10 + timedelta(days=3))
+    billing.run(FEB_10 + timedelta(days=5))
+    invoice = invoices(app)[1]
+    assert (invoice["status"], invoice["attempt_count"], invoice["next_attempt_at"]) == ("uncollectible", 4, None)
+    paid = invoices(app)[0]
+    assert (paid["attempt_count"], paid["next_attempt_at"]) == (1, None)

@@ -110,6 +110,8 @@ class InvoiceSerializer(Represented, serializers.ModelSerializer):
             "finalized_at",
             "paid_at",
             "voided_at",
+            "attempt_count",
+            "next_attempt_at",
         ]
         read_only_fields = fields
 
@@ -117,6 +119,13 @@ class InvoiceSerializer(Represented, serializers.ModelSerializer):
 class NextActionSerializer(serializers.Serializer):
     type = serializers.CharField()
     url = serializers.URLField()
+
+
+class PaymentAttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    outcome = serializers.ChoiceField(["pending", "succeeded", "failed", "requires_action", "unknown"])
+    decline_code = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
 
 
 class PaymentSerializer(Represented, serializers.ModelSerializer):
@@ -132,6 +141,7 @@ class PaymentSerializer(Represented, serializers.ModelSerializer):
     payout = serializers.CharField(source="payout_id", allow_null=True)
     decline_code = serializers.CharField(allow_null=True, read_only=True)
     next_action = NextActionSerializer(allow_null=True, read_only=True)
+    attempts = PaymentAttemptSerializer(many=True, read_only=True)
 
     class Meta:
         model = Payment

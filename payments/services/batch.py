@@ -24,7 +24,7 @@ from payments.representations import (
     invoice_repr,
 )
 from payments.services.charges import payments_mark_succeeded
-from payments.services.invoices import LineSpec, invoice_build, invoice_numbers_reserve
+from payments.services.invoices import LineSpec, invoice_attempts_begun, invoice_build, invoice_numbers_reserve
 
 logger = logging.getLogger("payments")
 
@@ -87,6 +87,7 @@ def payments_start_batch(*, invoices: list[Invoice], methods: list[PaymentMethod
     PaymentAttempt.objects.bulk_create(
         [PaymentAttempt(payment=p, number=1, idempotency_key=p.current_idempotency_key) for p in payments]
     )
+    invoice_attempts_begun([p.invoice_id for p in payments])
     return payments
 
 
@@ -148,8 +149,7 @@ def payments_settle_batch(*, payments: list[Payment], results: list[ChargeResult
         for payment, result in zip(payments, results, strict=True)
         if payment.id in locked and result.status == ChargeStatus.SUCCEEDED
     ]
-    settled = payments_mark_succeeded(captured=captured)
-    PaymentAttempt.objects.filter(payment__in=settled, number=1).update(
+    PaymentAttempt.objects.filter(payment__in=[payment for payment, _ in captured], number=1).update(
         outcome=ChargeStatus.SUCCEEDED.value, completed_at=timezone.now()
-    )
-    return settled
+    )  # before the events, which show the attempts
+    return payments_mark_succeeded(captured=captured)

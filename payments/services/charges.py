@@ -31,7 +31,7 @@ from payments.representations import (
     payment_repr,
 )
 from payments.selectors import gateway_customer_reference_known
-from payments.services.invoices import PAYABLE_STATUSES, invoices_mark_paid
+from payments.services.invoices import PAYABLE_STATUSES, invoice_attempts_begun, invoices_mark_paid
 from payments.services.payment_methods import gateway_customer_reference
 from payments.services.refunds import payment_refund
 
@@ -67,6 +67,7 @@ def invoice_pay(
             attempts=1,
         )
         PaymentAttempt.objects.create(payment=payment, number=1, idempotency_key=payment.current_idempotency_key)
+        invoice_attempts_begun([invoice.pk])
     return _payment_attempt_run(payment=payment)
 
 
@@ -108,6 +109,7 @@ def payment_retry(
         PaymentAttempt.objects.create(
             payment=payment, number=payment.attempts, idempotency_key=payment.current_idempotency_key
         )
+        invoice_attempts_begun([payment.invoice_id])
     return _payment_attempt_run(payment=payment)
 
 

@@ -2,8 +2,10 @@
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from moneyed import Money
 
@@ -156,6 +158,17 @@ def invoice_mark_paid(*, invoice: Invoice, payment: "Payment | None") -> Invoice
     return invoice
 
 
+def invoice_attempts_begun(invoice_ids: list[str]) -> None:
+    """A charge attempt started for each of these invoices (the caller's transaction)."""
+    Invoice.objects.filter(pk__in=invoice_ids).update(attempt_count=F("attempt_count") + 1)
+
+
+def invoice_next_attempt_plan(*, invoice: Invoice, at: datetime | None) -> None:
+    """When the next retry of an open invoice is planned (dunning says); None = no more."""
+    Invoice.objects.filter(pk=invoice.pk).update(next_attempt_at=at)
+    invoice.next_attempt_at = at
+
+
 def invoices_mark_paid(*, paid: list[tuple[Invoice, "Payment | None"]]) -> None:
     """The one step that settles invoices, one or a batch: paid now, `invoice.paid`, and the
     settlement handlers of the higher apps (the subscription or the pass the invoice was for), all
@@ -166,8 +179,8 @@ def invoices_mark_paid(*, paid: list[tuple[Invoice, "Payment | None"]]) -> None:
     now = timezone.now()
     invoices = [invoice for invoice, _ in paid]
     for invoice in invoices:
-        invoice.status, invoice.paid_at = Invoice.Status.PAID, now
-    update_rows(invoices, ["status", "paid_at"])
+        invoice.status, invoice.paid_at, invoice.next_attempt_at = Invoice.Status.PAID, now, None
+    update_rows(invoices, ["status", "paid_at", "next_attempt_at"])
     events_emit(
         [
             ("invoice.paid", {"invoice": rendered}, i.customer_id)
@@ -182,8 +195,8 @@ def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
     """Give up collecting an open invoice (dunning exhausted); it can still be paid later."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status == Invoice.Status.OPEN:
-        invoice.status = Invoice.Status.UNCOLLECTIBLE
-        invoice.save(update_fields=["status"])
+        invoice.status, invoice.next_attempt_at = Invoice.Status.UNCOLLECTIBLE, None
+        invoice.save(update_fields=["status", "next_attempt_at"])
         event_emit(
             type="invoice.marked_uncollectible",
             payload={"invoice": invoice_repr(invoice)},
@@ -198,7 +211,7 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
     if invoice.status == Invoice.Status.PAID:
         raise Unprocessable("A paid invoice cannot be voided; refund its payment.", code="invoice_paid")
     if invoice.status != Invoice.Status.VOID:
-        invoice.status, invoice.voided_at = Invoice.Status.VOID, timezone.now()
-        invoice.save(update_fields=["status", "voided_at"])
+        invoice.status, invoice.voided_at, invoice.next_attempt_at = Invoice.Status.VOID, timezone.now(), None
+        invoice.save(update_fields=["status", "voided_at", "next_attempt_at"])
         event_emit(type="invoice.voided", payload={"invoice": invoice_repr(invoice)}, customer_id=invoice.customer_id)
     return invoice

@@ -11,7 +11,7 @@ from integrations.kernel import clock
 from integrations.kernel.errors import InvalidRequest, NotFound, Unprocessable
 from integrations.kernel.rate_limits import rate_limit
 from payments.models import Invoice, Payment, PaymentMethod
-from payments.services import invoice_mark_uncollectible, invoice_pay, payment_retry
+from payments.services import invoice_mark_uncollectible, invoice_next_attempt_plan, invoice_pay, payment_retry
 from plans import notifications
 from plans.locks import subscription_lock
 from plans.models import Subscription, SubscriptionInvoice
@@ -38,6 +38,7 @@ def renewal_failed(sub: Subscription, *, invoice: Invoice, decline_code: str, no
         return
     sub.next_billing_at = sub.past_due_since + timedelta(days=schedule[sub.retries_done])
     sub.save()
+    invoice_next_attempt_plan(invoice=invoice, at=sub.next_billing_at)
     if first_failure:
         subscription_emit(sub, "past_due", invoice=invoice.id, decline_code=decline_code)
     if not notify:
