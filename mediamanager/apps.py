@@ -1,6 +1,20 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class MediamanagerConfig(AppConfig):
     name = "mediamanager"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        if not settings.DJSTRIPE_ADMIN:
+            hide_djstripe_admin()
+
+
+def hide_djstripe_admin() -> None:
+    """dj-stripe's ~60 mirror models stay out of the back office unless DJSTRIPE_ADMIN=1
+    (the admin app is ready before this one, so they are registered by now)."""
+    from django.contrib import admin
+
+    for model in [model for model in admin.site._registry if model._meta.app_label == "djstripe"]:
+        admin.site.unregister(model)

@@ -22,7 +22,7 @@ def _plan_terms(plan: Plan) -> dict:
         "description": plan.description,
         "kind": plan.kind,
         "interval": plan.interval or None,
-        "interval_count": plan.interval_count,
+        "interval_count": plan.interval_count if plan.kind == Plan.Kind.RECURRING else None,
         "billing_cycles": plan.billing_cycles,
         "access_days": plan.access_days,
         "trial": trial,

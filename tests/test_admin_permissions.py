@@ -2,6 +2,11 @@
 items): a staff member who may only view can neither rename an API key nor delete a plan, and
 staff passwords are at least 12 characters."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.auth.password_validation import validate_password
@@ -49,3 +54,33 @@ def test_staff_passwords_under_twelve_characters_are_refused(password):
 
 def test_a_twelve_character_password_passes_the_length_rule():
     validate_password("tram-violet-9")
+
+
+def test_djstripe_mirror_models_are_off_the_admin_index_unless_asked_for(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+
+    assert "/admin/djstripe/" not in index and "/admin/plans/" in index
+    probe = "import django; django.setup(); from django.contrib import admin; " + (
+        "print(sum(m._meta.app_label == 'djstripe' for m in admin.site._registry))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mediamanager.test_settings", "DJSTRIPE_ADMIN": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert int(shown.stdout.strip()) > 10, shown.stderr[-2000:]
+
+
+def test_a_new_api_key_is_shown_once_and_never_travels_in_a_cookie(admin_client):
+    response = admin_client.post("/admin/integrations/apikey/add/", {"name": "CRM"})
+    assert response.status_code == 302
+    key = ApiKey.objects.get(name="CRM")
+
+    page = admin_client.get(response["Location"]).content.decode()
+
+    assert "messages" not in response.cookies  # Django's default: a signed cookie anyone can read
+    assert "Copy it now" in page and key.prefix in page
+    assert "Copy it now" not in admin_client.get(response["Location"]).content.decode()

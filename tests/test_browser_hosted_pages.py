@@ -101,3 +101,18 @@ def test_the_3ds_page_works_in_a_real_browser_and_returns_to_the_app(live_server
         assert f"payment={body['payment']['id']}" in browser.current_url
         assert Payment.objects.get(pk=body["payment"]["id"]).status == expected
         assert client.get("/api/v1/me/entitlements").json()["entitled"] is (expected == "succeeded")
+
+
+def test_the_api_docs_render_in_a_browser_offline_from_our_own_static_files(browser, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = APIClient().get("/api/docs/").content.decode()
+    assert "cdn" not in page.lower() and "https://" not in page  # nothing loaded from elsewhere
+
+    browser.get(f"{live_server.url}/api/docs/")
+    WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
+
+    operations = browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    assert any("/api/v1/me/checkout" in element.text for element in operations)

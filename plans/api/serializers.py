@@ -18,6 +18,7 @@ class TrialSerializer(serializers.Serializer):
 
 class _PlanBaseSerializer(Represented, serializers.ModelSerializer):
     interval = serializers.ChoiceField(choices=Plan.Interval.choices, allow_null=True, read_only=True)
+    interval_count = serializers.IntegerField(allow_null=True, read_only=True)
     trial = TrialSerializer(allow_null=True, read_only=True)
 
 
@@ -66,7 +67,9 @@ class PlanWriteSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=Plan.Kind.choices)
     interval = serializers.ChoiceField(choices=Plan.Interval.choices, required=False, allow_null=True)
-    interval_count = serializers.IntegerField(required=False, default=1)
+    interval_count = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Recurring: default 1. One-off: null."
+    )
     billing_cycles = serializers.IntegerField(required=False, allow_null=True, default=None)
     access_days = serializers.IntegerField(required=False, allow_null=True, default=None)
     trial = TrialSerializer(required=False, allow_null=True, default=None)

@@ -106,7 +106,8 @@ def plan_terms_validate(terms: dict) -> dict:
                 "access_days is for one-off plans only.", code="parameter_invalid", param="access_days"
             )
         columns["interval"] = terms["interval"]
-        columns["interval_count"] = _positive_int(terms.get("interval_count", 1), param="interval_count")
+        count = terms.get("interval_count")
+        columns["interval_count"] = _positive_int(1 if count is None else count, param="interval_count")
         columns["billing_cycles"] = _positive_int(terms.get("billing_cycles"), param="billing_cycles", allow_none=True)
         if trial is not None:
             if not isinstance(trial, Trial):
@@ -122,6 +123,10 @@ def plan_terms_validate(terms: dict) -> dict:
         for field in ("interval", "billing_cycles", "trial"):
             if terms.get(field) not in (None, ""):
                 raise InvalidRequest(f"A one-off plan has no {field}.", code="parameter_invalid", param=field)
+        if terms.get("interval_count") not in (None, 1):  # 1: what the first release showed for one-off plans
+            raise InvalidRequest(
+                "A one-off plan has no interval_count.", code="parameter_invalid", param="interval_count"
+            )
         columns["access_days"] = _positive_int(terms.get("access_days"), param="access_days")
     return columns
 

@@ -62,6 +62,22 @@ def test_create_answers_only_the_contract_fields_and_timestamps(operator_client)
     assert ISO_UTC.match(body["created_at"]) and ISO_UTC.match(body["updated_at"])
 
 
+def test_a_one_off_plan_takes_and_shows_a_null_interval_count(operator_client):
+    response = operator_client.post(
+        "/api/v1/plans", _one_off_body(access_days=2, interval=None, interval_count=None), format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert (response.json()["interval"], response.json()["interval_count"]) == (None, None)
+    assert operator_client.get(f"/api/v1/plans/{response.json()['id']}").json()["interval_count"] is None
+
+
+def test_a_one_off_plan_refuses_an_interval_count(operator_client):
+    response = operator_client.post("/api/v1/plans", _one_off_body(access_days=2, interval_count=3), format="json")
+
+    _assert_error(response, 400, "parameter_invalid", "interval_count")
+
+
 def test_create_answers_a_one_off_plan_with_null_interval_and_no_trial(operator_client):
     response = operator_client.post("/api/v1/plans", _one_off_body(access_days=2), format="json")
 
