@@ -21,13 +21,17 @@ def event_emit(*, type: str, payload: dict[str, Any], customer_id: str = "") -> 
     return Event.objects.create(type=type, payload=frozen_payload(payload), customer_id=customer_id or "")
 
 
+_COPY_FROM = 20  # events
+
+
 def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
     """Record many events, (type, payload, customer_id) each, inside the caller's transaction: the
-    set-based paths' `event_emit`. On PostgreSQL one COPY (a batch's payloads are the bulk of its
-    bytes, and COPY takes each as JSON text without per-parameter quoting)."""
+    set-based paths' `event_emit`. A batch on PostgreSQL is one COPY (its payloads are the bulk of
+    its bytes, and COPY takes each as JSON text without per-parameter quoting); a few events are
+    one INSERT (COPY's extra round trips cost more than it saves for them)."""
     if not events:
         return
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or len(events) < _COPY_FROM:
         Event.objects.bulk_create(
             [
                 Event(type=type_, payload=frozen_payload(payload), customer_id=customer_id or "")
