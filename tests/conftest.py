@@ -3,10 +3,13 @@ monthly and a premium plan for the subscription tests; the sandbox gateway accou
 event pass for the payment tests."""
 
 import pytest
+import stripe
 import time_machine
 
 from payments.services import gateway_account_create
+from payments.tests.stripe_double import StripeDouble
 from plans.tests.factories import PlanFactory
+from tests.stripe_helpers import SECRET_KEY, WEBHOOK_SECRET
 from tests.subscription_helpers import START, Billing
 
 # Steps shared by the split test modules live in these helpers; pytest rewrites their asserts as it
@@ -59,4 +62,33 @@ def event_pass(db):
         interval=None,
         access_days=2,
         prices=[{"amount": "9.99", "currency": "EUR"}, {"amount": "700", "currency": "JPY"}],
+    )
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    double = StripeDouble().start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def double(stripe_server, monkeypatch):
+    stripe_server.reset()
+    stripe_server.fail_next.clear()
+    monkeypatch.setattr(stripe, "api_base", stripe_server.url)  # dj-stripe's own calls
+    return stripe_server
+
+
+@pytest.fixture
+def stripe_account(db, double):
+    return gateway_account_create(
+        provider="stripe",
+        display_name="Stripe",
+        credentials={
+            "secret_key": SECRET_KEY,
+            "publishable_key": "pk_test_double",
+            "webhook_secret": WEBHOOK_SECRET,
+            "api_base": double.url,
+        },
     )

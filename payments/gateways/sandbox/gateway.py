@@ -225,6 +225,7 @@ class SandboxGateway(Gateway):
     provider = "sandbox"
     supports_batch = True
     supports_setup = True
+    supports_refund_lookup = True
 
     @classmethod
     def default_credentials(cls) -> dict:
@@ -369,4 +370,16 @@ class SandboxGateway(Gateway):
             refund = SandboxRefund.objects.create(charge=charge, idempotency_key=idempotency_key, amount=amount.amount)
             charge.amount_refunded += amount.amount
             charge.save(update_fields=["amount_refunded"])
+        return RefundResult(RefundStatus.SUCCEEDED, reference=refund.id)
+
+    def refund_lookup(self, *, reference: str, payment_reference: str, idempotency_key: str) -> RefundResult:
+        """The sandbox refunds at once: a refund it holds has succeeded."""
+        refunds = (
+            SandboxRefund.objects.filter(charge_id=payment_reference) if payment_reference else SandboxRefund.objects
+        )
+        refund = refunds.filter(pk=reference).first() if reference else None
+        if refund is None and idempotency_key:
+            refund = refunds.filter(idempotency_key=idempotency_key).first()
+        if refund is None:
+            return RefundResult(RefundStatus.NOT_FOUND)
         return RefundResult(RefundStatus.SUCCEEDED, reference=refund.id)
