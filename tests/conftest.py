@@ -1,6 +1,7 @@
 """Fixtures of the cross-app tests: a frozen clock that run_billing moves, a customer's app, a
 monthly and a premium plan for the subscription tests; the sandbox gateway account and a one-off
-event pass for the payment tests."""
+event pass for the payment tests; the Stripe double (one server per session) and a Stripe gateway
+account on it."""
 
 import pytest
 import stripe
@@ -9,7 +10,6 @@ import time_machine
 from payments.services import gateway_account_create
 from payments.tests.stripe_double import StripeDouble
 from plans.tests.factories import PlanFactory
-from tests.stripe_helpers import SECRET_KEY, WEBHOOK_SECRET
 from tests.subscription_helpers import START, Billing
 
 # Steps shared by the split test modules live in these helpers; pytest rewrites their asserts as it
@@ -18,6 +18,7 @@ pytest.register_assert_rewrite(
     "tests.billing_fault_helpers",
     "tests.coupon_helpers",
     "tests.payments_helpers",
+    "tests.stripe_helpers",
     "tests.subscription_lifecycle_helpers",
 )
 
@@ -82,6 +83,8 @@ def double(stripe_server, monkeypatch):
 
 @pytest.fixture
 def stripe_account(db, double):
+    from tests.stripe_helpers import SECRET_KEY, WEBHOOK_SECRET  # after its asserts are set to be rewritten
+
     return gateway_account_create(
         provider="stripe",
         display_name="Stripe",

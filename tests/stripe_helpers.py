@@ -4,9 +4,13 @@ double and a Stripe gateway account on it are fixtures in tests/conftest.py."""
 
 import json
 import time
+from datetime import timedelta
 
 import stripe
+from django.utils import timezone
 from rest_framework.test import APIClient
+
+from payments.models import Payment, Refund
 
 SECRET_KEY = "sk_test_51TestDoubleKey0000000000000000000000000000"
 WEBHOOK_SECRET = "whsec_test_double_secret"
@@ -63,3 +67,25 @@ def stripe_event(type_: str, obj: dict, event_id: str) -> dict:
         "type": type_,
         "data": {"object": obj},
     }
+
+
+SDK_TRIES = 3  # the first request and the SDK's two retries, all under one idempotency key
+
+
+def paid(client, account, double, plan) -> Payment:
+    method = attach(client, account, stripe_js_tokenize(double, "4242424242424242")).json()
+    response = checkout(client, plan, method["id"])
+    assert response.status_code == 201, response.content
+    payment = Payment.objects.get(pk=response.json()["payment"]["id"])
+    assert payment.status == Payment.Status.SUCCEEDED
+    return payment
+
+
+def refund_creates(double) -> list[dict]:
+    return [params for verb, path, params in double.requests if verb == "POST" and path == "/v1/refunds"]
+
+
+def sent_long_ago(refund: Refund, **delta) -> None:
+    """As if the refund had been sent (and last touched) that long ago."""
+    then = timezone.now() - timedelta(**delta)
+    Refund.objects.filter(pk=refund.pk).update(requested_at=then, updated_at=then)
