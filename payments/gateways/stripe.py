@@ -309,7 +309,12 @@ class StripeGateway(Gateway):
         except stripe.StripeError as error:
             logger.warning("Stripe could not say where refund %s stands: %s", idempotency_key, type(error).__name__)
             return RefundResult(RefundStatus.UNKNOWN)
-        return RefundResult(RefundStatus.UNKNOWN if unattributed else RefundStatus.NOT_FOUND)
+        if unattributed:
+            logger.warning(
+                "Refund %s: a refund without our metadata is on %s; not sent again", idempotency_key, payment_reference
+            )
+            return RefundResult(RefundStatus.UNKNOWN)
+        return RefundResult(RefundStatus.NOT_FOUND)
 
     def parse_webhook(self, *, body: bytes, headers: dict) -> WebhookNotice:
         try:
