@@ -5,12 +5,13 @@ pending; reconciliation and webhooks settle each of them, and Stripe never refun
 from decimal import Decimal
 
 import pytest
+import stripe
 from moneyed import Money
 
 from integrations.models import Event
 from payments.models import Payment, Refund
 from payments.services import payment_refund, refunds_reconcile
-from tests.stripe_helpers import SDK_TRIES, paid, refund_creates, send_webhook, sent_long_ago, stripe_event
+from tests.stripe_helpers import SDK_TRIES, SECRET_KEY, paid, refund_creates, send_webhook, sent_long_ago, stripe_event
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +172,20 @@ def test_a_pending_refund_is_settled_by_reconciliation_without_sending_it_again(
     assert len(refund_creates(double)) == 1
     assert len(double.refunds_of(payment.gateway_reference)) == 1
     assert refunds_reconcile() == 0
+
+
+def test_a_refund_that_may_be_one_made_without_our_metadata_is_never_sent_again(
+    customer_client, stripe_account, double, event_pass
+):
+    payment = paid(customer_client, stripe_account, double, event_pass)
+    by_hand = stripe.StripeClient(SECRET_KEY, base_addresses={"api": double.url})
+    by_hand.v1.refunds.create(params={"payment_intent": payment.gateway_reference, "amount": 100})  # the dashboard
+    double.fail_next.extend([TimeoutError()] * SDK_TRIES)
+    refund = payment_refund(payment=payment, amount=Money("4.00", "EUR"))
+    sent_long_ago(refund, hours=2)
+
+    refunds_reconcile()
+
+    assert len(refund_creates(double)) == SDK_TRIES + 1  # the one by hand, and our lost tries
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.PENDING  # Stripe cannot tell us it has none: left to an operator

@@ -62,6 +62,8 @@ def test_processing_webhooks_through_dj_stripe_leaves_no_stripe_secret_in_its_ta
     # dj-stripe still keeps its copy: the events, and the objects they are about
     assert set(StripeEvent.objects.values_list("id", flat=True)) == {"evt_paid", "evt_refund"}
     assert StripePaymentIntent.objects.filter(id=payment.gateway_reference).exists()
+    # nor does dj-stripe know our key once an event is processed
+    assert StripeEvent.objects.get(id="evt_paid").default_api_key != SECRET_KEY
 
     rows = dj_stripe_rows()
 
