@@ -416,20 +416,20 @@ class StripeDouble:
         return self.refund_object(refund_id)
 
     def refund_object(self, refund_id: str) -> dict:
+        """A refund as Stripe shows it (for an event about it; not logged as a request of ours)."""
+        return self._rewrite_refunds(self._local_get(f"/v1/refunds/{refund_id}"), created=False)
+
+    def _local_get(self, path: str) -> dict:
         request = urllib.request.Request(
-            f"{self.url}/v1/refunds/{refund_id}", headers={"Authorization": "Bearer sk_test_double"}
+            f"http://127.0.0.1:{self.local_port}{path}", headers={"Authorization": "Bearer sk_test_double"}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
     def refunds_of(self, intent_id: str) -> list[dict]:
         """Every refund Stripe holds for a PaymentIntent (not logged as a request of ours)."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.local_port}/v1/refunds?payment_intent={intent_id}&limit=100",
-            headers={"Authorization": "Bearer sk_test_double"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return self._rewrite_refunds(json.loads(response.read()), created=False)["data"]
+        listing = self._local_get(f"/v1/refunds?payment_intent={intent_id}&limit=100")
+        return self._rewrite_refunds(listing, created=False)["data"]
 
     def add_payout(self, payout: dict, intent_ids: list[str]) -> None:
         """A payout Stripe made, settling these PaymentIntents' charges."""
