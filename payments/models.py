@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
 from integrations.kernel.encryption import EncryptedJSONField
@@ -321,6 +322,9 @@ class Refund(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     gateway_reference = models.CharField(max_length=255, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
+    # When the refund was last sent to the gateway: reconciliation sends it again only once no
+    # request can still be in flight (and only if the gateway has no such refund).
+    requested_at = models.DateTimeField(default=timezone.now)
     payout = models.ForeignKey(Payout, on_delete=models.SET_NULL, null=True, blank=True, related_name="refunds")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,11 +1,14 @@
 """Fixtures of the cross-app tests: a frozen clock that run_billing moves, a customer's app, a
 monthly and a premium plan for the subscription tests; the sandbox gateway account and a one-off
-event pass for the payment tests."""
+event pass for the payment tests; the Stripe double (one server per session) and a Stripe gateway
+account on it."""
 
 import pytest
+import stripe
 import time_machine
 
 from payments.services import gateway_account_create
+from payments.tests.stripe_double import StripeDouble
 from plans.tests.factories import PlanFactory
 from tests.subscription_helpers import START, Billing
 
@@ -15,6 +18,7 @@ pytest.register_assert_rewrite(
     "tests.billing_fault_helpers",
     "tests.coupon_helpers",
     "tests.payments_helpers",
+    "tests.stripe_helpers",
     "tests.subscription_lifecycle_helpers",
 )
 
@@ -59,4 +63,35 @@ def event_pass(db):
         interval=None,
         access_days=2,
         prices=[{"amount": "9.99", "currency": "EUR"}, {"amount": "700", "currency": "JPY"}],
+    )
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    double = StripeDouble().start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def double(stripe_server, monkeypatch):
+    stripe_server.reset()
+    stripe_server.fail_next.clear()
+    monkeypatch.setattr(stripe, "api_base", stripe_server.url)  # dj-stripe's own calls
+    return stripe_server
+
+
+@pytest.fixture
+def stripe_account(db, double):
+    from tests.stripe_helpers import SECRET_KEY, WEBHOOK_SECRET  # after its asserts are set to be rewritten
+
+    return gateway_account_create(
+        provider="stripe",
+        display_name="Stripe",
+        credentials={
+            "secret_key": SECRET_KEY,
+            "publishable_key": "pk_test_double",
+            "webhook_secret": WEBHOOK_SECRET,
+            "api_base": double.url,
+        },
     )

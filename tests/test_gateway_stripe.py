@@ -11,43 +11,19 @@ from rest_framework.test import APIClient
 
 from conftest import client_for_customer
 from payments.models import GatewayWebhookEvent, Payment, Payout, Refund
-from payments.services import gateway_account_create, invoice_pay, payments_reconcile
+from payments.services import invoice_pay, payments_reconcile
 from payments.tests.factories import CustomerFactory
-from payments.tests.stripe_double import StripeDouble
 from plans.models import Access
 from plans.tests.factories import PlanFactory
-
-SECRET_KEY = "sk_test_51TestDoubleKey0000000000000000000000000000"
-WEBHOOK_SECRET = "whsec_test_double_secret"
-
-
-@pytest.fixture(scope="session")
-def stripe_server():
-    double = StripeDouble().start()
-    yield double
-    double.stop()
-
-
-@pytest.fixture
-def double(stripe_server, monkeypatch):
-    stripe_server.reset()
-    stripe_server.fail_next.clear()
-    monkeypatch.setattr(stripe, "api_base", stripe_server.url)  # dj-stripe's own calls
-    return stripe_server
-
-
-@pytest.fixture
-def stripe_account(db, double):
-    return gateway_account_create(
-        provider="stripe",
-        display_name="Stripe",
-        credentials={
-            "secret_key": SECRET_KEY,
-            "publishable_key": "pk_test_double",
-            "webhook_secret": WEBHOOK_SECRET,
-            "api_base": double.url,
-        },
-    )
+from tests.stripe_helpers import (
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    attach,
+    checkout,
+    intent_event,
+    send_webhook,
+    stripe_js_tokenize,
+)
 
 
 @pytest.fixture
@@ -61,44 +37,6 @@ def event_pass(db):
 def buyer(db):
     customer = CustomerFactory(country="DE", currency="EUR")
     return customer, client_for_customer(customer)
-
-
-def stripe_js_tokenize(double, number: str) -> str:
-    """What Stripe.js does in the app: the card goes to Stripe, the app gets a PaymentMethod id."""
-    client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": double.url})
-    card = {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
-    return client.v1.payment_methods.create(params={"type": "card", "card": card}).id
-
-
-def attach(client, account, token):
-    return client.post("/api/v1/me/payment-methods", {"gateway": account.id, "token": token}, format="json")
-
-
-def checkout(client, plan, method_id, **extra):
-    return client.post("/api/v1/me/checkout", {"plan": plan.id, "payment_method": method_id, **extra}, format="json")
-
-
-def send_webhook(event: dict, account, *, secret=WEBHOOK_SECRET, timestamp=None):
-    body = json.dumps(event)
-    header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
-    return APIClient().generic(
-        "POST", f"/webhooks/gateways/{account.id}", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
-    )
-
-
-def intent_event(double, intent_id: str, type_: str, event_id: str) -> dict:
-    intent = stripe.StripeClient(SECRET_KEY, base_addresses={"api": double.url}).v1.payment_intents.retrieve(intent_id)
-    return {
-        "id": event_id,
-        "object": "event",
-        "api_version": "2026-08-26.dahlia",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": type_,
-        "data": {"object": json.loads(str(intent))},
-    }
 
 
 def test_gateway_route_exposes_the_publishable_key(buyer, stripe_account):

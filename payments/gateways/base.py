@@ -20,9 +20,10 @@ class ChargeStatus(enum.StrEnum):
 
 class RefundStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
-    PENDING = "pending"
+    PENDING = "pending"  # the gateway took it and will say later (a webhook, a lookup)
     FAILED = "failed"
-    UNKNOWN = "unknown"
+    UNKNOWN = "unknown"  # timeout, lost answer: the refund may or may not exist at the gateway
+    NOT_FOUND = "not_found"  # a lookup only: the gateway positively holds no such refund
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class WebhookNotice:
     type: str
     payment_reference: str = ""
     refund: RefundResult | None = None
+    refund_key: str = ""  # the idempotency key (our refund's id) the gateway keeps with the refund
     payout: PayoutNotice | None = None
     raw: dict = field(default_factory=dict)
 
@@ -112,13 +114,15 @@ class Gateway(ABC):
 
     Optional capabilities are declared, never sniffed: a gateway that sets `supports_batch`
     implements `charge_many`, `supports_fees` implements `balance_for`, `supports_payouts`
-    implements `payout_payment_references`, `supports_setup` implements `setup` for real."""
+    implements `payout_payment_references`, `supports_setup` implements `setup` for real,
+    `supports_refund_lookup` implements `refund_lookup`."""
 
     provider: str = ""
     supports_batch: bool = False  # many off-session charges in one call (the billing engine's batch path)
     supports_fees: bool = False  # the fee and net of a captured charge can be asked for
     supports_payouts: bool = False  # a payout lists the charges it settled
     supports_setup: bool = False  # a card can be authenticated for later charges without a charge
+    supports_refund_lookup: bool = False  # a refund can be found by its reference or our idempotency key
 
     disabled_message = "This gateway is not enabled on this deployment."
 
@@ -153,7 +157,17 @@ class Gateway(ABC):
         A charge the gateway never received answers FAILED with `processing_error`."""
 
     @abstractmethod
-    def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult: ...
+    def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
+        """Refund `amount` of the charge `reference`. The idempotency key is our refund's id; the
+        gateway keeps it with the refund (Stripe: `metadata[refund_id]`) so `refund_lookup` can find
+        the refund when the answer to this call is lost."""
+
+    def refund_lookup(self, *, reference: str, payment_reference: str, idempotency_key: str) -> RefundResult:
+        """Where a refund stands (`supports_refund_lookup`): by the gateway's reference or, when the
+        answer to its creation was lost, by our idempotency key among the charge's refunds. Never
+        creates one. NOT_FOUND only when the gateway positively holds no such refund; UNKNOWN when
+        it cannot say (a gateway without lookups: wait for its webhook)."""
+        return RefundResult(RefundStatus.UNKNOWN)
 
     def setup(
         self, *, payment_method_reference: str, idempotency_key: str, customer_reference: str = "", return_url: str = ""

@@ -80,7 +80,25 @@ _PAYMENT_EVENTS = (
     "charge.succeeded",
     "charge.failed",
 )
-_REFUND_STATUSES = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED, "canceled": RefundStatus.FAILED}
+_REFUND_STATUSES = {
+    "succeeded": RefundStatus.SUCCEEDED,
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.FAILED,
+}
+REFUND_KEY_METADATA = "refund_id"  # our refund's id (its idempotency key), kept by Stripe with the refund
+
+
+def _refund_result(refund) -> RefundResult:
+    refund = _plain(refund)
+    status = _REFUND_STATUSES.get(refund.get("status"), RefundStatus.PENDING)
+    message = (refund.get("failure_reason") or "refund_failed") if status == RefundStatus.FAILED else ""
+    return RefundResult(status, reference=refund.get("id", ""), message=message)
+
+
+def _refund_key(refund) -> str:
+    return str((_plain(refund).get("metadata") or {}).get(REFUND_KEY_METADATA) or "")
 
 
 def _notice(event: dict) -> WebhookNotice:
@@ -88,11 +106,11 @@ def _notice(event: dict) -> WebhookNotice:
     payout was paid."""
     obj = (event.get("data") or {}).get("object") or {}
     kind, type_ = obj.get("object"), event.get("type", "")
-    payment_reference, refund, payout = "", None, None
+    payment_reference, refund, refund_key, payout = "", None, "", None
     if type_ in _PAYMENT_EVENTS:
         payment_reference = obj.get("id", "") if kind == "payment_intent" else obj.get("payment_intent") or ""
-    elif kind == "refund" and obj.get("status") in _REFUND_STATUSES:
-        refund = RefundResult(_REFUND_STATUSES[obj["status"]], reference=obj.get("id", ""))
+    elif kind == "refund":  # refund.created/updated/failed, charge.refund.updated
+        refund, refund_key = _refund_result(obj), _refund_key(obj)
     elif type_ == "payout.paid":
         currency = str(obj.get("currency", "")).upper()
         payout = PayoutNotice(
@@ -105,6 +123,7 @@ def _notice(event: dict) -> WebhookNotice:
         type=type_,
         payment_reference=payment_reference,
         refund=refund,
+        refund_key=refund_key,
         payout=payout,
         raw=event,
     )
@@ -115,6 +134,7 @@ class StripeGateway(Gateway):
     supports_fees = True
     supports_payouts = True
     supports_setup = True
+    supports_refund_lookup = True
 
     @classmethod
     def credential_names(cls) -> tuple[str, ...]:
@@ -255,17 +275,46 @@ class StripeGateway(Gateway):
         return _charge_result(intent)
 
     def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
+        params = {
+            "payment_intent": reference,
+            "amount": to_minor_units(amount),
+            "metadata": {REFUND_KEY_METADATA: idempotency_key},  # how refund_lookup finds it if the answer is lost
+        }
         try:
-            refund = self._client().v1.refunds.create(
-                params={"payment_intent": reference, "amount": to_minor_units(amount)},
-                options={"idempotency_key": idempotency_key},
-            )
+            refund = self._client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
         except stripe.InvalidRequestError as error:
             return RefundResult(RefundStatus.FAILED, message=error.user_message or str(error))
-        except _NO_ANSWER:
+        except _NO_ANSWER as error:
+            logger.warning("Stripe gave no answer for refund %s: %s", idempotency_key, type(error).__name__)
             return RefundResult(RefundStatus.UNKNOWN)
-        status = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED, "canceled": RefundStatus.FAILED}
-        return RefundResult(status.get(_plain(refund).get("status"), RefundStatus.PENDING), reference=refund.id)
+        return _refund_result(refund)
+
+    def refund_lookup(self, *, reference: str, payment_reference: str, idempotency_key: str) -> RefundResult:
+        """By the refund's id, else among the PaymentIntent's refunds by `metadata[refund_id]`.
+        NOT_FOUND only when every refund of the PaymentIntent is accounted for: one without our
+        metadata (made by hand, or before refunds carried it) might be ours, so that is UNKNOWN."""
+        client = self._client()
+        try:
+            if reference:
+                return _refund_result(client.v1.refunds.retrieve(reference))
+            if not payment_reference:
+                return RefundResult(RefundStatus.UNKNOWN)
+            listing = client.v1.refunds.list(params={"payment_intent": payment_reference, "limit": 100})
+            unattributed = False
+            for refund in listing.auto_paging_iter():
+                key = _refund_key(refund)
+                if key == idempotency_key:
+                    return _refund_result(refund)
+                unattributed = unattributed or not key
+        except stripe.StripeError as error:
+            logger.warning("Stripe could not say where refund %s stands: %s", idempotency_key, type(error).__name__)
+            return RefundResult(RefundStatus.UNKNOWN)
+        if unattributed:
+            logger.warning(
+                "Refund %s: a refund without our metadata is on %s; not sent again", idempotency_key, payment_reference
+            )
+            return RefundResult(RefundStatus.UNKNOWN)
+        return RefundResult(RefundStatus.NOT_FOUND)
 
     def parse_webhook(self, *, body: bytes, headers: dict) -> WebhookNotice:
         try:
@@ -278,10 +327,10 @@ class StripeGateway(Gateway):
         return _notice(event)
 
     def webhook_record(self, notice: WebhookNotice) -> None:
-        """dj-stripe keeps its own mirror of Stripe's objects from the same event."""
-        from djstripe.models import Event as StripeEvent
+        """dj-stripe keeps its own mirror of Stripe's objects from the same event (never our key)."""
+        from payments.gateways.stripe_mirror import mirror_event
 
-        StripeEvent.process(data=notice.raw, api_key=self.credentials.get("secret_key"))
+        mirror_event(data=notice.raw, api_key=self.credentials.get("secret_key", ""))
 
     def balance_for(self, *, reference: str) -> tuple[Money, Money] | None:
         """(fee, net) of a captured payment, from its charge's balance transaction."""

@@ -47,7 +47,7 @@ from payments.services.payment_methods import (
     payment_method_set_default,
     payment_method_setup,
 )
-from payments.services.refunds import payment_refund, refund_apply_result, refunds_reconcile
+from payments.services.refunds import payment_refund, refund_apply_result, refund_sync, refunds_reconcile
 from payments.services.settlement import payment_fee_record, payout_record, payouts_create_sandbox
 from payments.services.webhooks import gateway_webhook_receive
 
@@ -95,5 +95,6 @@ __all__ = [
     "payout_record",
     "payouts_create_sandbox",
     "refund_apply_result",
+    "refund_sync",
     "refunds_reconcile",
 ]

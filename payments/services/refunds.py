@@ -33,6 +33,10 @@ from payments.representations import (
 
 logger = logging.getLogger("payments")
 
+# Longer than any refund request can last (the SDK's three tries of 30 s and their back-off): a
+# refund the gateway does not hold, last sent longer ago than this, cannot still be on its way.
+REFUND_IN_FLIGHT = timedelta(minutes=30)
+
 
 def payment_refund(*, payment: Payment, amount: Money | None = None, reason: str = "") -> Refund:
     """Give money back: all that is left by default. The amount is reserved on the payment (a
@@ -64,6 +68,7 @@ def payment_refund(*, payment: Payment, amount: Money | None = None, reason: str
 
 
 def _refund_run(*, refund: Refund) -> Refund:
+    """Send the refund to the gateway under its idempotency key (its id) and apply the answer."""
     payment = refund.payment
     try:
         result = gateway_for(payment.gateway_account).refund(
@@ -77,10 +82,13 @@ def _refund_run(*, refund: Refund) -> Refund:
 
 @transaction.atomic
 def refund_apply_result(*, refund: Refund, result: RefundResult) -> Refund:
+    """What the gateway said about a refund (its answer, a lookup, a webhook): only the first final
+    answer moves it; any answer teaches us its reference. Safe to apply twice."""
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
-    if refund.status != Refund.Status.PENDING or result.status in (RefundStatus.UNKNOWN, RefundStatus.PENDING):
-        if result.reference and not refund.gateway_reference:
-            Refund.objects.filter(pk=refund.pk).update(gateway_reference=result.reference)
+    if result.reference and not refund.gateway_reference:
+        refund.gateway_reference = result.reference
+        Refund.objects.filter(pk=refund.pk).update(gateway_reference=result.reference)
+    if refund.status != Refund.Status.PENDING or result.status not in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
         return refund
     payment = payment_lock(refund.payment_id)
     if result.status == RefundStatus.FAILED:
@@ -88,8 +96,8 @@ def refund_apply_result(*, refund: Refund, result: RefundResult) -> Refund:
         refund.save(update_fields=["status", "failure_message", "updated_at"])
         Payment.objects.filter(pk=payment.pk).update(amount_refunded=F("amount_refunded") - refund.amount.amount)
         return refund
-    refund.status, refund.gateway_reference = Refund.Status.SUCCEEDED, result.reference
-    refund.save(update_fields=["status", "gateway_reference", "updated_at"])
+    refund.status = Refund.Status.SUCCEEDED
+    refund.save(update_fields=["status", "updated_at"])
     # Only confirmed refunds count: a pending one may still fail and give its amount back.
     fully = _refunded_total(payment) >= payment.amount.amount
     payment.status = Payment.Status.REFUNDED if fully else Payment.Status.PARTIALLY_REFUNDED
@@ -108,11 +116,53 @@ def _refunded_total(payment: Payment) -> Decimal:
     return total["total"] or Decimal(0)
 
 
-def refunds_reconcile(*, older_than: timedelta = timedelta(minutes=5)) -> int:
-    """Ask again about refunds left pending (same idempotency key: never refunds twice)."""
+def refund_sync(*, refund: Refund, in_flight_for: timedelta = REFUND_IN_FLIGHT) -> Refund:
+    """Ask the gateway about a pending refund, by its reference or (when the answer to its creation
+    was lost) by its idempotency key, and settle it. Never refunds twice: a refund is sent again
+    only when the gateway positively holds none and no request for it can still be in flight; one
+    worker claims the resend, and it goes under the same idempotency key."""
+    refund = Refund.objects.select_related("payment__gateway_account").get(pk=refund.pk)
+    gateway = gateway_for(refund.payment.gateway_account)
+    if refund.status != Refund.Status.PENDING or not gateway.supports_refund_lookup:
+        return refund  # a gateway without lookups settles its refunds by webhook
+    asked_at = timezone.now()
+    try:
+        result = gateway.refund_lookup(
+            reference=refund.gateway_reference,
+            payment_reference=refund.payment.gateway_reference,
+            idempotency_key=refund.id,
+        )
+    except Exception as error:  # the next sweep asks again
+        logger.warning("Lookup of refund %s failed: %s", refund.id, type(error).__name__)
+        return refund
+    if result.status != RefundStatus.NOT_FOUND:
+        return refund_apply_result(refund=refund, result=result)
+    # The claim is one conditional UPDATE: of two workers that both found nothing, one sends.
+    claimed = Refund.objects.filter(
+        pk=refund.pk,
+        status=Refund.Status.PENDING,
+        gateway_reference="",
+        requested_at__lt=asked_at - in_flight_for,
+    ).update(requested_at=timezone.now())
+    if not claimed:
+        return Refund.objects.get(pk=refund.pk)
+    logger.info("Refund %s never reached the gateway: sending it again", refund.id)
+    return _refund_run(refund=refund)
+
+
+def refunds_reconcile(
+    *, older_than: timedelta = timedelta(minutes=5), in_flight_for: timedelta = REFUND_IN_FLIGHT
+) -> int:
+    """The scheduled sweep over refunds left pending (a lost answer, a gateway still working on
+    it): each is looked up and settled, never blindly sent again (see refund_sync). Safe to run
+    twice, or on two workers at once."""
     pending = Refund.objects.filter(status=Refund.Status.PENDING, updated_at__lt=timezone.now() - older_than)
     count = 0
-    for refund in pending.select_related("payment__gateway_account")[:500]:
-        _refund_run(refund=refund)
+    for refund in pending.order_by("updated_at")[:500]:
+        try:
+            refund_sync(refund=refund, in_flight_for=in_flight_for)
+        except Exception:  # one refund must not stop the sweep for the others
+            logger.exception("Reconciling refund %s failed", refund.id)
+            continue
         count += 1
     return count

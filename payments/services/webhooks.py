@@ -3,6 +3,7 @@
 import logging
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from integrations.kernel.errors import NotFound
 from payments.gateways.base import (
@@ -52,10 +53,18 @@ def _webhook_apply(*, account: GatewayAccount, notice: WebhookNotice) -> None:
         if payment is not None and payment.status == Payment.Status.SUCCEEDED and payment.fee is None:
             payment_fee_record(payment=payment)
     elif notice.refund is not None:
-        refund = Refund.objects.filter(
-            gateway_reference=notice.refund.reference, payment__gateway_account=account
-        ).first()
+        refund = _refund_of(account=account, reference=notice.refund.reference, key=notice.refund_key)
         if refund is not None:
             refund_apply_result(refund=refund, result=notice.refund)
     elif notice.payout is not None:
         payout_record(account=account, payout=notice.payout)
+
+
+def _refund_of(*, account: GatewayAccount, reference: str, key: str) -> Refund | None:
+    """Our refund behind a gateway's: by its reference, or by the idempotency key the gateway kept
+    with it (a refund whose creation answer was lost has no reference yet)."""
+    refunds = Refund.objects.filter(payment__gateway_account=account)
+    refund = refunds.filter(gateway_reference=reference).first() if reference else None
+    if refund is None and key:
+        refund = refunds.filter(Q(gateway_reference="") | Q(gateway_reference=reference), pk=key).first()
+    return refund

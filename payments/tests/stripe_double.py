@@ -5,6 +5,9 @@ localstripe serves customers, card PaymentMethods, PaymentIntents (confirm, off_
 it: idempotency keys on POSTs (the first response replayed), `return_url` and
 `setup_future_usage` with a hosted redirect page for 3-D Secure, the account object dj-stripe
 asks for, and balance transactions (fee 2.9% + 25 minor units) and payout listings for settlement.
+For the faults a test needs: refunds that stay `pending` until the test settles them
+(`refund_status_next`, `refund_settle`), answers that are processed but lost on the way back
+(`lose_answers`), and idempotency keys that Stripe has pruned (`forget_idempotency_keys`).
 """
 
 import json
@@ -62,6 +65,9 @@ class StripeDouble:
         self.payout_objects: dict[str, dict] = {}
         self.card_numbers: dict[str, str] = {}  # payment method id -> number, as Stripe knows it
         self.setup_intents: dict[str, dict] = {}
+        self.lose_answers: dict[str, int] = {}  # path -> how many answers to POSTs there are processed, then lost
+        self.refund_status_next: list[str] = []  # statuses of the next refunds created ("pending", ...)
+        self.refund_statuses: dict[str, str] = {}  # refund id -> its status, where not localstripe's succeeded
         self.lock = threading.Lock()
         self._process = None
         self._server = None
@@ -123,6 +129,9 @@ class StripeDouble:
             self.payout_objects.clear()
             self.card_numbers.clear()
             self.setup_intents.clear()
+            self.lose_answers.clear()
+            self.refund_status_next.clear()
+            self.refund_statuses.clear()
 
     # --- plumbing
 
@@ -143,6 +152,9 @@ class StripeDouble:
 
     @staticmethod
     def _send(handler, status: int, body: bytes, content_type: str = "application/json", headers: dict | None = None):
+        if getattr(handler, "lose_answer", False):
+            handler.close_connection = True
+            return  # done, but the client never hears of it
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
@@ -173,6 +185,9 @@ class StripeDouble:
         params = {k: v[-1] for k, v in parse_qs(body.decode() if method == "POST" else split.query).items()}
         with self.lock:
             self.requests.append((method, split.path, dict(params)))
+            if method == "POST" and self.lose_answers.get(split.path, 0) > 0:
+                self.lose_answers[split.path] -= 1
+                handler.lose_answer = True
         if self.fail_next:
             error = self.fail_next.pop(0)
             if isinstance(error, TimeoutError):
@@ -251,10 +266,24 @@ class StripeDouble:
             forward_body = body if method == "POST" else None
             path = split.path + (f"?{split.query}" if split.query else "")
             status, content = self._forward(method, path, forward_body, dict(handler.headers))
+            if split.path.startswith("/v1/refunds") and status == 200:
+                content = json.dumps(self._rewrite_refunds(json.loads(content), created=method == "POST")).encode()
         if method == "POST" and key and status < 500:
             with self.lock:
                 self.idempotent[key] = (status, content)
         self._send(handler, status, content)
+
+    def _rewrite_refunds(self, data: dict, *, created: bool) -> dict:
+        """localstripe refunds at once; Stripe may keep a refund `pending` and settle it later."""
+        with self.lock:
+            if created and self.refund_status_next:
+                self.refund_statuses[data["id"]] = self.refund_status_next.pop(0)
+            for refund in data.get("data", [data]):
+                status = self.refund_statuses.get(refund.get("id"))
+                if status:
+                    refund["status"] = status
+                    refund["failure_reason"] = "expired_or_canceled_card" if status == "failed" else None
+        return data
 
     def _charge_with_balance(self, intent: dict) -> dict | None:
         charge = intent.get("latest_charge")
@@ -374,6 +403,33 @@ class StripeDouble:
         self._send(handler, 200, b"ok", "text/plain")
 
     # --- helpers for tests
+
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does with keys older than 24 hours: a request under one is new again."""
+        with self.lock:
+            self.idempotent.clear()
+
+    def refund_settle(self, refund_id: str, status: str) -> dict:
+        """A pending refund reaches its end at the bank; returns the refund as Stripe now shows it."""
+        with self.lock:
+            self.refund_statuses[refund_id] = status
+        return self.refund_object(refund_id)
+
+    def refund_object(self, refund_id: str) -> dict:
+        """A refund as Stripe shows it (for an event about it; not logged as a request of ours)."""
+        return self._rewrite_refunds(self._local_get(f"/v1/refunds/{refund_id}"), created=False)
+
+    def _local_get(self, path: str) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.local_port}{path}", headers={"Authorization": "Bearer sk_test_double"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def refunds_of(self, intent_id: str) -> list[dict]:
+        """Every refund Stripe holds for a PaymentIntent (not logged as a request of ours)."""
+        listing = self._local_get(f"/v1/refunds?payment_intent={intent_id}&limit=100")
+        return self._rewrite_refunds(listing, created=False)["data"]
 
     def add_payout(self, payout: dict, intent_ids: list[str]) -> None:
         """A payout Stripe made, settling these PaymentIntents' charges."""

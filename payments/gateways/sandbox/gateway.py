@@ -232,6 +232,7 @@ class SandboxGateway(Gateway):
     provider = "sandbox"
     supports_batch = True
     supports_setup = True
+    supports_refund_lookup = True
 
     disabled_message = "The sandbox gateway is off on this deployment (SANDBOX_ENABLED)."
 
@@ -388,4 +389,16 @@ class SandboxGateway(Gateway):
             refund = SandboxRefund.objects.create(charge=charge, idempotency_key=idempotency_key, amount=amount.amount)
             charge.amount_refunded += amount.amount
             charge.save(update_fields=["amount_refunded"])
+        return RefundResult(RefundStatus.SUCCEEDED, reference=refund.id)
+
+    def refund_lookup(self, *, reference: str, payment_reference: str, idempotency_key: str) -> RefundResult:
+        """The sandbox refunds at once: a refund it holds has succeeded."""
+        refunds = (
+            SandboxRefund.objects.filter(charge_id=payment_reference) if payment_reference else SandboxRefund.objects
+        )
+        refund = refunds.filter(pk=reference).first() if reference else None
+        if refund is None and idempotency_key:
+            refund = refunds.filter(idempotency_key=idempotency_key).first()
+        if refund is None:
+            return RefundResult(RefundStatus.NOT_FOUND)
         return RefundResult(RefundStatus.SUCCEEDED, reference=refund.id)
