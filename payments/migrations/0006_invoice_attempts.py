@@ -21,7 +21,7 @@ def count_past_attempts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_sandbox_to_its_own_app'),
+        ('payments', '0005_forget_djstripe_api_keys'),
     ]
 
     operations = [
