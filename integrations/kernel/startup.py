@@ -48,11 +48,12 @@ def stored_secrets_problems() -> list[str]:
     return [problem] if problem else []
 
 
-def refuse_to_start() -> None:
-    """Called where work starts (web server, worker, run_billing), before any is claimed."""
+def refuse_to_start(error: type[Exception] = ImproperlyConfigured) -> None:
+    """Called where work starts (web server, worker, run_billing), before any is claimed; commands
+    pass CommandError, so the message is one line rather than a traceback."""
     problems = development_key_problems() or stored_secrets_problems()
     if problems:
-        raise ImproperlyConfigured(problems[0])
+        raise error(problems[0])
 
 
 @checks.register(checks.Tags.security, deploy=True)

@@ -1,3 +1,4 @@
+from django.core.management.base import CommandError
 from django_q.management.commands import qcluster
 
 from integrations.kernel.startup import refuse_to_start
@@ -8,5 +9,5 @@ class Command(qcluster.Command):
     on a FIELD_ENCRYPTION_KEY that cannot open the stored secrets."""
 
     def handle(self, *args, **options):
-        refuse_to_start()
+        refuse_to_start(CommandError)
         super().handle(*args, **options)

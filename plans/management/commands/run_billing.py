@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=None, help="Stop claiming new work after this long.")
 
     def handle(self, *args, as_of=None, max_seconds=None, **options):
-        refuse_to_start()  # before any work is claimed
+        refuse_to_start(CommandError)  # before any work is claimed
         when = None
         if as_of:
             if not settings.BILLING_ALLOW_TIME_TRAVEL:
