@@ -111,7 +111,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True  # serve from the apps' static folders: no collectstatic needed
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")  # no STATIC_ROOT: fine
+warnings.filterwarnings("ignore", message="No directory at")  # whitenoise, with no STATIC_ROOT: fine
 
 # --- Security: strict unless DEBUG; `manage.py check --deploy` is clean with production values.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
