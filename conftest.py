@@ -1,4 +1,4 @@
-"""Fixtures shared by every app's tests: API clients for an operator and for a customer."""
+"""Fixtures shared by every app's tests: API clients for an operator and for a customer; an empty cache."""
 
 import pytest
 from django.db import connection
@@ -14,6 +14,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: throttles and failed-attempt counters (all test
+    clients share one address) do not carry from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from coupons.api.serializers import (
     CouponUpdateSerializer,
 )
 from coupons.models import Coupon
+from integrations.kernel.api.addresses import client_address
 from integrations.kernel.api.parsing import validated_data
 from integrations.kernel.errors import NotFound
 
@@ -86,6 +87,8 @@ class MeCouponRedeemView(APIView):
     )
     def post(self, request):
         data = validated_data(CouponRedeemRequestSerializer, request)
-        redemption = services.coupon_redeem_on_account(customer=request.user.customer, code=data["code"])
+        redemption = services.coupon_redeem_on_account(
+            customer=request.user.customer, code=data["code"], address=client_address(request)
+        )
         body = {"coupon": _coupon(redemption.coupon_id), "discount": redemption.discount}
         return Response(CouponRedemptionSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -23,8 +23,8 @@ def test_a_queued_generation_makes_exactly_the_requested_codes_in_batches_with_p
     seen = []
     real_generate = generation_module.codes_generate
 
-    def counting(*, coupon, count, progress=None):
-        added = real_generate(coupon=coupon, count=count)
+    def counting(*, coupon, count, progress=None, generation=None):
+        added = real_generate(coupon=coupon, count=count, generation=generation)
         seen.append(CodeGeneration.objects.get().generated)  # what the admin showed before this batch
         return added
 
@@ -33,7 +33,7 @@ def test_a_queued_generation_makes_exactly_the_requested_codes_in_batches_with_p
         generation = codes_generate_enqueue(coupon=campaign, count=1000)
 
     generation.refresh_from_db()
-    assert (generation.status, generation.generated, generation.requested) == ("done", 1000, 1000)
+    assert (generation.status, generation.generated, generation.requested) == ("succeeded", 1000, 1000)
     assert seen == [0, 300, 600, 900]
     assert CouponCode.objects.filter(coupon=campaign).count() == 1000
     assert generation.finished_at is not None
@@ -48,14 +48,16 @@ def test_running_the_task_again_resumes_and_never_exceeds_the_request(campaign, 
     code_generation_run(generation_id=generation.pk)
 
     generation.refresh_from_db()
-    assert generation.generated == 600 and generation.status == "done"
+    assert generation.generated == 600 and generation.status == "succeeded"
     assert CouponCode.objects.filter(coupon=campaign).count() == 600
 
 
-def test_the_campaign_page_shows_background_generations(campaign, admin_client):
-    CodeGeneration.objects.create(coupon=campaign, requested=50000, generated=25000, status="running")
+def test_the_campaign_page_shows_background_generations_by_cgn_id_with_their_progress(campaign, admin_client):
+    generation = CodeGeneration.objects.create(coupon=campaign, requested=50000, generated=25000, status="running")
 
     page = admin_client.get(f"/admin/coupons/coupon/{campaign.pk}/change/")
 
     assert page.status_code == 200
-    assert b"25000" in page.content and b"running" in page.content
+    body = page.content.decode()
+    assert generation.public_id in body and generation.public_id.startswith("cgn_")
+    assert "25,000 / 50,000 (50%)" in body and "running" in body

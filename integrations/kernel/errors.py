@@ -37,3 +37,13 @@ class Unprocessable(DomainError):
 
 class CardError(DomainError):
     http_status = 402
+
+
+class RateLimited(DomainError):
+    """Too many attempts: the API answers 429 with `Retry-After: retry_after` (seconds)."""
+
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", param: str | None = None):
+        super().__init__(message, code=code, param=param)
+        self.retry_after = max(1, int(retry_after))

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coupons.api.serializers import CouponValidateRequestSerializer, CouponValidationSerializer
+from integrations.kernel.api.addresses import client_address
 from integrations.kernel.api.parsing import validated_data
 from integrations.kernel.errors import InvalidRequest
 from payments.currency import country_currency, normalize_country
@@ -110,6 +111,7 @@ class MeCheckoutView(APIView):
             payment_method_id=data["payment_method"],
             coupon_code=data["coupon_code"],
             return_url=data["return_url"],
+            address=client_address(request),
         )
         return Response(CheckoutSerializer(result).data, status=status.HTTP_201_CREATED)
 
@@ -278,5 +280,7 @@ class MeCouponValidateView(APIView):
     )
     def post(self, request):
         data = validated_data(CouponValidateRequestSerializer, request)
-        result = services.coupon_preview(customer=request.user.customer, code=data["code"], plan=data["plan"])
+        result = services.coupon_preview(
+            customer=request.user.customer, code=data["code"], plan=data["plan"], address=client_address(request)
+        )
         return Response(CouponValidationSerializer(result).data)

@@ -8,7 +8,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from integrations.kernel.errors import DomainError
+from integrations.kernel.errors import DomainError, RateLimited
 
 logger = logging.getLogger("api")
 
@@ -80,7 +80,10 @@ def exception_handler(exc, context):
 
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.http_status, exc.code, exc.message, exc.param), status=exc.http_status)
+        response = Response(error_body(exc.http_status, exc.code, exc.message, exc.param), status=exc.http_status)
+        if isinstance(exc, RateLimited):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     if isinstance(exc, exceptions.ValidationError):
         set_rollback()
