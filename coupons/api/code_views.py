@@ -9,10 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coupons.api.serializers import CodeGenerationQueuedSerializer, CodeGenerationSerializer
-from coupons.models import CodeGeneration, Coupon, CouponCode
+from coupons.models import Coupon, CouponCode
 from coupons.selectors import code_generation_get
 from coupons.services.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
 from integrations.kernel.api.pagination import ApiCursorPagination
+from integrations.kernel.api.schema import error_response
 from integrations.kernel.csv_export import csv_response
 from integrations.kernel.errors import InvalidRequest, NotFound
 
@@ -72,6 +73,10 @@ class CouponCodesView(ListAPIView):
         responses={
             201: inline_serializer("CouponCodesGenerated", {"generated": serializers.IntegerField()}),
             202: CodeGenerationQueuedSerializer,
+            422: error_response(
+                "coupon_not_bulk; code_template_exhausted: the template's space would be more than one code "
+                "per million of its values full (count with every campaign on it and queued generations)."
+            ),
         },
         summary="Generate unique codes for a bulk campaign (large counts run in the background)",
     )
@@ -91,9 +96,16 @@ class CouponCodesView(ListAPIView):
 
 class CodeGenerationDetailView(APIView):
     @extend_schema(
-        responses=CodeGenerationSerializer,
+        parameters=[
+            OpenApiParameter("generation_id", str, OpenApiParameter.PATH, description="The generation's id, cgn_...")
+        ],
+        responses={
+            200: CodeGenerationSerializer,
+            404: error_response("resource_missing: no such generation of this coupon."),
+        },
         summary="A background code generation's progress (queued, running, succeeded or failed)",
     )
     def get(self, request, coupon_id: str, generation_id: str):
-        generation: CodeGeneration = code_generation_get(coupon_id=coupon_id, generation_id=generation_id)
-        return Response(CodeGenerationSerializer(generation).data)
+        return Response(
+            CodeGenerationSerializer(code_generation_get(coupon_id=coupon_id, generation_id=generation_id)).data
+        )

@@ -153,7 +153,7 @@ class CouponRedemptionSerializer(serializers.Serializer):
 
 
 class CodeGenerationSerializer(serializers.Serializer):
-    """A background code generation, exactly as `code_generation_repr` gives it."""
+    """A background code generation and how far it has got."""
 
     id = serializers.CharField(help_text="cgn_...")
     coupon = serializers.CharField()

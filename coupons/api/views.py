@@ -13,8 +13,10 @@ from coupons.api.serializers import (
     CouponUpdateSerializer,
 )
 from coupons.models import Coupon
+from coupons.services.attempts import CODE_ATTEMPTS_LIMITED
 from integrations.kernel.api.addresses import client_address
 from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.api.schema import RETRY_AFTER, error_response
 from integrations.kernel.errors import NotFound
 
 
@@ -82,7 +84,12 @@ class MeCouponRedeemView(APIView):
 
     @extend_schema(
         request=CouponRedeemRequestSerializer,
-        responses={201: CouponRedemptionSerializer},
+        responses={
+            201: CouponRedemptionSerializer,
+            400: error_response("A coupon error code (coupon_not_found, coupon_expired, ...)."),
+            429: error_response(CODE_ATTEMPTS_LIMITED),
+        },
+        parameters=[RETRY_AFTER],
         summary="Apply an account-level coupon to the customer",
     )
     def post(self, request):

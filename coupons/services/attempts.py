@@ -12,6 +12,11 @@ from django.conf import settings
 from integrations.kernel.attempts import AttemptLimit, attempt_rate_parse, attempt_reserve
 
 NOT_FOUND = "coupon_not_found"
+# What the API schema says of the 429.
+CODE_ATTEMPTS_LIMITED = (
+    "rate_limited: too many unknown codes from this customer (COUPON_FAILED_ATTEMPTS_PER_CUSTOMER) or "
+    "client address (..._PER_ADDRESS); every code attempt, a valid one's too, waits Retry-After seconds."
+)
 
 
 @dataclass(frozen=True)

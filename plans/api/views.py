@@ -4,8 +4,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coupons.api.serializers import CouponValidateRequestSerializer, CouponValidationSerializer
+from coupons.services.attempts import CODE_ATTEMPTS_LIMITED
 from integrations.kernel.api.addresses import client_address
 from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.api.schema import RETRY_AFTER, error_response
 from integrations.kernel.errors import InvalidRequest
 from payments.currency import country_currency, normalize_country
 from payments.selectors import customer_get
@@ -100,7 +102,8 @@ class MeCheckoutView(APIView):
 
     @extend_schema(
         request=CheckoutRequestSerializer,
-        responses={201: CheckoutSerializer},
+        responses={201: CheckoutSerializer, 429: error_response(CODE_ATTEMPTS_LIMITED)},
+        parameters=[RETRY_AFTER],
         summary="Buy a plan: a subscription for a recurring plan, a pass for a one-off plan",
     )
     def post(self, request):
@@ -275,7 +278,8 @@ class MeCouponValidateView(APIView):
 
     @extend_schema(
         request=CouponValidateRequestSerializer,
-        responses=CouponValidationSerializer,
+        responses={200: CouponValidationSerializer, 429: error_response(CODE_ATTEMPTS_LIMITED)},
+        parameters=[RETRY_AFTER],
         summary="Check a code for a plan and preview the first invoice (a bad code is valid: false, not an error)",
     )
     def post(self, request):
