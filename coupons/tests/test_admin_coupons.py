@@ -164,3 +164,18 @@ def test_export_streams_a_csv_of_the_codes(admin, bulk, single):
         CouponCode.objects.filter(coupon=bulk).values_list("code", flat=True)
     )
     assert Coupon.objects.count() == 2
+
+
+def test_generating_past_a_millionth_of_the_templates_space_is_refused_with_the_services_reason(
+    admin, bulk, monkeypatch
+):
+    monkeypatch.setattr("coupons.services.generation.code_space", lambda template: 100 * 1_000_000)
+
+    inline = _post(admin, "generate_codes", [bulk], confirm="yes", count="96")
+    queued = _post(admin, "generate_codes", [bulk], confirm="yes", count="20000")
+
+    for response in (inline, queued):
+        assert response.status_code == 302
+        assert any("Not done" in text and "may hold 100 codes at most" in text for text in _messages(response))
+    assert CouponCode.objects.filter(coupon=bulk).count() == 5
+    assert not CodeGeneration.objects.exists()
