@@ -73,10 +73,10 @@ def test_a_template_with_several_random_runs_keeps_its_fixed_characters(db):
 
 
 def test_drawn_codes_are_the_shape_code_from_template_gives():
-    codes = codes_draw(template="X_******_Y", n=1000)
+    codes = codes_draw(template="X_********_Y", n=1000)
 
     assert len(codes) == 1000
-    assert all(re.fullmatch(rf"X_[{CODE_ALPHABET}]{{6}}_Y", code) for code in codes)
+    assert all(re.fullmatch(rf"X_[{CODE_ALPHABET}]{{8}}_Y", code) for code in codes)
 
 
 def test_generated_code_ids_have_the_shape_of_new_id(bulk):
@@ -233,6 +233,16 @@ def test_the_command_refuses_an_unknown_campaign(db):
 def test_the_command_reports_a_refused_count(bulk):
     with pytest.raises(CommandError, match="parameter_invalid"):
         call_command("generate_coupon_codes", bulk.id, "--count", "0", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_the_command_is_held_to_the_templates_density_too(bulk, monkeypatch):
+    monkeypatch.setattr(generation, "code_space", lambda template: 100 * 1_000_000)
+
+    with pytest.raises(
+        CommandError, match=re.escape("code_template_exhausted: The template SPRING-******** may hold 100")
+    ):
+        call_command("generate_coupon_codes", bulk.id, "--count", "101", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not CouponCode.objects.filter(coupon=bulk).exists()
 
 
 # --- The API ------------------------------------------------------------------------------------
