@@ -1,4 +1,4 @@
-"""Fixtures shared by every app's tests: API clients for an operator and for a customer."""
+"""Fixtures shared by every app's tests: API clients for an operator and for a customer; an empty cache."""
 
 import pytest
 from django.db import connection
@@ -17,10 +17,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate limits and throttles count in the cache: each test starts with none used."""
+def _empty_cache():
+    """Every test starts with an empty cache: throttles and failed-attempt counters (all test
+    clients share one address) do not carry from one test into the next."""
     from django.core.cache import cache
 
+    cache.clear()
+    yield
     cache.clear()
 
 

@@ -50,13 +50,22 @@ class RedemptionInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("code", "customer").order_by("-created_at", "-pk")
 
 
+def _progress(generation: CodeGeneration) -> str:
+    share = 100 * generation.generated // generation.requested if generation.requested else 100
+    return f"{generation.generated:,} / {generation.requested:,} ({share}%)"
+
+
 class CodeGenerationInline(ReadOnlyInline):
     """Background generations and how far each has got (it grows batch by batch)."""
 
     model = CodeGeneration
-    fields = ["requested", "generated", "status", "error", "created_at", "finished_at"]
+    fields = ["public_id", "status", "progress", "error", "created_at", "finished_at"]
     show_change_link = False
     verbose_name_plural = "code generations in the background"
+
+    @admin.display(description="progress")
+    def progress(self, generation):
+        return _progress(generation)
 
 
 @admin.register(Coupon)
@@ -196,8 +205,8 @@ class CouponAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
 
         def generate(coupon):
             if count > QUEUE_ABOVE:
-                codes_generate_enqueue(coupon=coupon, count=count)
-                return True, f"{count:,} code(s) queued, generated in the background"
+                generation = codes_generate_enqueue(coupon=coupon, count=count)
+                return True, f"{count:,} code(s) queued as {generation.public_id}, generated in the background"
             return True, f"{codes_generate(coupon=coupon, count=count):,} code(s)"
 
         self._each(request, queryset, done="Generated", call=generate)
@@ -246,3 +255,19 @@ class CouponCodeAdmin(ReadOnlyAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, search_term.strip().upper())
+
+
+@admin.register(CodeGeneration)
+class CodeGenerationAdmin(ReadOnlyAdmin):
+    """Background generations of every campaign, found by their cgn_ id (what the API answered)."""
+
+    list_display = ["public_id", "coupon", "status", "progress", "created_at", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["=public_id", "=coupon__id"]
+    list_select_related = ["coupon"]
+    readonly_fields = ["public_id", "coupon", "status", "progress", "error", "created_at", "finished_at"]
+    fields = readonly_fields
+
+    @admin.display(description="progress")
+    def progress(self, generation):
+        return _progress(generation)

@@ -163,18 +163,20 @@ class Discount(models.Model):
 
 class CodeGeneration(models.Model):
     """A large code generation run by the django-q2 worker, batch by batch: its progress is what
-    the admin shows, and a rerun of the task resumes from `generated`."""
+    the admin and `GET /coupons/{id}/code-generations/{cgn_id}` show, and a rerun of the task
+    resumes from `generated`. The API knows it by `public_id` (cgn_...); the task by its number."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
-        DONE = "done"
+        SUCCEEDED = "succeeded"
         FAILED = "failed"
 
+    public_id = PrefixedIdField(prefix="cgn", primary_key=False, unique=True)
     coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="generations")
     requested = models.PositiveIntegerField()
     generated = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=7, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.QUEUED)
     error = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -186,4 +188,4 @@ class CodeGeneration(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.generated:,} / {self.requested:,} ({self.status})"
+        return f"{self.public_id}: {self.generated:,} / {self.requested:,} ({self.status})"

@@ -1,6 +1,6 @@
 """How coupons look outside: in the API and in event payloads."""
 
-from coupons.models import Coupon
+from coupons.models import CodeGeneration, Coupon
 from coupons.selectors import coupon_state
 from payments.currency import money_repr
 
@@ -36,4 +36,18 @@ def coupon_payload(coupon: Coupon) -> dict:
         "redeem_by": coupon.redeem_by,
         "state": coupon_state(coupon),
         "times_redeemed": coupon.times_redeemed,
+    }
+
+
+def code_generation_repr(generation: CodeGeneration) -> dict:
+    """A background code generation and how far it has got."""
+    return {
+        "id": generation.public_id,
+        "coupon": generation.coupon_id,
+        "status": generation.status,
+        "requested": generation.requested,
+        "generated": generation.generated,
+        "error": generation.error or None,
+        "created_at": generation.created_at,
+        "finished_at": generation.finished_at,
     }

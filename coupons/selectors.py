@@ -4,8 +4,9 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from coupons.models import Coupon, Discount
+from coupons.models import CodeGeneration, Coupon, Discount
 from integrations.kernel import clock
+from integrations.kernel.errors import NotFound
 
 
 def discounted(*, subscription_ids: list[str], customer_ids: list[str]) -> set[str]:
@@ -26,3 +27,11 @@ def coupon_state(coupon: Coupon, at: datetime | None = None) -> str:
     if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
         return "maxed_out"
     return "active"
+
+
+def code_generation_get(*, coupon_id: str, generation_id: str) -> CodeGeneration:
+    """A campaign's generation by its public id; another campaign's, or none, is 404."""
+    generation = CodeGeneration.objects.filter(coupon_id=coupon_id, public_id=generation_id).first()
+    if generation is None:
+        raise NotFound(f"No code generation '{generation_id}' of coupon '{coupon_id}'.")
+    return generation

@@ -163,6 +163,11 @@ BILLING_INCOMPLETE_EXPIRY_HOURS = env.int("BILLING_INCOMPLETE_EXPIRY_HOURS", def
 BILLING_PRICE_CHANGE_NOTICE_DAYS = env.int("BILLING_PRICE_CHANGE_NOTICE_DAYS", default=7)
 BILLING_BATCH_SIZE = env.int("BILLING_BATCH_SIZE", default=500)
 
+# --- Coupons: failed code attempts (unknown codes at validate, redeem, checkout) per customer and per
+# client address, DRF rate syntax; past either, every code attempt answers 429 until the window ends.
+COUPON_FAILED_ATTEMPTS_PER_CUSTOMER = env.str("COUPON_FAILED_ATTEMPTS_PER_CUSTOMER", default="20/hour")
+COUPON_FAILED_ATTEMPTS_PER_ADDRESS = env.str("COUPON_FAILED_ATTEMPTS_PER_ADDRESS", default="100/hour")
+
 # --- API
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 CUSTOMER_TOKEN_TTL_SECONDS = env.int("CUSTOMER_TOKEN_TTL_SECONDS", default=3600)

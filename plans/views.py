@@ -6,8 +6,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 
+from integrations.kernel.api.addresses import client_address
+from integrations.kernel.attempts import attempt_limit, attempt_reserve
 from integrations.kernel.errors import DomainError, RateLimited
-from integrations.kernel.rate_limits import client_address, rate_limit
 from payments.models import Invoice, Payment
 from payments.services import payment_sync
 from plans.models import SubscriptionInvoice
@@ -32,7 +33,13 @@ def pay_now(request, token: str):
     if request.method == "POST" and invoice.status == Invoice.Status.OPEN:
         return_url = request.build_absolute_uri(reverse("pay-now", args=[token]))
         try:
-            rate_limit("pay-now-address", client_address(request), settings.PAY_LINK_ADDRESS_RATE, message="")
+            address = client_address(request)
+            attempt_reserve(
+                attempt_limit(
+                    "pay-now-address", address, settings.PAY_LINK_ADDRESS_RATE, setting="PAY_LINK_ADDRESS_RATE"
+                ),
+                message="Too many tries: please try again later.",
+            )
             payment = subscription_pay_now(invoice_id=invoice.id, return_url=return_url)
         except RateLimited as error:
             context["error"] = "Too many tries: please try again later."

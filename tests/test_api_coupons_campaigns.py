@@ -87,10 +87,11 @@ def test_a_bulk_campaign_is_created_from_a_code_template(operator_client, monthl
     assert body["redeem_by"] == iso(redeem_by)
 
 
-def test_a_bulk_campaign_needs_at_least_six_random_positions_in_its_template(operator_client):
-    response = create(operator_client, kind="bulk", code=None, code_template="SPRING-***")
+def test_a_bulk_campaign_needs_at_least_eight_random_positions_in_its_template(operator_client):
+    for template in ("SPRING-***", "SPRING-******", "SPRING-*******"):
+        response = create(operator_client, kind="bulk", code=None, code_template=template)
 
-    assert error(response, 400)["param"] == "code_template"
+        assert (error(response, 400)["code"], error(response, 400)["param"]) == ("parameter_invalid", "code_template")
 
 
 @pytest.mark.parametrize("percent", ["0", 0, "101", 50.5, "NaN", "abc"])

@@ -120,7 +120,7 @@ def test_expiring_a_bulk_campaign_expires_its_unused_codes_and_restoring_brings_
         billing,
         name="Bulk",
         kind="bulk",
-        code_template="BULK-******",
+        code_template="BULK-********",
         discount={"type": "percent", "percent_off": "10"},
     )
     assert (

@@ -53,10 +53,29 @@ def _pg_dump() -> str:
     return result.stdout
 
 
+def _sequences_past_four_digits() -> None:
+    """Row numbers and sequence values in the dump must not read as the CVC: how far the tests
+    before this one moved them is chance."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT schemaname, sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        for schema, name in cursor.fetchall():
+            cursor.execute("SELECT setval(%s, greatest(nextval(%s), 100000))", [f"{schema}.{name}"] * 2)
+
+
+# Django's catalogue, written again (with new row numbers) after every transactional test before this
+# one: permission 8642 once failed the search. It holds no data of ours.
+_CATALOGUE = re.compile(r"^COPY public\.(auth_permission|django_content_type) .*?^\\\.$", re.MULTILINE | re.DOTALL)
+
+
+def _without_catalogue(dump: str) -> str:
+    return _CATALOGUE.sub("", dump)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_no_card_number_is_kept_in_the_database_logs_events_or_emails(caplog, operator_client):
     caplog.set_level(logging.DEBUG)
+    _sequences_past_four_digits()
     account = gateway_account_create(provider="sandbox", display_name="Sandbox")
     key = account.credentials["publishable_key"]
     plan = PlanFactory(
@@ -125,6 +144,7 @@ def test_no_card_number_is_kept_in_the_database_logs_events_or_emails(caplog, op
     assert Payment.objects.filter(status=Payment.Status.PARTIALLY_REFUNDED).exists()  # the flow really ran
     dump = _pg_dump()
     assert "payments_customer" in dump  # the dump really holds our tables
+    assert "COPY public.auth_permission" in dump and "COPY public.auth_permission" not in _without_catalogue(dump)
     logs = "\n".join(f"{record.getMessage()} {record.args!r} {record.exc_text or ''}" for record in caplog.records)
     events = json.dumps([event.payload for event in Event.objects.all()])
     emails = "\n".join(f"{m.subject}\n{m.body}\n{m.alternatives!r}" for m in mail.outbox)
@@ -141,6 +161,11 @@ def test_no_card_number_is_kept_in_the_database_logs_events_or_emails(caplog, op
         ):
             assert number not in text, f"card number found in the {place}"
             assert spaced not in text, f"card number found in the {place}"
-    for place, text in (("database", dump), ("logs", logs), ("events", events), ("responses", answered)):
+    for place, text in (
+        ("database", _without_catalogue(dump)),
+        ("logs", logs),
+        ("events", events),
+        ("responses", answered),
+    ):
         assert not CVC_PATTERN.search(text), f"CVC found in the {place}"
     assert " cvc " not in dump.lower() and "cvc character" not in dump.lower()  # no column holds one

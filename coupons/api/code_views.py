@@ -1,14 +1,19 @@
-"""A bulk campaign's codes over HTTP: generate (inline, or queued when large), list, export as CSV."""
+"""A bulk campaign's codes over HTTP: generate (inline, or queued when large), list, export as CSV;
+read a queued generation's progress."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from coupons.api.serializers import CodeGenerationQueuedSerializer, CodeGenerationSerializer
 from coupons.models import Coupon, CouponCode
+from coupons.selectors import code_generation_get
 from coupons.services.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
 from integrations.kernel.api.pagination import ApiCursorPagination
+from integrations.kernel.api.schema import error_response
 from integrations.kernel.csv_export import csv_response
 from integrations.kernel.errors import InvalidRequest, NotFound
 
@@ -67,8 +72,10 @@ class CouponCodesView(ListAPIView):
         request=GENERATE_REQUEST,
         responses={
             201: inline_serializer("CouponCodesGenerated", {"generated": serializers.IntegerField()}),
-            202: inline_serializer(
-                "CouponCodesQueued", {"queued": serializers.BooleanField(), "count": serializers.IntegerField()}
+            202: CodeGenerationQueuedSerializer,
+            422: error_response(
+                "coupon_not_bulk; code_template_exhausted: the template's space would be more than one code "
+                "per million of its values full (count with every campaign on it and queued generations)."
             ),
         },
         summary="Generate unique codes for a bulk campaign (large counts run in the background)",
@@ -82,6 +89,23 @@ class CouponCodesView(ListAPIView):
         if isinstance(count, int) and not isinstance(count, bool) and count > QUEUE_ABOVE:
             generation = codes_generate_enqueue(coupon=coupon, count=count)
             return Response(
-                {"queued": True, "count": count, "generation": generation.pk}, status=status.HTTP_202_ACCEPTED
+                CodeGenerationQueuedSerializer({"generation": generation}).data, status=status.HTTP_202_ACCEPTED
             )
         return Response({"generated": codes_generate(coupon=coupon, count=count)}, status=status.HTTP_201_CREATED)
+
+
+class CodeGenerationDetailView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("generation_id", str, OpenApiParameter.PATH, description="The generation's id, cgn_...")
+        ],
+        responses={
+            200: CodeGenerationSerializer,
+            404: error_response("resource_missing: no such generation of this coupon."),
+        },
+        summary="A background code generation's progress (queued, running, succeeded or failed)",
+    )
+    def get(self, request, coupon_id: str, generation_id: str):
+        return Response(
+            CodeGenerationSerializer(code_generation_get(coupon_id=coupon_id, generation_id=generation_id)).data
+        )

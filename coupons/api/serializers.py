@@ -1,8 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from coupons.models import Coupon
-from coupons.representations import coupon_payload
+from coupons.models import CodeGeneration, Coupon
+from coupons.representations import code_generation_repr, coupon_payload
 from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
 
 _TRIAL_SCHEMA = {
@@ -57,7 +57,10 @@ class CouponCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Coupon.Kind.choices)
     code = serializers.CharField(required=False, allow_null=True, default=None, help_text="single_code: the code.")
     code_template = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="bulk: a prefix and '*' random positions."
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="bulk: fixed characters and at least 8 '*' random positions, e.g. SPRING-********.",
     )
     discount = DiscountTermsField()
     duration = serializers.ChoiceField(choices=Coupon.Duration.choices, required=False, default="once")
@@ -78,6 +81,9 @@ class CouponUpdateSerializer(serializers.Serializer):
     redeem_by = serializers.DateTimeField(required=False, allow_null=True)
     max_redemptions = serializers.IntegerField(required=False, allow_null=True)
     applies_to_plans = serializers.ListField(child=serializers.CharField(), required=False)
+    code_template = serializers.CharField(
+        required=False, help_text="bulk: the template of codes made from now on (at least 8 '*')."
+    )
     discount = DiscountTermsField(required=False)
     duration = serializers.ChoiceField(choices=Coupon.Duration.choices, required=False)
     duration_cycles = serializers.IntegerField(required=False, allow_null=True)
@@ -144,3 +150,23 @@ class AppliedDiscountSerializer(serializers.Serializer):
 class CouponRedemptionSerializer(serializers.Serializer):
     coupon = CouponSerializer()
     discount = AppliedDiscountSerializer()
+
+
+class CodeGenerationSerializer(serializers.Serializer):
+    """A background code generation and how far it has got."""
+
+    id = serializers.CharField(help_text="cgn_...")
+    coupon = serializers.CharField()
+    status = serializers.ChoiceField(choices=CodeGeneration.Status.choices)
+    requested = serializers.IntegerField()
+    generated = serializers.IntegerField(help_text="Codes written so far; it grows batch by batch.")
+    error = serializers.CharField(allow_null=True, help_text="failed: why.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance):
+        return code_generation_repr(instance)
+
+
+class CodeGenerationQueuedSerializer(serializers.Serializer):
+    generation = CodeGenerationSerializer()

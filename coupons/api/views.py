@@ -13,7 +13,10 @@ from coupons.api.serializers import (
     CouponUpdateSerializer,
 )
 from coupons.models import Coupon
+from coupons.services.attempts import CODE_ATTEMPTS_LIMITED
+from integrations.kernel.api.addresses import client_address
 from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.api.schema import RETRY_AFTER, error_response
 from integrations.kernel.errors import NotFound
 
 
@@ -81,11 +84,18 @@ class MeCouponRedeemView(APIView):
 
     @extend_schema(
         request=CouponRedeemRequestSerializer,
-        responses={201: CouponRedemptionSerializer},
+        responses={
+            201: CouponRedemptionSerializer,
+            400: error_response("A coupon error code (coupon_not_found, coupon_expired, ...)."),
+            429: error_response(CODE_ATTEMPTS_LIMITED),
+        },
+        parameters=[RETRY_AFTER],
         summary="Apply an account-level coupon to the customer",
     )
     def post(self, request):
         data = validated_data(CouponRedeemRequestSerializer, request)
-        redemption = services.coupon_redeem_on_account(customer=request.user.customer, code=data["code"])
+        redemption = services.coupon_redeem_on_account(
+            customer=request.user.customer, code=data["code"], address=client_address(request)
+        )
         body = {"coupon": _coupon(redemption.coupon_id), "discount": redemption.discount}
         return Response(CouponRedemptionSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -1,11 +1,14 @@
 """Coupons' writes, one module per concern (campaigns, code generation, redemption, discounts),
 re-exported here."""
 
+from coupons.services.attempts import CodeAttempt
 from coupons.services.campaigns import (
     CODE_ALPHABET,
     EDITABLE_FIELDS,
+    MIN_RANDOM_POSITIONS,
     TERM_FIELDS,
     code_from_template,
+    code_template_normalize,
     coupon_create,
     coupon_expire,
     coupon_restore,
@@ -29,10 +32,13 @@ from coupons.services.redemption import (
 __all__ = [
     "CODE_ALPHABET",
     "EDITABLE_FIELDS",
+    "MIN_RANDOM_POSITIONS",
     "TERM_FIELDS",
+    "CodeAttempt",
     "CouponRefused",
     "Found",
     "code_from_template",
+    "code_template_normalize",
     "coupon_check",
     "coupon_create",
     "coupon_expire",

@@ -22,11 +22,49 @@ CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,63}$")
 # No look-alikes: no 0/O, 1/I/L.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
+# Bulk codes must not be guessable: at least 8 random positions (31**8, about 8.5e11 values), and
+# a template's space at most one code in GUESSES_PER_CODE full (coupons.services.generation).
+MIN_RANDOM_POSITIONS = 8
+GUESSES_PER_CODE = 1_000_000
+
+
+def code_space(template: str) -> int:
+    """How many codes a template can make: the alphabet to the power of its '*' positions."""
+    return len(CODE_ALPHABET) ** template.count("*")
+
+
+def code_template_normalize(raw: object) -> str:
+    """A bulk campaign's template, upper-case: fixed letters, digits, '-' or '_' and at least
+    MIN_RANDOM_POSITIONS '*' random positions; else 400 parameter_invalid on code_template."""
+    template = str(raw or "").strip().upper()
+    if not CODE_RE.match(template.replace("*", "A")):
+        raise InvalidRequest(
+            "code_template is 3-64 letters, digits, '-', '_' and '*' (a random position), e.g. SPRING-********.",
+            code="parameter_invalid",
+            param="code_template",
+        )
+    if template.count("*") < MIN_RANDOM_POSITIONS:
+        raise InvalidRequest(
+            f"code_template needs at least {MIN_RANDOM_POSITIONS} '*' random positions so that codes cannot be "
+            f"guessed (it has {template.count('*')}), e.g. SPRING-********.",
+            code="parameter_invalid",
+            param="code_template",
+        )
+    return template
+
 
 TERM_FIELDS = ("discount", "duration", "duration_cycles", "redemption_target")
 
 
-EDITABLE_FIELDS = ("name", "description", "redeem_by", "max_redemptions", "applies_to_plans", *TERM_FIELDS)
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "redeem_by",
+    "max_redemptions",
+    "applies_to_plans",
+    "code_template",
+    *TERM_FIELDS,
+)
 
 
 def _emit(coupon: Coupon, type_: str, customer_id: str = "", **extra) -> None:
@@ -174,13 +212,7 @@ def coupon_create(
             raise Unprocessable(f"The code {code} is taken.", code="coupon_code_taken", param="code")
         code_template = ""
     else:
-        code_template = str(code_template or "").strip().upper()
-        if code_template.count("*") < 6 or not CODE_RE.match(code_template.replace("*", "A")):
-            raise InvalidRequest(
-                "code_template needs at least six '*' random positions, e.g. SPRING-********.",
-                code="parameter_invalid",
-                param="code_template",
-            )
+        code_template = code_template_normalize(code_template)
     coupon = Coupon.objects.create(
         name=name.strip(),
         description=description or "",
@@ -208,8 +240,8 @@ def coupon_create(
 
 @transaction.atomic
 def coupon_update(*, coupon: Coupon, **changes) -> Coupon:
-    """Name, description, redeem_by, max_redemptions and plans can always change; the discount
-    terms only until the first redemption (422 coupon_terms_locked)."""
+    """Name, description, redeem_by, max_redemptions, plans and a bulk campaign's code_template
+    can always change; the discount terms only until the first redemption (422 coupon_terms_locked)."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise InvalidRequest(
@@ -252,6 +284,14 @@ def coupon_update(*, coupon: Coupon, **changes) -> Coupon:
         coupon.max_redemptions = limit
     if "applies_to_plans" in changes:
         coupon.applies_to_plans.set(_plans(changes.pop("applies_to_plans")))
+    if "code_template" in changes:
+        # Codes made from then on follow it; those already made stay as they are.
+        template = changes.pop("code_template")
+        if coupon.kind != Coupon.Kind.BULK:
+            raise InvalidRequest(
+                "Only bulk campaigns have a code_template.", code="parameter_invalid", param="code_template"
+            )
+        coupon.code_template = code_template_normalize(template)
     for field in ("name", "description", "redeem_by"):
         if field in changes:
             setattr(coupon, field, changes.pop(field) if field != "description" else (changes.pop(field) or ""))

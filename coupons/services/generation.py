@@ -3,6 +3,11 @@
 The unique index on `coupons_couponcode.code` has the last word: every batch is inserted with
 ON CONFLICT DO NOTHING, what went in is counted, and collisions are redrawn until exactly `count`
 new codes exist, so concurrent generations never duplicate and their totals stay exact.
+
+Codes must not be guessable: a template's space holds at most one code per million of its
+possible values (`code_space_capacity`), counting every campaign on that template and what their
+queued generations will add; the check runs under a lock on the template, in the transaction that
+writes the codes (or queues them), so generations at once cannot pass it together.
 """
 
 import re
@@ -15,8 +20,9 @@ from django_q.tasks import async_task
 
 from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.representations import coupon_payload
-from coupons.services.campaigns import CODE_ALPHABET
+from coupons.services.campaigns import CODE_ALPHABET, GUESSES_PER_CODE, code_space
 from integrations.kernel import clock
+from integrations.kernel.db import lock_name
 from integrations.kernel.errors import DomainError, InvalidRequest, Unprocessable
 from integrations.kernel.ids import new_id
 from integrations.services import event_emit
@@ -124,12 +130,28 @@ def _insert_portable(*, coupon: Coupon, codes: list[str], created_at) -> int:
     return CouponCode.objects.filter(coupon=coupon).count() - before
 
 
-def _space(template: str) -> int:
-    return len(CODE_ALPHABET) ** template.count("*")
+def code_space_capacity(template: str) -> int:
+    """The most codes a template may hold: one random guess in GUESSES_PER_CODE may hit, no more."""
+    return code_space(template) // GUESSES_PER_CODE
 
 
-def codes_generate_check(*, coupon: Coupon, count: object) -> int:
-    """The request's count, once the campaign can take that many new codes."""
+def _codes_reserved(*, template: str, besides: CodeGeneration | None = None) -> int:
+    """Codes in the template's space: those written (by every campaign on this template) and those
+    that queued or running generations will still write (`besides` excepted: the one running)."""
+    written = CouponCode.objects.filter(coupon__code_template=template).count()
+    pending = CodeGeneration.objects.filter(
+        coupon__code_template=template, status__in=[CodeGeneration.Status.QUEUED, CodeGeneration.Status.RUNNING]
+    )
+    if besides is not None:
+        pending = pending.exclude(pk=besides.pk)
+    return written + sum(
+        requested - generated for requested, generated in pending.values_list("requested", "generated")
+    )
+
+
+def codes_generate_check(*, coupon: Coupon, count: object, besides: CodeGeneration | None = None) -> int:
+    """The request's count, once the campaign can take that many new codes. Inside a transaction it
+    locks the template's space first, so the answer holds until that transaction ends."""
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CODES_PER_REQUEST:
         raise InvalidRequest(
             f"count is a whole number from 1 to {MAX_CODES_PER_REQUEST:,}.", code="parameter_invalid", param="count"
@@ -139,10 +161,17 @@ def codes_generate_check(*, coupon: Coupon, count: object) -> int:
             "Only bulk campaigns have generated codes; a single-code campaign has its one code.",
             code="coupon_not_bulk",
         )
-    # Past half the template's space, redraws would dominate; ask for a longer template instead.
-    if CouponCode.objects.filter(coupon=coupon).count() + count > _space(coupon.code_template) // 2:
+    template = coupon.code_template
+    if transaction.get_connection().in_atomic_block:
+        lock_name(f"coupon-code-space:{template}")
+    capacity = code_space_capacity(template)
+    reserved = _codes_reserved(template=template, besides=besides)
+    if reserved + count > capacity:
+        left = max(0, capacity - reserved)
         raise Unprocessable(
-            f"The template {coupon.code_template} has too few random positions for {count:,} more codes.",
+            f"The template {template} may hold {capacity:,} codes at most (more and a random guess could "
+            f"hit one in a million); it has {reserved:,} with those queued, so {left:,} more at most. "
+            f"Use a template with more '*' random positions for {count:,} codes.",
             code="code_template_exhausted",
             param="count",
         )
@@ -150,10 +179,18 @@ def codes_generate_check(*, coupon: Coupon, count: object) -> int:
 
 
 @transaction.atomic
-def codes_generate(*, coupon: Coupon, count: int, progress: Callable[[int, int], None] | None = None) -> int:
+def codes_generate(
+    *,
+    coupon: Coupon,
+    count: int,
+    progress: Callable[[int, int], None] | None = None,
+    generation: CodeGeneration | None = None,
+) -> int:
     """Exactly `count` new unique codes for a bulk campaign, in batches of BATCH_SIZE; `progress`
-    hears (done, count) after each batch. One `coupon.codes_generated` event. All or nothing."""
-    count = codes_generate_check(coupon=coupon, count=count)
+    hears (done, count) after each batch. One `coupon.codes_generated` event. All or nothing.
+    `generation`: the background generation this is a batch of (its own remainder is not counted
+    against the template twice)."""
+    count = codes_generate_check(coupon=coupon, count=count, besides=generation)
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_portable
     created_at = clock.now()
     done, idle, missed, deadlocks = 0, 0, 0, 0
@@ -182,9 +219,11 @@ def codes_generate(*, coupon: Coupon, count: int, progress: Callable[[int, int],
     return done
 
 
+@transaction.atomic
 def codes_generate_enqueue(*, coupon: Coupon, count: int) -> CodeGeneration:
-    """Check now, record the request, generate in the django-q2 worker once the caller's
-    transaction commits (progress on the CodeGeneration row)."""
+    """Check now (under the template's lock, the request then counts as reserved), record the
+    request, generate in the django-q2 worker once the transaction commits (progress on the
+    CodeGeneration row)."""
     count = codes_generate_check(coupon=coupon, count=count)
     generation = CodeGeneration.objects.create(coupon=coupon, requested=count)
     transaction.on_commit(lambda: async_task("coupons.tasks.codes_generate_task", generation_id=generation.pk))
@@ -201,14 +240,14 @@ def code_generation_run(*, generation_id: int) -> CodeGeneration:
         with transaction.atomic():
             generation = CodeGeneration.objects.select_for_update().select_related("coupon").get(pk=generation_id)
             left = generation.requested - generation.generated
-            if generation.status in (CodeGeneration.Status.DONE, CodeGeneration.Status.FAILED):
+            if generation.status in (CodeGeneration.Status.SUCCEEDED, CodeGeneration.Status.FAILED):
                 return generation
             if left <= 0:
-                generation.status, generation.finished_at = CodeGeneration.Status.DONE, clock.now()
+                generation.status, generation.finished_at = CodeGeneration.Status.SUCCEEDED, clock.now()
                 generation.save(update_fields=["status", "finished_at"])
                 return generation
             try:
-                added = codes_generate(coupon=generation.coupon, count=min(BATCH_SIZE, left))
+                added = codes_generate(coupon=generation.coupon, count=min(BATCH_SIZE, left), generation=generation)
             except DomainError as error:
                 generation.status, generation.error, generation.finished_at = (
                     CodeGeneration.Status.FAILED,

@@ -7,6 +7,7 @@ from django.db.models import F
 
 from coupons.models import Coupon, CouponCode, Discount, Redemption
 from coupons.selectors import coupon_state
+from coupons.services.attempts import CodeAttempt, code_attempt
 from coupons.services.campaigns import _emit, normalize_code
 from integrations.kernel import clock
 from integrations.kernel.errors import InvalidRequest
@@ -22,15 +23,18 @@ class Found:
     code: CouponCode
 
 
-def coupon_find(*, code: object) -> Found:
-    try:
-        normalized = normalize_code(code, param="coupon_code")
-    except InvalidRequest:
-        raise CouponRefused("No such coupon.", code="coupon_not_found", param="coupon_code") from None
-    row = CouponCode.objects.select_related("coupon").filter(code=normalized).first()
-    if row is None:
-        raise CouponRefused("No such coupon.", code="coupon_not_found", param="coupon_code")
-    return Found(coupon=row.coupon, code=row)
+def coupon_find(*, code: object, attempt: CodeAttempt | None = None) -> Found:
+    """The code's row, or CouponRefused coupon_not_found. `attempt`: a customer typing it, whose
+    failed attempts are counted and limited (429 rate_limited once past the limit)."""
+    with code_attempt(attempt):
+        try:
+            normalized = normalize_code(code, param="coupon_code")
+        except InvalidRequest:
+            raise CouponRefused("No such coupon.", code="coupon_not_found", param="coupon_code") from None
+        row = CouponCode.objects.select_related("coupon").filter(code=normalized).first()
+        if row is None:
+            raise CouponRefused("No such coupon.", code="coupon_not_found", param="coupon_code")
+        return Found(coupon=row.coupon, code=row)
 
 
 def coupon_check(
@@ -169,12 +173,12 @@ def _refused_on(param: str, refused: CouponRefused) -> CouponRefused:
     return CouponRefused(refused.message, code=refused.code, param=param)
 
 
-def coupon_redeem_on_account(*, customer, code: object) -> Redemption:
+def coupon_redeem_on_account(*, customer, code: object, address: str | None = None) -> Redemption:
     """`POST /me/coupons/redeem`: an account-level coupon for every invoice of the customer while it
     lasts. Refusals carry `param: "code"`; a free trial (which only sets a signup's trial) is not
-    applicable here."""
+    applicable here. Unknown codes count against the customer's and the `address`'s limits."""
     try:
-        found = coupon_find(code=code)
+        found = coupon_find(code=code, attempt=CodeAttempt(customer_id=customer.id, address=address))
         if found.coupon.discount_type == Coupon.DiscountType.FREE_TRIAL:
             raise CouponRefused(
                 "A free-trial coupon is used at checkout.", code="coupon_not_applicable", param="coupon_code"

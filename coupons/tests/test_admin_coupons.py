@@ -5,7 +5,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from coupons.models import Coupon, CouponCode
+from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.selectors import coupon_state
 from coupons.services import coupon_create, coupon_expire
 from coupons.services.generation import codes_generate
@@ -144,15 +144,14 @@ def test_generate_with_a_bad_count_shows_an_error(admin, bulk, count):
     assert bulk.codes.count() == 5
 
 
-def test_generating_many_codes_is_queued(admin, bulk, monkeypatch):
-    queued = []
-    monkeypatch.setattr(
-        "coupons.admin.codes_generate_enqueue", lambda *, coupon, count: queued.append((coupon.pk, count))
-    )
-    response = _post(admin, "generate_codes", [bulk], confirm="yes", count="20000")
+def test_generating_many_codes_is_queued_and_named_by_its_cgn_id(admin, bulk, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = _post(admin, "generate_codes", [bulk], confirm="yes", count="20000")
     assert response.status_code == 302
-    assert queued == [(bulk.pk, 20000)]
-    assert any("queued" in text for text in _messages(response))
+    generation = CodeGeneration.objects.get(coupon=bulk)
+    assert (generation.requested, generation.status) == (20000, "queued")
+    assert len(callbacks) == 1  # the task, after commit
+    assert any(f"queued as {generation.public_id}" in text for text in _messages(response))
 
 
 def test_export_streams_a_csv_of_the_codes(admin, bulk, single):
@@ -165,3 +164,18 @@ def test_export_streams_a_csv_of_the_codes(admin, bulk, single):
         CouponCode.objects.filter(coupon=bulk).values_list("code", flat=True)
     )
     assert Coupon.objects.count() == 2
+
+
+def test_generating_past_a_millionth_of_the_templates_space_is_refused_with_the_services_reason(
+    admin, bulk, monkeypatch
+):
+    monkeypatch.setattr("coupons.services.generation.code_space", lambda template: 100 * 1_000_000)
+
+    inline = _post(admin, "generate_codes", [bulk], confirm="yes", count="96")
+    queued = _post(admin, "generate_codes", [bulk], confirm="yes", count="20000")
+
+    for response in (inline, queued):
+        assert response.status_code == 302
+        assert any("Not done" in text and "may hold 100 codes at most" in text for text in _messages(response))
+    assert CouponCode.objects.filter(coupon=bulk).count() == 5
+    assert not CodeGeneration.objects.exists()

@@ -73,10 +73,10 @@ def test_a_template_with_several_random_runs_keeps_its_fixed_characters(db):
 
 
 def test_drawn_codes_are_the_shape_code_from_template_gives():
-    codes = codes_draw(template="X_******_Y", n=1000)
+    codes = codes_draw(template="X_********_Y", n=1000)
 
     assert len(codes) == 1000
-    assert all(re.fullmatch(rf"X_[{CODE_ALPHABET}]{{6}}_Y", code) for code in codes)
+    assert all(re.fullmatch(rf"X_[{CODE_ALPHABET}]{{8}}_Y", code) for code in codes)
 
 
 def test_generated_code_ids_have_the_shape_of_new_id(bulk):
@@ -178,15 +178,17 @@ def test_a_count_outside_one_to_a_million_is_refused(bulk, count):
     assert not CouponCode.objects.filter(coupon=bulk).exists()
 
 
-def test_a_count_past_half_the_templates_space_is_refused(bulk, monkeypatch):
-    monkeypatch.setattr(generation, "_space", lambda template: 100)
-    codes_generate(coupon=bulk, count=40)
+def test_a_count_that_would_fill_more_than_a_millionth_of_the_templates_space_is_refused(bulk, monkeypatch):
+    monkeypatch.setattr(generation, "code_space", lambda template: 100 * 1_000_000)  # room for 100 codes
+    codes_generate(coupon=bulk, count=60)
 
     with pytest.raises(Unprocessable) as refused:
-        codes_generate(coupon=bulk, count=11)
+        codes_generate(coupon=bulk, count=41)
 
-    assert refused.value.code == "code_template_exhausted"
-    assert CouponCode.objects.filter(coupon=bulk).count() == 40
+    assert (refused.value.code, refused.value.param) == ("code_template_exhausted", "count")
+    assert "100 codes at most" in refused.value.message and "40 more at most" in refused.value.message
+    assert CouponCode.objects.filter(coupon=bulk).count() == 60
+    assert codes_generate(coupon=bulk, count=40) == 40  # exactly up to one in a million
 
 
 # --- Export -------------------------------------------------------------------------------------
@@ -233,6 +235,16 @@ def test_the_command_reports_a_refused_count(bulk):
         call_command("generate_coupon_codes", bulk.id, "--count", "0", stdout=io.StringIO(), stderr=io.StringIO())
 
 
+def test_the_command_is_held_to_the_templates_density_too(bulk, monkeypatch):
+    monkeypatch.setattr(generation, "code_space", lambda template: 100 * 1_000_000)
+
+    with pytest.raises(
+        CommandError, match=re.escape("code_template_exhausted: The template SPRING-******** may hold 100")
+    ):
+        call_command("generate_coupon_codes", bulk.id, "--count", "101", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not CouponCode.objects.filter(coupon=bulk).exists()
+
+
 # --- The API ------------------------------------------------------------------------------------
 
 
@@ -251,13 +263,13 @@ def test_post_codes_above_ten_thousand_is_queued_and_runs_after_commit(
         response = operator_client.post(f"/api/v1/coupons/{bulk.id}/codes", {"count": 10_001}, format="json")
 
         assert response.status_code == 202, response.content
-        body = response.json()
-        assert (body["queued"], body["count"]) == (True, 10_001)
+        queued = response.json()["generation"]
+        assert (queued["status"], queued["requested"], queued["generated"]) == ("queued", 10_001, 0)
         assert CouponCode.objects.filter(coupon=bulk).count() == 0  # nothing before the commit
 
     assert len(callbacks) == 1
     assert CouponCode.objects.filter(coupon=bulk).count() == 10_001
-    assert CodeGeneration.objects.get(pk=body["generation"]).status == CodeGeneration.Status.DONE
+    assert CodeGeneration.objects.get(public_id=queued["id"]).status == CodeGeneration.Status.SUCCEEDED
 
 
 @pytest.mark.parametrize(

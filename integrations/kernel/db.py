@@ -1,4 +1,7 @@
-"""Set-based writes the ORM makes slow: updating many rows, each to its own values."""
+"""Set-based writes the ORM makes slow: updating many rows, each to its own values; and a lock on a
+name, for rules that span rows no single row lock covers."""
+
+import hashlib
 
 from django.db import connection
 
@@ -33,3 +36,15 @@ def update_rows(objects: list, fields: list[str]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def lock_name(name: str) -> None:
+    """Hold a lock on `name` until the current transaction ends (PostgreSQL: an advisory
+    transaction lock; SQLite needs none, its write transactions already run one at a time)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_name holds its lock until the transaction ends: call it inside one.")
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

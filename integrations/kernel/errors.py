@@ -40,10 +40,10 @@ class CardError(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too many tries: `retry_after` seconds until the window ends (the Retry-After header)."""
+    """Too many attempts: the API answers 429 with `Retry-After: retry_after` (seconds)."""
 
     http_status = 429
 
-    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", param=None):
+    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", param: str | None = None):
         super().__init__(message, code=code, param=param)
-        self.retry_after = retry_after
+        self.retry_after = max(1, int(retry_after))

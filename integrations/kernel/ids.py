@@ -30,7 +30,8 @@ class ExactCharField(models.CharField):
 
 
 class PrefixedIdField(ExactCharField):
-    """A primary key holding `new_id(prefix)`."""
+    """A primary key holding `new_id(prefix)`; with `primary_key=False, unique=True`, the public id
+    of a row whose internal key is a number (what the API shows and looks up)."""
 
     def __init__(self, *args, prefix: str, **kwargs):
         self.prefix = prefix
@@ -49,4 +50,6 @@ class PrefixedIdField(ExactCharField):
         name, path, args, kwargs = super().deconstruct()
         kwargs["prefix"] = self.prefix
         kwargs.pop("editable", None)
+        if not self.primary_key:  # a public id beside an internal key: primary_key defaults to True here
+            kwargs["primary_key"] = False
         return name, path, args, kwargs

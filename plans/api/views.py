@@ -4,7 +4,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coupons.api.serializers import CouponValidateRequestSerializer, CouponValidationSerializer
+from coupons.services.attempts import CODE_ATTEMPTS_LIMITED
+from integrations.kernel.api.addresses import client_address
 from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.api.schema import RETRY_AFTER, error_response
 from integrations.kernel.errors import InvalidRequest
 from payments.currency import country_currency, normalize_country
 from payments.selectors import customer_get
@@ -99,7 +102,8 @@ class MeCheckoutView(APIView):
 
     @extend_schema(
         request=CheckoutRequestSerializer,
-        responses={201: CheckoutSerializer},
+        responses={201: CheckoutSerializer, 429: error_response(CODE_ATTEMPTS_LIMITED)},
+        parameters=[RETRY_AFTER],
         summary="Buy a plan: a subscription for a recurring plan, a pass for a one-off plan",
     )
     def post(self, request):
@@ -110,6 +114,7 @@ class MeCheckoutView(APIView):
             payment_method_id=data["payment_method"],
             coupon_code=data["coupon_code"],
             return_url=data["return_url"],
+            address=client_address(request),
         )
         return Response(CheckoutSerializer(result).data, status=status.HTTP_201_CREATED)
 
@@ -273,10 +278,13 @@ class MeCouponValidateView(APIView):
 
     @extend_schema(
         request=CouponValidateRequestSerializer,
-        responses=CouponValidationSerializer,
+        responses={200: CouponValidationSerializer, 429: error_response(CODE_ATTEMPTS_LIMITED)},
+        parameters=[RETRY_AFTER],
         summary="Check a code for a plan and preview the first invoice (a bad code is valid: false, not an error)",
     )
     def post(self, request):
         data = validated_data(CouponValidateRequestSerializer, request)
-        result = services.coupon_preview(customer=request.user.customer, code=data["code"], plan=data["plan"])
+        result = services.coupon_preview(
+            customer=request.user.customer, code=data["code"], plan=data["plan"], address=client_address(request)
+        )
         return Response(CouponValidationSerializer(result).data)

@@ -12,6 +12,7 @@ from moneyed import Money
 
 from coupons.representations import coupon_discount_repr
 from coupons.services import (
+    CodeAttempt,
     CouponRefused,
     Found,
     coupon_check,
@@ -92,10 +93,13 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def checkout_coupon(*, code: object, customer: Customer, plan: Plan, currency: str) -> Found:
+def checkout_coupon(
+    *, code: object, customer: Customer, plan: Plan, currency: str, address: str | None = None
+) -> Found:
     """A code that checkout of this plan can use, or CouponRefused (plans decides what applies to
-    its plans: a free-trial coupon only to recurring ones)."""
-    found = coupon_find(code=code)
+    its plans: a free-trial coupon only to recurring ones). The customer typed it: an unknown code
+    counts against their failed attempts (and the client `address`'s), 429 once past the limit."""
+    found = coupon_find(code=code, attempt=CodeAttempt(customer_id=customer.id, address=address))
     coupon_check(found=found, customer=customer, target="subscription", plan_id=plan.pk, currency=currency)
     if plan.kind != Plan.Kind.RECURRING and trial_override_for(found.coupon):
         raise CouponRefused(
@@ -125,8 +129,10 @@ def checkout(
     payment_method_id: str | None = None,
     coupon_code: str | None = None,
     return_url: str = "",
+    address: str | None = None,
 ) -> CheckoutResult:
-    """Buy a plan: a subscription for a recurring plan, a pass for a one-off plan."""
+    """Buy a plan: a subscription for a recurring plan, a pass for a one-off plan. `address`: the
+    client's, where failed coupon codes are counted too."""
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
         raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
@@ -142,7 +148,7 @@ def checkout(
     if plan.kind == Plan.Kind.RECURRING:
         subscription_check_conflict(customer=customer, plan=plan)
     found = (
-        checkout_coupon(code=coupon_code, customer=customer, plan=plan, currency=price.currency)
+        checkout_coupon(code=coupon_code, customer=customer, plan=plan, currency=price.currency, address=address)
         if coupon_code
         else None
     )
@@ -295,12 +301,13 @@ def _pass_buy(
     return CheckoutResult(access=access, invoice=invoice, payment=payment)
 
 
-def coupon_preview(*, customer: Customer, code: object, plan: Plan | str) -> dict:
+def coupon_preview(*, customer: Customer, code: object, plan: Plan | str, address: str | None = None) -> dict:
     """What checkout would make of this code for this plan, without redeeming it:
     `{valid, reason, discount, preview}`. A code that cannot be used is `valid: false` with the
     coupon error code as `reason` (never an error); an unknown plan is a 400 (resource_missing).
     `preview` is the first invoice in the customer's currency, Money values: {subtotal, discount,
-    total} (a free-trial coupon: all of it off, and its `trial`)."""
+    total} (a free-trial coupon: all of it off, and its `trial`). An unknown code counts against the
+    customer's and the client `address`'s failed attempts; past a limit, 429 rate_limited."""
     if not isinstance(plan, Plan):
         plan_id, plan = plan, Plan.objects.filter(pk=plan).first()
         if plan is None:
@@ -311,7 +318,7 @@ def coupon_preview(*, customer: Customer, code: object, plan: Plan | str) -> dic
             f"This plan is not sold in {customer.currency}.", code="plan_not_available_in_currency", param="plan"
         )
     try:
-        found = checkout_coupon(code=code, customer=customer, plan=plan, currency=customer.currency)
+        found = checkout_coupon(code=code, customer=customer, plan=plan, currency=customer.currency, address=address)
     except CouponRefused as refused:
         return {"valid": False, "reason": refused.code, "discount": None, "preview": None}
     subtotal, trial = price.amount, trial_override_for(found.coupon)

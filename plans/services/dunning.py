@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import transaction
 
 from integrations.kernel import clock
+from integrations.kernel.attempts import attempt_limit, attempt_reserve
 from integrations.kernel.errors import InvalidRequest, NotFound, Unprocessable
-from integrations.kernel.rate_limits import rate_limit
 from payments.models import Invoice, Payment, PaymentMethod
 from payments.services import invoice_mark_uncollectible, invoice_next_attempt_plan, invoice_pay, payment_retry
 from plans import notifications
@@ -100,7 +100,11 @@ def subscription_pay_now(*, invoice_id: str, return_url: str) -> Payment:
     invoice, card = _past_due_invoice(sub, refusal="Nothing is due on this subscription.", no_card="Add a card first.")
     if invoice.id != invoice_id:
         raise Unprocessable("Nothing is due on this invoice.", code="nothing_due")
-    rate_limit("pay-now", invoice_id, settings.PAY_LINK_RATE, message="Too many tries: please try again later.")
+    # Every try counts, succeeded or not: the link's holder cannot fire charges at will.
+    attempt_reserve(
+        attempt_limit("pay-now", invoice_id, settings.PAY_LINK_RATE, setting="PAY_LINK_RATE"),
+        message="Too many tries: please try again later.",
+    )
     payment = invoice.payments.order_by("-created_at").first()
     if payment is None:
         return invoice_pay(invoice=invoice, payment_method=card, off_session=False, return_url=return_url)
