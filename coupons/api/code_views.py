@@ -7,7 +7,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from coupons.models import Coupon, CouponCode
-from coupons.services.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
+from coupons.services.generation import (
+    MAX_CODES_PER_REQUEST,
+    QUEUE_ABOVE,
+    codes_export_rows,
+    codes_generate,
+    codes_generate_enqueue,
+)
 from integrations.kernel.api.pagination import ApiCursorPagination
 from integrations.kernel.csv_export import csv_response
 from integrations.kernel.errors import InvalidRequest, NotFound
@@ -37,7 +43,9 @@ class CodeCursorPagination(ApiCursorPagination):
     ordering = ("-id",)
 
 
-GENERATE_REQUEST = inline_serializer("CouponCodesGenerateRequest", {"count": serializers.IntegerField()})
+GENERATE_REQUEST = inline_serializer(
+    "CouponCodesGenerateRequest", {"count": serializers.IntegerField(min_value=1, max_value=MAX_CODES_PER_REQUEST)}
+)
 
 
 class CouponCodesView(ListAPIView):
