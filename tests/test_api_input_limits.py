@@ -204,6 +204,15 @@ def test_a_plan_edit_past_the_year_9999_answers_400(operator_client):
     error(response, 400, "parameter_invalid", "interval_count")
 
 
+@pytest.mark.parametrize(("trial", "param"), [({}, "trial.length"), ({"length": 7}, "trial.unit")])
+def test_a_plan_edit_with_half_a_trial_answers_400_naming_what_is_missing(operator_client, trial, param):
+    plan = PlanFactory()
+
+    response = operator_client.patch(f"{PLANS}/{plan.id}", {"trial": trial}, format="json")
+
+    error(response, 400, "parameter_missing", param)  # found by schemathesis: a TypeError, 500
+
+
 @pytest.mark.parametrize(
     ("terms", "param"),
     [

@@ -345,6 +345,8 @@ TARGETED = {
         {"description": HUGE},
     ],
     ("api/v1/plans/<str:plan_id>", "PATCH"): [
+        {"trial": {}},
+        {"trial": {"unit": "day"}},
         {"interval_count": 40_000},
         {"trial": {"length": 2**40, "unit": "day"}},
         {"description": HUGE},

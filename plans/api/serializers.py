@@ -16,6 +16,15 @@ class TrialSerializer(serializers.Serializer):
     unit = serializers.ChoiceField(choices=Plan.TrialUnit.choices)
     requires_payment_method = serializers.BooleanField(default=True)
 
+    def validate(self, attrs):
+        # A plan edit is partial, and DRF makes its nested trial partial too: a trial is whole or null.
+        for field in ("length", "unit"):
+            if field not in attrs:
+                raise serializers.ValidationError(
+                    {field: [self.fields[field].error_messages["required"]]}, code="required"
+                )
+        return attrs
+
 
 class _PlanBaseSerializer(Represented, serializers.ModelSerializer):
     interval = serializers.ChoiceField(choices=Plan.Interval.choices, allow_null=True, read_only=True)
