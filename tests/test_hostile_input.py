@@ -89,10 +89,7 @@ def _route(pattern: str, callback) -> Route:
     methods = tuple(
         m.upper() for m in ("get", "post", "put", "patch", "delete") if m in cls.http_method_names and hasattr(cls, m)
     )
-    if cls.permission_classes == [] or not cls.permission_classes:
-        audience = "any"
-    else:
-        audience = getattr(cls, "audience", "operator")
+    audience = getattr(cls, "audience", "operator") if cls.permission_classes else "any"
     return Route(pattern, methods, audience)
 
 
@@ -440,6 +437,7 @@ class Request:
     query: str = ""
     headers: dict | None = None
     content_type: str = "application/json"
+    code: str | None = None  # the error code it must answer, where one is fixed (API.md)
 
 
 def _writes(queries) -> list[str]:
@@ -479,6 +477,8 @@ def send(client: Client, route: Route, request: Request, credential: dict):
     assert 400 <= response.status_code < 500, (label, response.status_code, response.content[:300])
     if not route.is_page:
         _assert_error_object(response, label)
+    if request.code and response.status_code not in (401, 403):
+        assert response.json()["error"]["code"] == request.code, (label, response.json())
     return response
 
 
@@ -513,9 +513,11 @@ def requests_for(route: Route, method: str, world: World, *, full: bool, cursor:
                 *([cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]] if cursor else []),
             ]
             for value in cursors if full else cursors[:1]:
-                out.append(Request(f"cursor {value[:20]!r}", method, path, query=f"cursor={quote(value, safe='%')}"))
+                query = f"cursor={quote(value, safe='%')}"
+                out.append(Request(f"cursor {value[:20]!r}", method, path, query=query, code="cursor_invalid"))
             if cursor and route.pattern != "api/v1/plans":
-                out.append(Request("a cursor of another list", method, path, query=f"cursor={quote(cursor)}"))
+                query = f"cursor={quote(cursor)}"
+                out.append(Request("a cursor of another list", method, path, query=query, code="cursor_invalid"))
         if "status" in _query_params(route, method):
             out.append(Request("odd encoding in the query", method, path, query="status=%ff%fe&customer=%c0%af"))
     # Each body field hostile in turn, the rest of the body valid.
