@@ -1,11 +1,11 @@
 """schemathesis drives the API from its own OpenAPI document (/api/schema/) through the WSGI app:
-valid and invalid input for every operation (its coverage phase's boundary values, then a few
-derandomized examples), path ids of real objects with the credential the route wants and the
+valid and invalid input for every operation (the coverage phase's invalid and boundary values, then
+a few derandomized examples, valid and invalid), path ids of real objects with the credential the route wants and the
 generated ids with the other credential, and nothing may answer 5xx.
 
 Bounded to stay a test of the suite rather than a fuzzing campaign: the coverage phase does not
 try unexpected HTTP methods (tests/test_hostile_input.py sends every method to every route) and the
-fuzzing phase stops at 5 examples per operation."""
+fuzzing phase stops at MAX_EXAMPLES per operation."""
 
 import pytest
 import schemathesis
@@ -21,13 +21,15 @@ from payments.tests.factories import sandbox_account, sandbox_card
 from plans.services import checkout
 from plans.tests.factories import PlanFactory
 
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 8
 
 # mediamanager.wsgi's application, less its refusal of the test settings' development keys.
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 schema.config.generation.update(
     modes=["positive", "negative"], max_examples=MAX_EXAMPLES, deterministic=True, allow_x00=True
 )
+# The coverage phase's boundary and invalid values (its positive half is the fuzzing phase's work).
+schema.config.phases.coverage.generation.update(modes=["negative"])
 schema.config.phases.coverage.unexpected_methods = set()
 
 

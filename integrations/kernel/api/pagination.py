@@ -27,6 +27,9 @@ class ApiCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 100
+    cursor_query_description = (
+        "Opaque and signed: follow the `next` URL as given (anything else is 400 cursor_invalid)."
+    )
 
     def _salt(self, request) -> str:
         return f"api-cursor:{request.path}:{','.join(self.ordering)}"
