@@ -178,7 +178,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["integrations.kernel.api.authentication.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["integrations.kernel.api.permissions.AudiencePermission"],
     "DEFAULT_PAGINATION_CLASS": "integrations.kernel.api.pagination.ApiCursorPagination",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["integrations.kernel.api.parsing.ApiJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["integrations.kernel.api.throttling.CredentialRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"credential": env.str("API_THROTTLE_RATE", default="6000/min")},

@@ -11,7 +11,13 @@ from rest_framework.views import APIView
 from coupons.api.serializers import CodeGenerationQueuedSerializer, CodeGenerationSerializer
 from coupons.models import Coupon, CouponCode
 from coupons.selectors import code_generation_get
-from coupons.services.generation import QUEUE_ABOVE, codes_export_rows, codes_generate, codes_generate_enqueue
+from coupons.services.generation import (
+    MAX_CODES_PER_REQUEST,
+    QUEUE_ABOVE,
+    codes_export_rows,
+    codes_generate,
+    codes_generate_enqueue,
+)
 from integrations.kernel.api.pagination import ApiCursorPagination
 from integrations.kernel.api.schema import error_response
 from integrations.kernel.csv_export import csv_response
@@ -42,7 +48,9 @@ class CodeCursorPagination(ApiCursorPagination):
     ordering = ("-id",)
 
 
-GENERATE_REQUEST = inline_serializer("CouponCodesGenerateRequest", {"count": serializers.IntegerField()})
+GENERATE_REQUEST = inline_serializer(
+    "CouponCodesGenerateRequest", {"count": serializers.IntegerField(min_value=1, max_value=MAX_CODES_PER_REQUEST)}
+)
 
 
 class CouponCodesView(ListAPIView):

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from coupons.models import CodeGeneration, Coupon
 from coupons.representations import code_generation_repr, coupon_payload
+from integrations.kernel.api.fields import DESCRIPTION_MAX_LENGTH, ColumnIntegerField
 from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
 
 _TRIAL_SCHEMA = {
@@ -51,24 +52,47 @@ class CouponSerializer(serializers.Serializer):
         return coupon_payload(instance)
 
 
+# What a customer (or operator) types is at most a code's length, give or take the spaces around it.
+_TYPED_CODE_MAX_LENGTH = 255
+# More plans than a catalogue has; a longer list is an attack on the query that checks them.
+APPLIES_TO_PLANS_MAX = 1000
+
+
+def _plan_ids(**kwargs) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(max_length=64), max_length=APPLIES_TO_PLANS_MAX, **kwargs)
+
+
 class CouponCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=DESCRIPTION_MAX_LENGTH)
     kind = serializers.ChoiceField(choices=Coupon.Kind.choices)
-    code = serializers.CharField(required=False, allow_null=True, default=None, help_text="single_code: the code.")
+    code = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=_TYPED_CODE_MAX_LENGTH,
+        help_text="single_code: the code.",
+    )
     code_template = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
+        max_length=Coupon._meta.get_field("code_template").max_length,
         help_text="bulk: fixed characters and at least 8 '*' random positions, e.g. SPRING-********.",
     )
     discount = DiscountTermsField()
     duration = serializers.ChoiceField(choices=Coupon.Duration.choices, required=False, default="once")
-    duration_cycles = serializers.IntegerField(required=False, allow_null=True, default=None)
-    applies_to_plans = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    duration_cycles = ColumnIntegerField(
+        model=Coupon, field="duration_cycles", min_value=1, required=False, allow_null=True, default=None
+    )
+    applies_to_plans = _plan_ids(required=False, default=list)
     redemption_target = serializers.ChoiceField(choices=Coupon.Target.choices, required=False, default="subscription")
-    max_redemptions = serializers.IntegerField(required=False, allow_null=True, default=None)
-    max_redemptions_per_customer = serializers.IntegerField(required=False, default=1)
+    max_redemptions = ColumnIntegerField(
+        model=Coupon, field="max_redemptions", min_value=1, required=False, allow_null=True, default=None
+    )
+    max_redemptions_per_customer = ColumnIntegerField(
+        model=Coupon, field="max_redemptions_per_customer", min_value=1, required=False, default=1
+    )
     redeem_by = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
@@ -77,16 +101,22 @@ class CouponUpdateSerializer(serializers.Serializer):
     redemption_target) are locked once the coupon has been redeemed (422 coupon_terms_locked)."""
 
     name = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=DESCRIPTION_MAX_LENGTH)
     redeem_by = serializers.DateTimeField(required=False, allow_null=True)
-    max_redemptions = serializers.IntegerField(required=False, allow_null=True)
-    applies_to_plans = serializers.ListField(child=serializers.CharField(), required=False)
+    max_redemptions = ColumnIntegerField(
+        model=Coupon, field="max_redemptions", min_value=1, required=False, allow_null=True
+    )
+    applies_to_plans = _plan_ids(required=False)
     code_template = serializers.CharField(
-        required=False, help_text="bulk: the template of codes made from now on (at least 8 '*')."
+        required=False,
+        max_length=Coupon._meta.get_field("code_template").max_length,
+        help_text="bulk: the template of codes made from now on (at least 8 '*').",
     )
     discount = DiscountTermsField(required=False)
     duration = serializers.ChoiceField(choices=Coupon.Duration.choices, required=False)
-    duration_cycles = serializers.IntegerField(required=False, allow_null=True)
+    duration_cycles = ColumnIntegerField(
+        model=Coupon, field="duration_cycles", min_value=1, required=False, allow_null=True
+    )
     redemption_target = serializers.ChoiceField(choices=Coupon.Target.choices, required=False)
 
 
@@ -97,8 +127,8 @@ class CouponRestoreSerializer(serializers.Serializer):
 
 
 class CouponValidateRequestSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    plan = serializers.CharField()
+    code = serializers.CharField(max_length=_TYPED_CODE_MAX_LENGTH)
+    plan = serializers.CharField(max_length=64)
 
 
 class CouponTrialSerializer(serializers.Serializer):
@@ -131,7 +161,7 @@ class CouponValidationSerializer(serializers.Serializer):
 
 
 class CouponRedeemRequestSerializer(serializers.Serializer):
-    code = serializers.CharField()
+    code = serializers.CharField(max_length=_TYPED_CODE_MAX_LENGTH)
 
 
 class AppliedDiscountSerializer(serializers.Serializer):

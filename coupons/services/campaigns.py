@@ -12,6 +12,7 @@ from coupons.models import Coupon, CouponAmount, CouponCode
 from coupons.representations import coupon_payload
 from coupons.selectors import coupon_state
 from integrations.kernel import clock
+from integrations.kernel.bounds import column_int
 from integrations.kernel.errors import InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import normalize_currency, parse_amount
@@ -167,16 +168,13 @@ def _duration_columns(duration, cycles, discount_type) -> dict:
             raise InvalidRequest(
                 "A repeating coupon needs duration_cycles >= 1.", code="parameter_invalid", param="duration_cycles"
             )
-        return {"duration": duration, "duration_cycles": cycles}
+        return {"duration": duration, "duration_cycles": column_int(cycles, model=Coupon, field="duration_cycles")}
     return {"duration": duration, "duration_cycles": None}
 
 
 def _limit(value, *, param: str, allow_none: bool = True):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"{param} is a whole number of at least 1.", code="parameter_invalid", param=param)
-    return value
+    """At least 1 and what the coupon's column holds."""
+    return column_int(value, model=Coupon, field=param, minimum=1, allow_none=allow_none)
 
 
 @transaction.atomic

@@ -1,7 +1,9 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 
+from integrations.api.filters import EventFilters
 from integrations.api.serializers import EventSerializer
+from integrations.kernel.api.parsing import validated_query
 from integrations.selectors import event_list
 
 
@@ -9,12 +11,12 @@ class EventListView(generics.ListAPIView):
     serializer_class = EventSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("type", str), OpenApiParameter("customer", str)],
+        parameters=[EventFilters],
         summary="The event log, newest first",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
+        params = validated_query(EventFilters, self.request)
         return event_list(type=params.get("type"), customer_id=params.get("customer"))

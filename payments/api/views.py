@@ -4,9 +4,10 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.api.parsing import validated_data, validated_query
 from integrations.kernel.errors import InvalidRequest
 from payments import selectors, services
+from payments.api.filters import CustomerFilters, InvoiceFilters, PaymentFilters
 from payments.api.serializers import (
     CustomerCreateSerializer,
     CustomerSerializer,
@@ -21,24 +22,22 @@ from payments.api.serializers import (
     RefundCreateSerializer,
     RefundSerializer,
 )
-from payments.currency import normalize_currency, parse_amount
+from payments.currency import CurrencyError, normalize_currency, parse_amount
 from payments.gateways.registry import gateway_for
-from payments.models import Invoice, Payment
 
 
 class CustomerListCreateView(generics.ListAPIView):
     serializer_class = CustomerSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("external_id", str), OpenApiParameter("email", str)],
+        parameters=[CustomerFilters],
         summary="List or look up customers",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.customer_list(external_id=params.get("external_id"), email=params.get("email"))
+        return selectors.customer_list(**validated_query(CustomerFilters, self.request))
 
     @extend_schema(request=CustomerCreateSerializer, responses={201: CustomerSerializer}, summary="Create a customer")
     def post(self, request):
@@ -96,7 +95,11 @@ class MeGatewayView(APIView):
     def get(self, request):
         customer = request.user.customer
         raw = request.query_params.get("currency")
-        currency = normalize_currency(raw) if raw else customer.currency
+        try:
+            currency = normalize_currency(raw) if raw else customer.currency
+        except CurrencyError as error:
+            error.param = "currency"
+            raise
         account = selectors.gateway_account_route(country=customer.country, currency=currency)
         body = {"id": account.id, "kind": account.provider, "client": gateway_for(account).client_config()}
         return Response(GatewaySerializer(body).data)
@@ -152,14 +155,14 @@ class PaymentListView(generics.ListAPIView):
     audience = "operator"
 
     @extend_schema(
-        parameters=[OpenApiParameter("customer", str), OpenApiParameter("status", str, enum=Payment.Status.values)],
+        parameters=[PaymentFilters],
         summary="Payments",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
+        params = validated_query(PaymentFilters, self.request)
         customer_id = self.request.user.customer.id if self.audience == "customer" else params.get("customer")
         return selectors.payment_list(customer_id=customer_id, status=params.get("status"))
 
@@ -192,11 +195,17 @@ class PaymentRefundView(APIView):
         if data.get("amount") is not None:
             raw = data["amount"]
             currency = payment.amount.currency.code
-            if isinstance(raw, dict):
-                if normalize_currency(raw.get("currency"), require_enabled=False) != currency:
-                    raise InvalidRequest(f"The refund must be in {currency}.", code="currency_mismatch", param="amount")
-                raw = raw.get("amount")
-            amount = Money(parse_amount(raw, currency, allow_zero=False), currency)
+            try:
+                if isinstance(raw, dict):
+                    if normalize_currency(raw.get("currency"), require_enabled=False) != currency:
+                        raise InvalidRequest(
+                            f"The refund must be in {currency}.", code="currency_mismatch", param="amount"
+                        )
+                    raw = raw.get("amount")
+                amount = Money(parse_amount(raw, currency, allow_zero=False), currency)
+            except CurrencyError as error:
+                error.param = "amount"
+                raise
         refund = services.payment_refund(payment=payment, amount=amount, reason=data.get("reason", ""))
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
@@ -206,14 +215,14 @@ class InvoiceListView(generics.ListAPIView):
     audience = "operator"
 
     @extend_schema(
-        parameters=[OpenApiParameter("customer", str), OpenApiParameter("status", str, enum=Invoice.Status.values)],
+        parameters=[InvoiceFilters],
         summary="Invoices",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
+        params = validated_query(InvoiceFilters, self.request)
         customer_id = self.request.user.customer.id if self.audience == "customer" else params.get("customer")
         return selectors.invoice_list(customer_id=customer_id, status=params.get("status"))
 

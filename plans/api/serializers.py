@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from integrations.kernel.api.fields import DESCRIPTION_MAX_LENGTH, ColumnIntegerField
 from integrations.kernel.representation import Represented
 from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
 from payments.api.serializers import InvoiceSerializer, NextActionSerializer
@@ -11,9 +12,18 @@ from plans.representations import access_repr, plan_for_sale_repr, plan_repr, su
 
 
 class TrialSerializer(serializers.Serializer):
-    length = serializers.IntegerField()
+    length = ColumnIntegerField(model=Plan, field="trial_length", min_value=1)
     unit = serializers.ChoiceField(choices=Plan.TrialUnit.choices)
     requires_payment_method = serializers.BooleanField(default=True)
+
+    def validate(self, attrs):
+        # A plan edit is partial, and DRF makes its nested trial partial too: a trial is whole or null.
+        for field in ("length", "unit"):
+            if field not in attrs:
+                raise serializers.ValidationError(
+                    {field: [self.fields[field].error_messages["required"]]}, code="required"
+                )
+        return attrs
 
 
 class _PlanBaseSerializer(Represented, serializers.ModelSerializer):
@@ -64,17 +74,27 @@ class CustomerPlanSerializer(_PlanBaseSerializer):
 class PlanWriteSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=DESCRIPTION_MAX_LENGTH)
     kind = serializers.ChoiceField(choices=Plan.Kind.choices)
     interval = serializers.ChoiceField(choices=Plan.Interval.choices, required=False, allow_null=True)
-    interval_count = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text="Recurring: default 1. One-off: null."
+    interval_count = ColumnIntegerField(
+        model=Plan,
+        field="interval_count",
+        min_value=1,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Recurring: default 1. One-off: null.",
     )
-    billing_cycles = serializers.IntegerField(required=False, allow_null=True, default=None)
-    access_days = serializers.IntegerField(required=False, allow_null=True, default=None)
+    billing_cycles = ColumnIntegerField(
+        model=Plan, field="billing_cycles", min_value=1, required=False, allow_null=True, default=None
+    )
+    access_days = ColumnIntegerField(
+        model=Plan, field="access_days", min_value=1, required=False, allow_null=True, default=None
+    )
     trial = TrialSerializer(required=False, allow_null=True, default=None)
     prices = serializers.ListField(
-        child=serializers.DictField(), help_text='[{"amount": "9.99", "currency": "EUR"}, ...]'
+        child=serializers.DictField(), max_length=200, help_text='[{"amount": "9.99", "currency": "EUR"}, ...]'
     )
 
 

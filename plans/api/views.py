@@ -6,12 +6,13 @@ from rest_framework.views import APIView
 from coupons.api.serializers import CouponValidateRequestSerializer, CouponValidationSerializer
 from coupons.services.attempts import CODE_ATTEMPTS_LIMITED
 from integrations.kernel.api.addresses import client_address
-from integrations.kernel.api.parsing import validated_data
+from integrations.kernel.api.parsing import validated_data, validated_query
 from integrations.kernel.api.schema import RETRY_AFTER, error_response
 from integrations.kernel.errors import InvalidRequest
 from payments.currency import country_currency, normalize_country
 from payments.selectors import customer_get
 from plans import selectors, services
+from plans.api.filters import PlanFilters, SubscriptionFilters
 from plans.api.serializers import (
     ChangePlanSerializer,
     CheckoutRequestSerializer,
@@ -26,7 +27,7 @@ from plans.api.serializers import (
     SubscriptionCreateSerializer,
     SubscriptionSerializer,
 )
-from plans.models import Plan, Subscription
+from plans.models import Plan
 
 
 def _service_terms(data: dict) -> dict:
@@ -40,19 +41,14 @@ class PlanListCreateView(generics.ListAPIView):
     serializer_class = PlanSerializer
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=["active", "archived"]),
-            OpenApiParameter("kind", str),
-            OpenApiParameter("code", str),
-        ],
+        parameters=[PlanFilters],
         summary="List plans",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.plan_list(status=params.get("status"), kind=params.get("kind"), code=params.get("code"))
+        return selectors.plan_list(**validated_query(PlanFilters, self.request))
 
     @extend_schema(request=PlanWriteSerializer, responses={201: PlanSerializer}, summary="Create a plan")
     def post(self, request):
@@ -138,18 +134,14 @@ class SubscriptionListView(generics.ListAPIView):
     audience = "operator"
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("customer", str),
-            OpenApiParameter("status", str, enum=Subscription.Status.values),
-            OpenApiParameter("plan", str),
-        ],
+        parameters=[SubscriptionFilters],
         summary="Subscriptions",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
+        params = validated_query(SubscriptionFilters, self.request)
         customer_id = self.request.user.customer.id if self.audience == "customer" else params.get("customer")
         return selectors.subscription_list(
             customer_id=customer_id, status=params.get("status"), plan_id=params.get("plan")

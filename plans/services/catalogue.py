@@ -2,16 +2,20 @@
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from integrations.kernel import clock
+from integrations.kernel.bounds import column_int, date_bounded
 from integrations.kernel.errors import Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
 from payments.currency import normalize_currency, parse_amount
 from plans.models import Plan, PlanPrice
+from plans.periods import add_interval
 from plans.representations import plan_repr
 from plans.selectors import plan_is_referenced
 
@@ -28,12 +32,26 @@ class Trial:
     requires_payment_method: bool = True
 
 
-def _positive_int(value, *, param: str, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"{param} must be a whole number of at least 1.", code="parameter_invalid", param=param)
-    return value
+def _positive_int(value, *, field: str, param: str | None = None, allow_none: bool = False) -> int | None:
+    """At least 1 and what the plan's column holds (interval_count is a smallint)."""
+    return column_int(value, model=Plan, field=field, param=param, minimum=1, allow_none=allow_none)
+
+
+def _dates_within_calendar(columns: dict) -> None:
+    """A plan whose first period (after its trial) or pass would end past the year 9999, counted from
+    now, is refused here: later it could only fail where a date is computed (checkout, renewal)."""
+    now = clock.now()
+    if columns["kind"] == Plan.Kind.ONE_OFF:
+        date_bounded(lambda: now + timedelta(days=columns["access_days"]), param="access_days")
+        return
+    start = now
+    if columns["trial_length"] is not None:
+        start = date_bounded(
+            lambda: add_interval(now, unit=columns["trial_unit"], count=columns["trial_length"]), param="trial.length"
+        )
+    date_bounded(
+        lambda: add_interval(start, unit=columns["interval"], count=columns["interval_count"]), param="interval_count"
+    )
 
 
 def plan_prices_parse(prices) -> list[Money]:
@@ -107,8 +125,8 @@ def plan_terms_validate(terms: dict) -> dict:
             )
         columns["interval"] = terms["interval"]
         count = terms.get("interval_count")
-        columns["interval_count"] = _positive_int(1 if count is None else count, param="interval_count")
-        columns["billing_cycles"] = _positive_int(terms.get("billing_cycles"), param="billing_cycles", allow_none=True)
+        columns["interval_count"] = _positive_int(1 if count is None else count, field="interval_count")
+        columns["billing_cycles"] = _positive_int(terms.get("billing_cycles"), field="billing_cycles", allow_none=True)
         if trial is not None:
             if not isinstance(trial, Trial):
                 raise InvalidRequest(
@@ -116,7 +134,7 @@ def plan_terms_validate(terms: dict) -> dict:
                 )
             if trial.unit not in Plan.TrialUnit.values:
                 raise InvalidRequest("trial.unit is day, week or month.", code="parameter_invalid", param="trial.unit")
-            columns["trial_length"] = _positive_int(trial.length, param="trial.length")
+            columns["trial_length"] = _positive_int(trial.length, field="trial_length", param="trial.length")
             columns["trial_unit"] = trial.unit
             columns["trial_requires_payment_method"] = bool(trial.requires_payment_method)
     else:
@@ -127,7 +145,8 @@ def plan_terms_validate(terms: dict) -> dict:
             raise InvalidRequest(
                 "A one-off plan has no interval_count.", code="parameter_invalid", param="interval_count"
             )
-        columns["access_days"] = _positive_int(terms.get("access_days"), param="access_days")
+        columns["access_days"] = _positive_int(terms.get("access_days"), field="access_days")
+    _dates_within_calendar(columns)
     return columns
 
 

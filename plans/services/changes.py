@@ -9,6 +9,7 @@ from django.db import transaction
 from moneyed import Money
 
 from integrations.kernel import clock
+from integrations.kernel.bounds import date_bounded
 from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from payments.currency import format_amount, quantize
 from payments.models import Invoice, Payment
@@ -169,7 +170,8 @@ def subscription_extend(*, subscription: Subscription, days: int) -> Subscriptio
     if sub.status not in (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE):
         raise Unprocessable(f"A {sub.status} subscription cannot be extended.", code="subscription_not_active")
     delta = timedelta(days=days)
-    sub.current_period_end += delta
+    ends = sub.current_period_end
+    sub.current_period_end = date_bounded(lambda: ends + delta, param="days")
     if sub.status == Status.TRIALING:
         sub.trial_end += delta
     if sub.status == Status.PAST_DUE:

@@ -53,9 +53,13 @@ class IdempotencyMiddleware:
         key = request.headers.get(HEADER)
         if request.method != "POST" or key is None or not request.path.startswith("/api/"):
             return self.get_response(request)
-        if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        # Printable ASCII only: a NUL (or other control character) cannot be stored as text.
+        if not key.strip() or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
             return error_json_response(
-                400, "idempotency_key_invalid", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", HEADER
+                400,
+                "idempotency_key_invalid",
+                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
+                HEADER,
             )
         raw = bearer_from_header(request.META.get("HTTP_AUTHORIZATION"))
         if raw is None or resolve_credential(raw) is None:
