@@ -22,6 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
 from coupons.services import coupon_create
+from coupons.services.generation import codes_generate_enqueue
 from payments.gateways.sandbox.gateway import sandbox_tokenize
 from payments.models import Payment
 from payments.services import customer_token_create, gateway_account_create
@@ -179,7 +180,7 @@ def world(customer, api_key) -> World:
     )
     assert pending.payment.status == Payment.Status.REQUIRES_ACTION
     bulk = coupon_create(
-        name="Bulk", kind="bulk", code_template="HOST-******", discount={"type": "percent", "percent_off": "10"}
+        name="Bulk", kind="bulk", code_template="HOST-********", discount={"type": "percent", "percent_off": "10"}
     )
     coupon_create(
         name="Account", kind="single_code", code="ACCOUNT10", redemption_target="account",
@@ -206,7 +207,8 @@ def world(customer, api_key) -> World:
         "coupon_id": bulk.id,
         "gateway_account_id": stripe.id,
         "charge_id": pending.payment.gateway_reference,
-        "token": pay_link(bought.subscription).rsplit("/", 1)[1],
+        "generation_id": codes_generate_enqueue(coupon=bulk, count=20).public_id,
+        "token": pay_link(bought.invoice).rsplit("/", 1)[1],
     }
     return_url = "https://app.example.com/done"
     bodies = {

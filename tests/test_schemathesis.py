@@ -52,7 +52,7 @@ def world(api_key, customer, _connection_kept) -> dict:
     plan = PlanFactory(prices=[{"amount": "9.99", "currency": "EUR"}])
     bought = checkout(customer=customer, plan_id=plan.id, payment_method_id=card.id)
     coupon = coupon_create(
-        name="Bulk", kind="bulk", code_template="FUZZ-******", discount={"type": "percent", "percent_off": "10"}
+        name="Bulk", kind="bulk", code_template="FUZZ-********", discount={"type": "percent", "percent_off": "10"}
     )
     raw, _ = customer_token_create(customer=customer)
     return {
