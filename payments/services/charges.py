@@ -48,7 +48,7 @@ def invoice_pay(
     before the gateway is called, so a crash leaves a `processing` payment to reconcile, never a
     charge we do not know about; an invoice with a payment under way is not charged again."""
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice = Invoice.objects.select_for_update(of=("self",)).select_related("customer").get(pk=invoice.pk)
         if invoice.status != Invoice.Status.OPEN:
             raise Unprocessable(f"A {invoice.status} invoice cannot be charged.", code="invoice_not_payable")
         under_way = invoice.payments.filter(status__in=OPEN_PAYMENT_STATUSES).first()
@@ -57,9 +57,9 @@ def invoice_pay(
         if payment_method.detached_at is not None or payment_method.customer_id != invoice.customer_id:
             raise InvalidRequest("No such payment method.", code="resource_missing", param="payment_method")
         payment = Payment.objects.create(
-            customer_id=invoice.customer_id,
+            customer=invoice.customer,  # instances, not ids: the charge below reads them without a query
             invoice=invoice,
-            gateway_account_id=payment_method.gateway_account_id,
+            gateway_account=payment_method.gateway_account,
             payment_method=payment_method,
             amount=invoice.total,
             off_session=off_session,

@@ -49,6 +49,17 @@ def credential_resolver_register(prefix: str, resolve: Callable[[str, str], tupl
     _resolvers[prefix] = resolve
 
 
+def resolve_credential_once(request, raw: str):
+    """`resolve_credential`, asked once per request (the idempotency middleware, then DRF)."""
+    http_request = getattr(request, "_request", request)
+    cached = getattr(http_request, "_credential_resolved", None)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    resolved = resolve_credential(raw)
+    http_request._credential_resolved = (raw, resolved)
+    return resolved
+
+
 def resolve_credential(raw: str):
     """(principal, credential row) for a raw key or token, or None if it is unknown, revoked or expired."""
     now = timezone.now()
@@ -73,7 +84,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
         raw = bearer_from_header(header)
         if raw is None:
             raise exceptions.AuthenticationFailed("Use `Authorization: Bearer <API key or customer token>`.")
-        resolved = resolve_credential(raw)
+        resolved = resolve_credential_once(request, raw)
         if resolved is None:
             raise exceptions.AuthenticationFailed("The API key or customer token is invalid, revoked or expired.")
         return resolved

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from integrations.kernel.api.authentication import bearer_from_header, credential_hash, resolve_credential
+from integrations.kernel.api.authentication import bearer_from_header, credential_hash, resolve_credential_once
 from integrations.kernel.api.errors import error_json_response
 from integrations.kernel.encryption import opened, sealed
 from integrations.kernel.models import IdempotencyKey
@@ -62,7 +62,7 @@ class IdempotencyMiddleware:
                 HEADER,
             )
         raw = bearer_from_header(request.META.get("HTTP_AUTHORIZATION"))
-        if raw is None or resolve_credential(raw) is None:
+        if raw is None or resolve_credential_once(request, raw) is None:
             return self.get_response(request)  # the view answers 401; nothing is stored
 
         credential = credential_hash(raw)
