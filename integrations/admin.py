@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin
-from integrations.kernel.api_keys import api_key_create, api_key_revoke
+from integrations.kernel.api_keys import SCOPES, api_key_create, api_key_revoke
 from integrations.models import ApiKey, Event
 
 
@@ -16,24 +16,31 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="What the key may do; none ticked = all.",
+    )
+
     class Meta:
         model = ApiKey
-        fields = ["name"]
+        fields = ["name", "scopes"]
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix"]
     actions = ["revoke_selected"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["prefix", "created_at", "last_used_at", "revoked_at"] if obj else []
+        return ["prefix", "scopes", "created_at", "last_used_at", "revoked_at"] if obj else []
 
     def get_fields(self, request, obj=None):
-        return ["name", "prefix", "created_at", "last_used_at", "revoked_at"] if obj else ["name"]
+        return ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"] if obj else ["name", "scopes"]
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)  # the role first; a revoked key stays revoked
@@ -43,7 +50,7 @@ class ApiKeyAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         if change:
             ApiKey.objects.filter(pk=obj.pk).update(name=obj.name)
             return
-        raw, key = api_key_create(name=obj.name)
+        raw, key = api_key_create(name=obj.name, scopes=form.cleaned_data.get("scopes"))
         obj.pk = key.pk
         self.message_user(
             request,

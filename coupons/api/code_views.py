@@ -54,6 +54,7 @@ GENERATE_REQUEST = inline_serializer(
 
 
 class CouponCodesView(ListAPIView):
+    write_scope = "coupons:write"
     serializer_class = CouponCodeSerializer
     pagination_class = CodeCursorPagination
 

@@ -32,6 +32,7 @@ def _coupon_response(coupon: Coupon, status_code: int = status.HTTP_200_OK) -> R
 
 
 class CouponListCreateView(generics.ListAPIView):
+    write_scope = "coupons:write"
     serializer_class = CouponSerializer
     queryset = Coupon.objects.all()
 
@@ -46,6 +47,8 @@ class CouponListCreateView(generics.ListAPIView):
 
 
 class CouponDetailView(APIView):
+    write_scope = "coupons:write"
+
     @extend_schema(responses=CouponSerializer, summary="Read a campaign")
     def get(self, request, coupon_id: str):
         return _coupon_response(_coupon(coupon_id))
@@ -62,12 +65,16 @@ class CouponDetailView(APIView):
 
 
 class CouponExpireView(APIView):
+    write_scope = "coupons:write"
+
     @extend_schema(request=None, responses=CouponSerializer, summary="End a campaign now")
     def post(self, request, coupon_id: str):
         return _coupon_response(services.coupon_expire(coupon=_coupon(coupon_id)))
 
 
 class CouponRestoreView(APIView):
+    write_scope = "coupons:write"
+
     @extend_schema(
         request=CouponRestoreSerializer,
         responses=CouponSerializer,

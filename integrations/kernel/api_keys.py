@@ -4,17 +4,51 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.kernel.api.authentication import API_KEY_PREFIX
+from integrations.kernel.errors import InvalidRequest
 from integrations.kernel.hashing import new_secret, secret_hash
 from integrations.kernel.models import ApiKey
 
+# API.md "API key scopes": `read` is every GET; each write scope opens the writes of one area.
+SCOPES = (
+    "read",
+    "customers:write",
+    "plans:write",
+    "coupons:write",
+    "subscriptions:write",
+    "payments:write",
+    "tax:write",
+    "webhooks:write",
+    "audit:read",
+    "all",
+)
 
-def api_key_create(*, name: str) -> tuple[str, ApiKey]:
+
+def api_key_scopes_normalize(scopes) -> list[str]:
+    """Scopes as given (a list, or comma-separated values), checked; none at all = `all`."""
+    values = []
+    for value in scopes or ():
+        values.extend(part.strip() for part in str(value).split(",") if part.strip())
+    unknown = [value for value in values if value not in SCOPES]
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown scope {unknown[0]!r}; scopes are {', '.join(SCOPES)}.", code="parameter_invalid", param="scopes"
+        )
+    return sorted(set(values)) or ["all"]
+
+
+def api_key_allows(key: ApiKey, scope: str) -> bool:
+    scopes = key.scopes or ["all"]  # keys made before scopes existed can do everything, as they could
+    return "all" in scopes or scope in scopes
+
+
+def api_key_create(*, name: str, scopes=None) -> tuple[str, ApiKey]:
     """A new operator key. The raw key is returned once; only its hash is stored."""
     name = name.strip()
     if not name:
         raise ValueError("An API key needs a name.")
+    scopes = api_key_scopes_normalize(scopes)
     raw = new_secret(API_KEY_PREFIX)
-    key = ApiKey.objects.create(name=name[:100], prefix=raw[:12], key_hash=secret_hash(raw))
+    key = ApiKey.objects.create(name=name[:100], prefix=raw[:12], key_hash=secret_hash(raw), scopes=scopes)
     return raw, key
 
 

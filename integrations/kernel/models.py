@@ -15,6 +15,7 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="The key's first characters, to recognise it.")
     key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list, help_text='What the key may do (API.md "API key scopes").')
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -27,6 +27,7 @@ from payments.gateways.registry import gateway_for
 
 
 class CustomerListCreateView(generics.ListAPIView):
+    write_scope = "customers:write"
     serializer_class = CustomerSerializer
 
     @extend_schema(
@@ -46,6 +47,8 @@ class CustomerListCreateView(generics.ListAPIView):
 
 
 class CustomerDetailView(APIView):
+    write_scope = "customers:write"
+
     @extend_schema(responses=CustomerSerializer, summary="Read a customer")
     def get(self, request, customer_id: str):
         return Response(CustomerSerializer(selectors.customer_get(customer_id=customer_id)).data)
@@ -58,6 +61,8 @@ class CustomerDetailView(APIView):
 
 
 class CustomerTokenCreateView(APIView):
+    write_scope = "customers:write"
+
     @extend_schema(
         request=CustomerTokenCreateSerializer,
         responses={201: CustomerTokenSerializer},
@@ -185,6 +190,8 @@ class MePaymentDetailView(PaymentDetailView):
 
 
 class PaymentRefundView(APIView):
+    write_scope = "payments:write"
+
     @extend_schema(
         request=RefundCreateSerializer, responses={201: RefundSerializer}, summary="Refund all or part of a payment"
     )

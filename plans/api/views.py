@@ -38,6 +38,7 @@ def _service_terms(data: dict) -> dict:
 
 
 class PlanListCreateView(generics.ListAPIView):
+    write_scope = "plans:write"
     serializer_class = PlanSerializer
 
     @extend_schema(
@@ -57,6 +58,8 @@ class PlanListCreateView(generics.ListAPIView):
 
 
 class PlanDetailView(APIView):
+    write_scope = "plans:write"
+
     @extend_schema(responses=PlanSerializer, summary="Read a plan")
     def get(self, request, plan_id: str):
         return Response(PlanSerializer(selectors.plan_get(plan_id=plan_id)).data)
@@ -69,6 +72,8 @@ class PlanDetailView(APIView):
 
 
 class PlanArchiveView(APIView):
+    write_scope = "plans:write"
+
     @extend_schema(request=None, responses=PlanSerializer, summary="Archive a plan (take it off sale)")
     def post(self, request, plan_id: str):
         services.plan_archive(plan=selectors.plan_get(plan_id=plan_id))
@@ -130,6 +135,7 @@ def _change_result(result) -> Response:
 
 
 class SubscriptionListView(generics.ListAPIView):
+    write_scope = "subscriptions:write"
     serializer_class = SubscriptionSerializer
     audience = "operator"
 
@@ -165,6 +171,7 @@ class MeSubscriptionListView(SubscriptionListView):
 
 
 class _SubscriptionView(APIView):
+    write_scope = "subscriptions:write"
     audience = "operator"
 
     def subscription(self, request, subscription_id):
