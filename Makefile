@@ -25,6 +25,7 @@ setup: install
 	@echo "==> Migrating the database (the first time takes about a minute: dj-stripe has many migrations)"
 	DEBUG=1 BILLING_ALLOW_TIME_TRAVEL=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py setup_schedules
+	DEBUG=1 $(BIN)/python manage.py setup_roles
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 
 ## run: set everything up, then start the web server and the django-q2 worker together

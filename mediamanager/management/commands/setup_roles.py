@@ -1,0 +1,11 @@
+from django.core.management.base import BaseCommand
+
+from mediamanager.roles import roles_sync
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the back office's roles (groups): support, finance, marketing, catalogue, administrator."
+
+    def handle(self, *args, **options):
+        for role, count in roles_sync().items():
+            self.stdout.write(f"{role}: {count} permissions")

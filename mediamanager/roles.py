@@ -1,0 +1,75 @@
+"""The back office's roles, as Django groups holding model permissions: what each team may see and
+do in the admin. `manage.py setup_roles` (also run by `make setup`) makes them; safe to run again:
+a group gets exactly its role's permissions, whatever was added or removed by hand."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+VIEW, ADD, CHANGE, DELETE = "view", "add", "change", "delete"
+
+ROLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "support": {
+        "payments.customer": (VIEW, CHANGE),
+        "plans.subscription": (VIEW, CHANGE),  # cancel, pause, resume, extend, retry
+        "payments.paymentmethod": (VIEW,),
+        "payments.payment": (VIEW,),
+        "payments.invoice": (VIEW,),
+        "payments.refund": (VIEW,),
+        "integrations.event": (VIEW,),
+    },
+    "finance": {
+        "payments.customer": (VIEW,),
+        "payments.payment": (VIEW, CHANGE),
+        "payments.refund": (VIEW, ADD, CHANGE),
+        "payments.invoice": (VIEW, CHANGE),
+        "payments.payout": (VIEW,),
+        "payments.paymentmethod": (VIEW,),
+        "integrations.event": (VIEW,),
+    },
+    "marketing": {
+        "coupons.coupon": (VIEW, ADD, CHANGE),
+        "coupons.couponcode": (VIEW, ADD),
+        "coupons.codegeneration": (VIEW,),
+        "plans.plan": (VIEW,),
+    },
+    "catalogue": {
+        "plans.plan": (VIEW, ADD, CHANGE, DELETE),
+        "plans.subscription": (VIEW,),
+    },
+    "administrator": {
+        "payments.gatewayaccount": (VIEW, ADD, CHANGE),
+        "integrations.apikey": (VIEW, ADD, CHANGE),
+        "auth.user": (VIEW, ADD, CHANGE),
+        "auth.group": (VIEW,),
+        "integrations.event": (VIEW,),
+        "django_q.schedule": (VIEW, CHANGE),
+        "django_q.failure": (VIEW, DELETE),
+        "django_q.success": (VIEW,),
+        "django_q.ormq": (VIEW,),
+    },
+}
+
+
+def role_permissions(role: str) -> list[Permission]:
+    wanted = []
+    for label, actions in ROLES[role].items():
+        app_label, model = label.split(".")
+        codenames = [f"{action}_{model}" for action in actions]
+        found = list(Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+        if len(found) != len(codenames):
+            missing = set(codenames) - {p.codename for p in found}
+            raise LookupError(f"Role {role}: no permission {', '.join(sorted(missing))} for {label} (migrated?)")
+        wanted.extend(found)
+    return wanted
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, int]:
+    """Each role's group with exactly its permissions; returns how many each holds."""
+    counts = {}
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        permissions = role_permissions(role)
+        group.permissions.set(permissions)
+        counts[role] = len(permissions)
+    return counts

@@ -1,0 +1,57 @@
+"""The back office's roles (`manage.py setup_roles`): groups with their team's permissions, made
+again safely; a staff member sees only what the role allows."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+
+from mediamanager.roles import ROLES
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(django_user_model, client, role: str):
+    user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
+    call_command("setup_roles", stdout=StringIO())
+    user.groups.add(Group.objects.get(name=role))
+    client.force_login(user)
+    return client
+
+
+def test_setup_roles_makes_each_group_with_exactly_its_permissions_and_runs_again_safely():
+    call_command("setup_roles", stdout=StringIO())
+    support = Group.objects.get(name="support")
+    support.permissions.add(Permission.objects.get(codename="change_gatewayaccount"))  # added by hand
+    out = StringIO()
+
+    call_command("setup_roles", stdout=out)
+
+    assert set(Group.objects.values_list("name", flat=True)) >= set(ROLES)
+    assert not support.permissions.filter(codename="change_gatewayaccount").exists()
+    assert support.permissions.filter(codename="change_subscription").exists()
+    assert "support: 9 permissions" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("role", "sees", "does_not_see"),
+    [
+        ("support", ["/admin/payments/customer/", "/admin/plans/subscription/"], ["/admin/payments/gatewayaccount/", "/admin/integrations/apikey/"]),
+        ("finance", ["/admin/payments/payment/", "/admin/payments/payout/"], ["/admin/coupons/coupon/", "/admin/payments/gatewayaccount/"]),
+        ("marketing", ["/admin/coupons/coupon/"], ["/admin/payments/payment/", "/admin/payments/customer/"]),
+        ("catalogue", ["/admin/plans/plan/"], ["/admin/payments/payment/", "/admin/coupons/coupon/"]),
+        ("administrator", ["/admin/payments/gatewayaccount/", "/admin/integrations/apikey/"], ["/admin/coupons/coupon/"]),
+    ],
+)  # fmt: skip
+def test_a_staff_member_sees_only_what_the_role_allows(django_user_model, client, role, sees, does_not_see):
+    staff = _staff(django_user_model, client, role)
+
+    index = staff.get("/admin/").content.decode()
+
+    for path in sees:
+        assert path in index, path
+        assert staff.get(path).status_code == 200, path
+    for path in does_not_see:
+        assert path not in index, path
+        assert staff.get(path).status_code == 403, path
