@@ -46,6 +46,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "django_q.failure": (VIEW, DELETE),
         "django_q.success": (VIEW,),
         "django_q.ormq": (VIEW,),
+        "axes.accessattempt": (VIEW, DELETE),  # unlock: delete the attempts
+        "axes.accessfailurelog": (VIEW,),
     },
 }
 
