@@ -55,3 +55,21 @@ def test_a_staff_member_sees_only_what_the_role_allows(django_user_model, client
     for path in does_not_see:
         assert path not in index, path
         assert staff.get(path).status_code == 403, path
+
+
+@pytest.mark.parametrize(("role", "can_refund"), [("finance", True), ("support", False)])
+def test_only_finance_is_offered_the_refund_action(django_user_model, client, role, can_refund):
+    staff = _staff(django_user_model, client, role)
+
+    page = staff.get("/admin/payments/payment/").content.decode()
+
+    assert ("refund_in_full" in page) is can_refund
+
+
+@pytest.mark.parametrize(("role", "can_operate"), [("support", True), ("catalogue", False)])
+def test_only_support_is_offered_the_subscription_actions(django_user_model, client, role, can_operate):
+    staff = _staff(django_user_model, client, role)
+
+    page = staff.get("/admin/plans/subscription/").content.decode()
+
+    assert ("cancel_now" in page) is can_operate
