@@ -2,6 +2,7 @@
 
 from coupons.models import CodeGeneration, Coupon
 from coupons.selectors import coupon_state
+from integrations.kernel.representation import datetime_repr
 from payments.currency import money_repr
 
 
@@ -50,4 +51,16 @@ def code_generation_repr(generation: CodeGeneration) -> dict:
         "error": generation.error or None,
         "created_at": generation.created_at,
         "finished_at": generation.finished_at,
+    }
+
+
+def discount_repr(discount) -> dict:
+    """A discount a customer holds (the export of their data)."""
+    return {
+        "coupon": discount.coupon_id,
+        "code": discount.redemption.code.code,
+        "subscription": discount.subscription_id or None,
+        "cycles_remaining": discount.cycles_remaining,
+        "active": discount.active,
+        "created_at": datetime_repr(discount.created_at),
     }

@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -287,3 +288,12 @@ class MeCouponValidateView(APIView):
             customer=request.user.customer, code=data["code"], plan=data["plan"], address=client_address(request)
         )
         return Response(CouponValidationSerializer(result).data)
+
+
+class CustomerExportView(APIView):
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="Everything held about a customer, as JSON (data protection: access and portability)",
+    )
+    def get(self, request, customer_id: str):
+        return Response(services.customer_export(customer=customer_get(customer_id=customer_id)))
