@@ -1,13 +1,11 @@
 """The hosted pay-now page a subscriber reaches from a dunning email: it pays one invoice."""
 
-from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect
 
 from integrations.kernel.api.addresses import client_address
-from integrations.kernel.attempts import attempt_limit, attempt_reserve
 from integrations.kernel.errors import DomainError, RateLimited
 from payments.models import Invoice, Payment
 from payments.services import payment_sync
@@ -33,16 +31,11 @@ def pay_now(request, token: str):
     if request.method == "POST" and invoice.status == Invoice.Status.OPEN:
         return_url = request.build_absolute_uri(reverse("pay-now", args=[token]))
         try:
-            address = client_address(request)
-            attempt_reserve(
-                attempt_limit(
-                    "pay-now-address", address, settings.PAY_LINK_ADDRESS_RATE, setting="PAY_LINK_ADDRESS_RATE"
-                ),
-                message="Too many tries: please try again later.",
+            payment = subscription_pay_now(
+                invoice_id=invoice.id, return_url=return_url, address=client_address(request)
             )
-            payment = subscription_pay_now(invoice_id=invoice.id, return_url=return_url)
         except RateLimited as error:
-            context["error"] = "Too many tries: please try again later."
+            context["error"] = error.message
             response = render(request, "plans/pay_now.html", context, status=429)
             response["Retry-After"] = str(error.retry_after)
             return response

@@ -5,7 +5,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from integrations.kernel.db import update_rows
@@ -203,6 +203,7 @@ def payments_mark_succeeded(*, captured: list[tuple[Payment, ChargeResult]]) -> 
         Customer.objects.filter(pk__in=customer_ids, currency_fixed_at__isnull=True).update(
             currency=currency, currency_fixed_at=now
         )
+    prefetch_related_objects(payments, "attempt_log")  # the events show attempts: one query, not one per payment
     events_emit([("payment.succeeded", {"payment": payment_repr(p)}, p.customer_id) for p in payments])
     invoices = Invoice.objects.select_for_update().in_bulk([p.invoice_id for p in payments])
     payable = []

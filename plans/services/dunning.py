@@ -87,7 +87,7 @@ def _past_due_invoice(sub: Subscription, *, refusal: str, no_card: str) -> tuple
     return invoice, card
 
 
-def subscription_pay_now(*, invoice_id: str, return_url: str) -> Payment:
+def subscription_pay_now(*, invoice_id: str, return_url: str, address: str) -> Payment:
     """The customer pays one past-due renewal invoice on-session (the pay-now link of a dunning
     email): may answer requires_action with the bank's page. Tries are limited per invoice, and a
     failed one counts as a retry of the schedule (`on_invoice_payment_failed`)."""
@@ -102,7 +102,10 @@ def subscription_pay_now(*, invoice_id: str, return_url: str) -> Payment:
         raise Unprocessable("Nothing is due on this invoice.", code="nothing_due")
     # Every try counts, succeeded or not: the link's holder cannot fire charges at will.
     attempt_reserve(
-        attempt_limit("pay-now", invoice_id, settings.PAY_LINK_RATE, setting="PAY_LINK_RATE"),
+        [
+            *attempt_limit("pay-now-address", address, settings.PAY_LINK_ADDRESS_RATE, setting="PAY_LINK_ADDRESS_RATE"),
+            *attempt_limit("pay-now", invoice_id, settings.PAY_LINK_RATE, setting="PAY_LINK_RATE"),
+        ],
         message="Too many tries: please try again later.",
     )
     payment = invoice.payments.order_by("-created_at").first()
