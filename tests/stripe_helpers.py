@@ -41,17 +41,7 @@ def send_webhook(event: dict, account, *, secret=WEBHOOK_SECRET, timestamp=None)
 
 def intent_event(double, intent_id: str, type_: str, event_id: str) -> dict:
     intent = stripe.StripeClient(SECRET_KEY, base_addresses={"api": double.url}).v1.payment_intents.retrieve(intent_id)
-    return {
-        "id": event_id,
-        "object": "event",
-        "api_version": "2026-08-26.dahlia",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": type_,
-        "data": {"object": json.loads(str(intent))},
-    }
+    return stripe_event(type_, json.loads(str(intent)), event_id)
 
 
 def stripe_event(type_: str, obj: dict, event_id: str) -> dict:
