@@ -47,3 +47,27 @@ def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
     ):
         for type_, payload, customer_id in events:
             copy.write_row((new_id("evt"), type_, now, customer_id or "", json.dumps(payload, cls=DjangoJSONEncoder)))
+
+
+def _replaced(value: Any, replacements: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return replacements.get(value, value)
+    if isinstance(value, dict):
+        return {key: _replaced(item, replacements) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replaced(item, replacements) for item in value]
+    return value
+
+
+def event_payloads_scrub(*, customer_id: str, replacements: dict[str, Any]) -> int:
+    """Erasure: in every event of the customer, each string value that is a key of `replacements`
+    (their email, name, external id) becomes its replacement, wherever the payload holds it.
+    By value, not by field name, since the outbox knows no payload's shape. Answers how many changed."""
+    values = {old: new for old, new in replacements.items() if old}
+    changed = 0
+    for event in Event.objects.filter(customer_id=customer_id).only("id", "payload").iterator(chunk_size=500):
+        scrubbed = _replaced(event.payload, values)
+        if scrubbed != event.payload:
+            Event.objects.filter(pk=event.pk).update(payload=scrubbed)
+            changed += 1
+    return changed

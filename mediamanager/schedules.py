@@ -16,5 +16,6 @@ SCHEDULES = [
     ScheduledTask("reconcile-payments", "payments.tasks.payments_reconcile", minutes=5),
     ScheduledTask("reconcile-refunds", "payments.tasks.refunds_reconcile", minutes=15),
     ScheduledTask("sandbox-payouts", "payments.tasks.payouts_create_sandbox", minutes=60),
+    ScheduledTask("release-gateway-cards", "payments.tasks.gateway_cards_release_pending", minutes=60),
     ScheduledTask("run-billing", "plans.tasks.run_billing", minutes=5),
 ]

@@ -11,14 +11,18 @@ from integrations.kernel.ids import PrefixedIdField
 
 class Customer(models.Model):
     id = PrefixedIdField(prefix="cus")
-    external_id = models.CharField(max_length=255, unique=True, help_text="The id in the operator's identity system.")
-    email = models.EmailField(max_length=254)
+    # Both null once the customer is erased (GDPR art. 17): the external_id is free for a new customer.
+    external_id = models.CharField(
+        max_length=255, unique=True, null=True, help_text="The id in the operator's identity system."
+    )
+    email = models.EmailField(max_length=254, null=True)
     name = models.CharField(max_length=255, blank=True)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
     currency = models.CharField(max_length=3, help_text="The country's default until the first payment fixes it.")
     currency_fixed_at = models.DateTimeField(null=True, blank=True, help_text="When a payment fixed the currency.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(null=True, blank=True, help_text="When the personal data was erased.")
 
     class Meta:
         ordering = ["-id"]
@@ -29,6 +33,8 @@ class Customer(models.Model):
         ]
 
     def __str__(self):
+        if self.erased_at:
+            return f"{self.id} (erased)"
         return f"{self.external_id} <{self.email}>"
 
 
@@ -102,6 +108,9 @@ class PaymentMethod(models.Model):
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     detached_at = models.DateTimeField(null=True, blank=True)
+    gateway_detached_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the gateway confirmed the card is no longer kept for us."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

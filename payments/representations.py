@@ -28,6 +28,7 @@ def customer_repr(customer: Customer) -> dict:
         "currency": customer.currency,
         "created_at": datetime_repr(customer.created_at),
         "updated_at": datetime_repr(customer.updated_at),
+        "erased_at": datetime_repr(customer.erased_at),
     }
 
 

@@ -17,3 +17,11 @@ def refunds_reconcile() -> int:
 
 def payouts_create_sandbox() -> int:
     return len(services.payouts_create_sandbox())
+
+
+def gateway_cards_release(customer_id: str) -> bool:
+    return services.gateway_cards_release(customer_id=customer_id)
+
+
+def gateway_cards_release_pending() -> int:
+    return services.gateway_cards_release_pending()

@@ -159,6 +159,7 @@ class Subscription(models.Model):
         PAYMENT_FAILED = "payment_failed"
         TRIAL_ENDED = "trial_ended_without_payment_method"
         INCOMPLETE = "first_payment_not_completed"
+        ERASED = "customer_erased"
 
     id = PrefixedIdField(prefix="sub")
     customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="subscriptions")

@@ -16,6 +16,8 @@ PAY_LINK_SALT = "plans.pay-now.invoice"  # links of the first release (per subsc
 
 def _send(*, template: str, to: str, subject: str, context: dict) -> None:
     """Render now, hand to the django-q2 worker after commit: billing never waits for SMTP."""
+    if not to:  # the customer was erased: no address, no mail
+        return
     context = {"site_url": settings.SITE_URL, **context}
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
@@ -137,6 +139,8 @@ def deliver_receipts(invoice_ids: list[str]) -> int:
     )
     for link in links:
         invoice, subscription = link.invoice, link.subscription
+        if not subscription.customer.email:  # erased since the renewal
+            continue
         context = {
             "site_url": settings.SITE_URL,
             "invoice": invoice,

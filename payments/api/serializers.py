@@ -18,7 +18,7 @@ class CustomerSerializer(Represented, serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["id", "external_id", "email", "name", "country", "currency", "created_at", "updated_at"]
+        fields = ["id", "external_id", "email", "name", "country", "currency", "created_at", "updated_at", "erased_at"]
         read_only_fields = fields
 
 

@@ -147,6 +147,16 @@ class Gateway(ABC):
         """The customer's id at the gateway, for gateways that have customers ('' otherwise)."""
         return ""
 
+    def detach(self, *, reference: str) -> bool:
+        """Stop keeping the card `reference` for us (removed, or its owner erased). True once the
+        gateway holds it no more (already gone counts); False when it gave no answer (try again).
+        Gateways that keep no cards of their own have nothing to do."""
+        return True
+
+    def customer_forget(self, *, customer_reference: str) -> bool:
+        """Delete the customer's record at the gateway (erasure); True once it is gone, as `detach`."""
+        return True
+
     @abstractmethod
     def charge(self, request: ChargeRequest) -> ChargeResult: ...
 

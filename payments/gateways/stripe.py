@@ -182,6 +182,26 @@ class StripeGateway(Gateway):
         )
         return AttachResult(reference=method.id, card=details)
 
+    def detach(self, *, reference: str) -> bool:
+        try:
+            self._client().v1.payment_methods.detach(reference)
+        except stripe.InvalidRequestError:  # not attached any more, or unknown: nothing kept for us
+            return True
+        except _NO_ANSWER as error:
+            logger.warning("Stripe gave no answer detaching %s: %s", reference, type(error).__name__)
+            return False
+        return True
+
+    def customer_forget(self, *, customer_reference: str) -> bool:
+        try:
+            self._client().v1.customers.delete(customer_reference)
+        except stripe.InvalidRequestError:  # deleted already
+            return True
+        except _NO_ANSWER as error:
+            logger.warning("Stripe gave no answer deleting %s: %s", customer_reference, type(error).__name__)
+            return False
+        return True
+
     def charge(self, request: ChargeRequest) -> ChargeResult:
         params = {
             "amount": to_minor_units(request.amount),

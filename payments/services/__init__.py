@@ -27,6 +27,11 @@ from payments.services.customers import (
     customer_tokens_revoke,
     customer_update,
 )
+from payments.services.data_protection import (
+    customer_anonymise,
+    gateway_cards_release,
+    gateway_cards_release_pending,
+)
 from payments.services.gateway_accounts import gateway_account_create, gateway_account_update
 from payments.services.invoices import (
     LineSpec,
@@ -56,12 +61,15 @@ __all__ = [
     "OPEN_PAYMENT_STATUSES",
     "InvoiceSpec",
     "LineSpec",
+    "customer_anonymise",
     "customer_create",
     "customer_token_create",
     "customer_tokens_purge",
     "customer_tokens_revoke",
     "customer_update",
     "gateway_account_check",
+    "gateway_cards_release",
+    "gateway_cards_release_pending",
     "gateway_account_create",
     "gateway_account_update",
     "gateway_customer_reference",

@@ -35,6 +35,14 @@ def _check_external_id(external_id: str) -> str:
     return external_id
 
 
+def _check_not_erased(customer: Customer) -> None:
+    if customer.erased_at is not None:
+        raise Conflict(
+            "This customer was erased; a new customer can be created with the same external_id.",
+            code="customer_erased",
+        )
+
+
 @transaction.atomic
 def customer_create(*, external_id: str, email: str, country: str, name: str = "") -> Customer:
     external_id = _check_external_id(external_id)
@@ -67,6 +75,7 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
     if unknown:
         raise InvalidRequest(f"Cannot change {', '.join(sorted(unknown))}.", code="parameter_invalid")
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    _check_not_erased(customer)
     if "external_id" in changes:
         changes["external_id"] = _check_external_id(changes["external_id"])
         if Customer.objects.filter(external_id=changes["external_id"]).exclude(pk=customer.pk).exists():
@@ -91,6 +100,7 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
 
 def customer_token_create(*, customer: Customer, ttl_seconds: int | None = None) -> tuple[str, CustomerToken]:
     """A new bearer token for the customer; the raw token is returned once and never stored."""
+    _check_not_erased(customer)
     ttl = settings.CUSTOMER_TOKEN_TTL_SECONDS if ttl_seconds is None else ttl_seconds
     if not 60 <= ttl <= 30 * 86400:
         raise InvalidRequest(

@@ -15,6 +15,7 @@ from payments.gateways.base import (
     GatewayError,
 )
 from payments.gateways.registry import gateway_for
+from payments.services.data_protection import gateway_cards_release_later
 from payments.models import (
     Customer,
     GatewayAccount,
@@ -163,3 +164,4 @@ def payment_method_detach(*, payment_method: PaymentMethod) -> None:
         payload={"payment_method": payment_method_repr(method)},
         customer_id=method.customer_id,
     )
+    gateway_cards_release_later(customer_id=method.customer_id)

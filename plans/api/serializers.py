@@ -234,3 +234,8 @@ class EntitlementSerializer(serializers.Serializer):
 class EntitlementsSerializer(serializers.Serializer):
     entitled = serializers.BooleanField()
     entitlements = EntitlementSerializer(many=True)
+
+
+class CustomerErasureSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    erased_at = serializers.DateTimeField()

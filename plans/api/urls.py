@@ -8,6 +8,7 @@ urlpatterns = [
     path("plans/<str:plan_id>/archive", views.PlanArchiveView.as_view(), name="plan-archive"),
     path("me/plans", views.MePlanListView.as_view(), name="me-plans"),
     path("customers/<str:customer_id>/export", views.CustomerExportView.as_view(), name="customer-export"),
+    path("customers/<str:customer_id>/erase", views.CustomerEraseView.as_view(), name="customer-erase"),
     path("me/checkout", views.MeCheckoutView.as_view(), name="me-checkout"),
     path("me/entitlements", views.MeEntitlementsView.as_view(), name="me-entitlements"),
     path("subscriptions", views.SubscriptionListView.as_view(), name="subscription-list"),

@@ -18,6 +18,7 @@ from plans.api.serializers import (
     ChangePlanSerializer,
     CheckoutRequestSerializer,
     CheckoutSerializer,
+    CustomerErasureSerializer,
     CustomerPlanSerializer,
     EntitlementsSerializer,
     ExtendSerializer,
@@ -297,3 +298,16 @@ class CustomerExportView(APIView):
     )
     def get(self, request, customer_id: str):
         return Response(services.customer_export(customer=customer_get(customer_id=customer_id)))
+
+
+class CustomerEraseView(APIView):
+    write_scope = "customers:write"
+
+    @extend_schema(
+        request=None,
+        responses={200: CustomerErasureSerializer},
+        summary="Erase a customer's personal data (data protection: the right to erasure); twice is harmless",
+    )
+    def post(self, request, customer_id: str):
+        customer = services.customer_erase(customer=customer_get(customer_id=customer_id))
+        return Response(CustomerErasureSerializer(customer).data)

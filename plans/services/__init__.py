@@ -23,7 +23,7 @@ from plans.services.changes import (
     subscription_resume_paused,
 )
 from plans.services.checkout import CheckoutResult, checkout, coupon_preview, subscription_start
-from plans.services.data_protection import customer_export
+from plans.services.data_protection import customer_erase, customer_export
 from plans.services.dunning import subscription_pay_now, subscription_retry_now
 from plans.services.renewal import CLAIM_LEASE, period_invoice, renewals_advance, still_claimed, subscription_bill
 from plans.services.subscriptions import subscription_create, subscription_end
@@ -36,6 +36,7 @@ __all__ = [
     "Trial",
     "checkout",
     "coupon_preview",
+    "customer_erase",
     "customer_export",
     "period_invoice",
     "plan_archive",

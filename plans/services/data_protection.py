@@ -1,5 +1,8 @@
 """Data protection: everything held about one subscriber, as the API shows each part (GDPR
-art. 15 and 20: access and portability). Cards appear as brand, last four and expiry only."""
+art. 15 and 20: access and portability; cards appear as brand, last four and expiry only), and
+their erasure (art. 17)."""
+
+from django.db import transaction
 
 from coupons.models import Discount
 from coupons.representations import discount_repr
@@ -12,8 +15,10 @@ from payments.representations import (
     payment_repr,
     refund_repr,
 )
-from plans.models import Access, Subscription
+from payments.services import customer_anonymise
+from plans.models import LIVE_STATUSES, Access, Subscription
 from plans.representations import access_repr, subscription_repr
+from plans.services.changes import subscription_cancel
 
 
 def customer_export(*, customer: Customer) -> dict:
@@ -43,3 +48,16 @@ def customer_export(*, customer: Customer) -> dict:
             {"id": e.id, "type": e.type, "created_at": e.created_at.isoformat(), "data": e.payload} for e in events
         ],
     }
+
+
+@transaction.atomic
+def customer_erase(*, customer: Customer) -> Customer:
+    """Erase a subscriber's personal data: anonymised first (so nothing is mailed to them any
+    more), then every live subscription canceled now; invoices, payments and refunds are kept
+    with the anonymised customer, as accounting law requires. Erasing twice changes nothing."""
+    customer = customer_anonymise(customer=customer)
+    for subscription in Subscription.objects.filter(customer=customer, status__in=LIVE_STATUSES).order_by("pk"):
+        subscription_cancel(
+            subscription=subscription, at_period_end=False, reason=Subscription.CancelReason.ERASED
+        )
+    return customer
