@@ -12,7 +12,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.customer": (VIEW, CHANGE),
         "plans.subscription": (VIEW, CHANGE),  # cancel, pause, resume, extend, retry
         "payments.paymentmethod": (VIEW,),
-        "payments.payment": (VIEW,),
+        "payments.payment": (VIEW, "refund_up_to_limit"),  # SUPPORT_REFUND_LIMITS
         "payments.invoice": (VIEW,),
         "payments.refund": (VIEW,),
         "integrations.event": (VIEW,),
@@ -56,7 +56,7 @@ def role_permissions(role: str) -> list[Permission]:
     wanted = []
     for label, actions in ROLES[role].items():
         app_label, model = label.split(".")
-        codenames = [f"{action}_{model}" for action in actions]
+        codenames = [f"{action}_{model}" if action in (VIEW, ADD, CHANGE, DELETE) else action for action in actions]
         found = list(Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
         if len(found) != len(codenames):
             missing = set(codenames) - {p.codename for p in found}

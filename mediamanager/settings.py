@@ -167,6 +167,10 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 SANDBOX_TOKENIZE_RATE = env.str("SANDBOX_TOKENIZE_RATE", default="120/min")  # per client address
 
+# --- Support may refund up to these amounts per refund, per currency ("EUR=25,USD=25"); none in
+# a currency not listed. Finance refunds any amount.
+SUPPORT_REFUND_LIMITS = env.dict("SUPPORT_REFUND_LIMITS", default={"EUR": "25", "USD": "25", "GBP": "20"})
+
 # --- Pay-now links in dunning emails: one invoice each, short-lived, their tries limited.
 PAY_LINK_TTL_HOURS = env.int("PAY_LINK_TTL_HOURS", default=72)
 PAY_LINK_RATE = env.str("PAY_LINK_RATE", default="5/hour")  # payment tries per link

@@ -145,9 +145,7 @@ def test_removing_a_card_detaches_it_at_stripe(stripe_account, double, django_ca
         assert app.delete(f"/api/v1/me/payment-methods/{method['id']}").status_code == 204
 
     card = PaymentMethod.objects.get(pk=method["id"])
-    assert ("POST", f"/v1/payment_methods/{card.gateway_reference}/detach") in [
-        (m, p) for m, p, _ in double.requests
-    ]
+    assert ("POST", f"/v1/payment_methods/{card.gateway_reference}/detach") in [(m, p) for m, p, _ in double.requests]
     assert card.gateway_detached_at is not None
 
 

@@ -1,6 +1,7 @@
 """The back office's roles (`manage.py setup_roles`): groups with their team's permissions, made
 again safely; a staff member sees only what the role allows."""
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -31,7 +32,7 @@ def test_setup_roles_makes_each_group_with_exactly_its_permissions_and_runs_agai
     assert set(Group.objects.values_list("name", flat=True)) >= set(ROLES)
     assert not support.permissions.filter(codename="change_gatewayaccount").exists()
     assert support.permissions.filter(codename="change_subscription").exists()
-    assert "support: 9 permissions" in out.getvalue()
+    assert "support: 10 permissions" in out.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,37 @@ def test_only_support_is_offered_the_subscription_actions(django_user_model, cli
     page = staff.get("/admin/plans/subscription/").content.decode()
 
     assert ("cancel_now" in page) is can_operate
+
+
+def test_support_refunds_one_payment_up_to_the_limit_and_finance_any_amount(
+    django_user_model, client, customer, settings
+):
+    from conftest import client_for_customer
+    from payments.models import Payment
+    from payments.services import gateway_account_create
+    from plans.tests.factories import PlanFactory
+    from tests.payments_helpers import paid_checkout
+
+    gateway_account_create(provider="sandbox", display_name="Sandbox")
+    bought = paid_checkout(client_for_customer(customer), PlanFactory(code="monthly"))
+    payment = Payment.objects.get(pk=bought["payment"]["id"])
+    currency = payment.amount.currency.code
+    settings.SUPPORT_REFUND_LIMITS = {currency: "1"}
+    support = _staff(django_user_model, client, "support")
+    url = f"/admin/payments/payment/{payment.pk}/refund/"
+
+    assert url in support.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+    too_much = support.post(url, {"amount": "1.01", "confirm": "yes", "refunded_before": "0"})
+    assert "Support can refund up to 1" in too_much.content.decode()
+    assert not payment.refunds.exists()
+
+    support.post(url, {"amount": "1.00", "confirm": "yes", "refunded_before": "0"})
+    assert [r.amount.amount for r in payment.refunds.all()] == [Decimal("1.00")]
+
+    settings.SUPPORT_REFUND_LIMITS = {}
+    elsewhere = support.post(url, {"amount": "0.50", "confirm": "yes", "refunded_before": "1.00"})
+    assert f"Support cannot refund in {currency}" in elsewhere.content.decode()
+
+    finance = _staff(django_user_model, client, "finance")
+    finance.post(url, {"amount": "2.00", "confirm": "yes", "refunded_before": "1.00"})
+    assert payment.refunds.count() == 2

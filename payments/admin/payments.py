@@ -3,6 +3,7 @@
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -96,7 +97,12 @@ class PaymentAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
     readonly_fields = fields
 
     def has_refund_permission(self, request):
-        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+        """The bulk "refund in full" action: finance only."""
+        return request.user.has_perm("payments.change_payment")
+
+    def has_partial_refund_permission(self, request):
+        """One payment's refund form: finance, or support up to SUPPORT_REFUND_LIMITS."""
+        return self.has_refund_permission(request) or request.user.has_perm("payments.refund_up_to_limit")
 
     refunded = staticmethod(_payment_refunded)
 
@@ -115,13 +121,13 @@ class PaymentAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         extra_context = dict(extra_context or {})
         payment = self.get_object(request, unquote(object_id))
         refundable = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED)
-        if payment is not None and payment.status in refundable and self.has_refund_permission(request):
+        if payment is not None and payment.status in refundable and self.has_partial_refund_permission(request):
             extra_context["refund_url"] = reverse(f"admin:{self._url_name('refund')}", args=[payment.pk])
         return super().change_view(request, object_id, form_url, extra_context)
 
     def refund_view(self, request, object_id):
         """Refund part of one payment: a form (amount, reason), then a confirmation, then the service."""
-        if not self.has_refund_permission(request):
+        if not self.has_partial_refund_permission(request):
             raise PermissionDenied
         payment = self.get_object(request, unquote(object_id))
         if payment is None:
@@ -132,6 +138,8 @@ class PaymentAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
             if form.is_valid() and request.POST.get("confirm") == "yes":
                 if _decimal_or_none(form.cleaned_data["refunded_before"]) != payment.amount_refunded:
                     form.add_error(None, "This payment changed since you reviewed the refund. Check and confirm again.")
+                elif (refused := refund_limit_refusal(request.user, form.money())) is not None:
+                    form.add_error("amount", refused)
                 else:
                     try:
                         refund = payment_refund(
@@ -212,6 +220,20 @@ class PaymentAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         if outcomes["refused"]:
             self.message_user(request, f"Not refunded: {'; '.join(outcomes['refused'])}", messages.ERROR)
         return None
+
+
+def refund_limit_refusal(user, amount: Money) -> str | None:
+    """Why this user may not give `amount` back in one refund, or None: finance refunds any amount,
+    support up to SUPPORT_REFUND_LIMITS in that currency (none in a currency not listed)."""
+    if user.has_perm("payments.change_payment"):
+        return None
+    currency = amount.currency.code
+    limit = settings.SUPPORT_REFUND_LIMITS.get(currency)
+    if user.has_perm("payments.refund_up_to_limit") and limit is not None and amount.amount <= Decimal(limit):
+        return None
+    if limit is None:
+        return f"Support cannot refund in {currency}; ask finance."
+    return f"Support can refund up to {format_amount(Decimal(limit), currency)} {currency} at a time; ask finance."
 
 
 def _decimal_or_none(value: str) -> Decimal | None:

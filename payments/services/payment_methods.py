@@ -15,7 +15,6 @@ from payments.gateways.base import (
     GatewayError,
 )
 from payments.gateways.registry import gateway_for
-from payments.services.data_protection import gateway_cards_release_later
 from payments.models import (
     Customer,
     GatewayAccount,
@@ -26,6 +25,7 @@ from payments.representations import (
     payment_method_repr,
 )
 from payments.selectors import gateway_account_serves
+from payments.services.data_protection import gateway_cards_release_later
 
 logger = logging.getLogger("payments")
 

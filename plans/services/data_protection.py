@@ -57,7 +57,5 @@ def customer_erase(*, customer: Customer) -> Customer:
     with the anonymised customer, as accounting law requires. Erasing twice changes nothing."""
     customer = customer_anonymise(customer=customer)
     for subscription in Subscription.objects.filter(customer=customer, status__in=LIVE_STATUSES).order_by("pk"):
-        subscription_cancel(
-            subscription=subscription, at_period_end=False, reason=Subscription.CancelReason.ERASED
-        )
+        subscription_cancel(subscription=subscription, at_period_end=False, reason=Subscription.CancelReason.ERASED)
     return customer
