@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from integrations.kernel import clock
 from integrations.kernel.errors import NotFound
@@ -169,6 +169,16 @@ def subscription_open_invoice(sub: Subscription) -> Invoice | None:
         .first()
     )
     return link.invoice if link else None
+
+
+def plan_choices_for_coupons(selected: list[str]) -> list[tuple[str, str]]:
+    """The plans a coupon campaign may be limited to (coupons' form asks): those on sale, and the
+    ones it is limited to already even if archived since."""
+    plans = Plan.objects.filter(Q(status=Plan.Status.ACTIVE) | Q(pk__in=list(selected))).order_by("name", "code")
+    return [
+        (plan.pk, f"{plan.name} ({plan.code})" + (" — archived" if plan.status != Plan.Status.ACTIVE else ""))
+        for plan in plans
+    ]
 
 
 def plan_ids_existing(plan_ids: list[str]) -> set[str]:
