@@ -79,8 +79,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
-        form.base_fields["country"].help_text = "ISO 3166-1 alpha-2, e.g. DE, JP, KW."
-        form.clean_country = _clean_country
+        if "country" in form.base_fields:  # not for someone who may only view: every field is read-only
+            form.base_fields["country"].help_text = "ISO 3166-1 alpha-2, e.g. DE, JP, KW."
+            form.clean_country = _clean_country
         return form
 
     def save_model(self, request, obj, form, change):
