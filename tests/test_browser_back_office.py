@@ -15,7 +15,10 @@ from payments.tests.factories import sandbox_account
 from plans.models import Subscription
 from plans.tests.customer_story import customer_story
 from plans.tests.factories import PlanFactory
-from tests.test_browser_hosted_pages import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401 (the browser fixture)
+from tests import test_browser_hosted_pages as hosted_pages
+
+CHROMIUM, CHROMEDRIVER = hosted_pages.CHROMIUM, hosted_pages.CHROMEDRIVER
+browser = hosted_pages.browser  # the hosted pages' headless Chromium fixture, with its flags
 
 pytestmark = [
     pytest.mark.skipif(
@@ -90,7 +93,9 @@ def test_support_sees_a_customers_subscriptions_payments_and_cards_and_no_refund
 
     _open(browser, f"{live_server.url}/admin/payments/customer/{story.customer.pk}/change/")
 
-    section = {key: browser.find_element(By.ID, f"customer-{key}").text for key in ("subscriptions", "payments", "cards")}
+    section = {
+        key: browser.find_element(By.ID, f"customer-{key}").text for key in ("subscriptions", "payments", "cards")
+    }
     assert story.subscriptions[0].pk in section["subscriptions"] and "active" in section["subscriptions"]
     assert all(payment.pk in section["payments"] for payment in story.payments)
     card = story.cards[0]
@@ -98,7 +103,9 @@ def test_support_sees_a_customers_subscriptions_payments_and_cards_and_no_refund
     page = browser.page_source
     assert card.fingerprint not in page and card.gateway_reference not in page
     assert "refund_in_full" not in page
-    actions = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#subscription-actions-form option")]
+    actions = [
+        o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#subscription-actions-form option")
+    ]
     assert {"cancel_now", "pause", "resume", "extend", "retry_now"} <= set(actions)
 
     _open(browser, f"{live_server.url}/admin/payments/payment/")
