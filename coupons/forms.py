@@ -12,6 +12,7 @@ from django.db import transaction
 from coupons.models import Coupon
 from coupons.selectors import plan_choices
 from coupons.services import coupon_create, coupon_update
+from integrations.kernel.api.fields import DESCRIPTION_MAX_LENGTH
 from integrations.kernel.errors import DomainError
 from payments.currency import format_amount
 
@@ -75,7 +76,9 @@ class CampaignForm(forms.ModelForm):
     empty: the form never writes the model itself)."""
 
     name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    description = forms.CharField(
+        required=False, max_length=DESCRIPTION_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
     kind = forms.ChoiceField(
         choices=[
             (Coupon.Kind.SINGLE_CODE, "Single code: one code that many customers type"),
