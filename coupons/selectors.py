@@ -1,5 +1,6 @@
 """Reads of coupons' state."""
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db.models import Q
@@ -35,3 +36,21 @@ def code_generation_get(*, coupon_id: str, generation_id: str) -> CodeGeneration
     if generation is None:
         raise NotFound(f"No code generation '{generation_id}' of coupon '{coupon_id}'.")
     return generation
+
+
+# plans registers how to offer its plans to the campaign form (coupons knows plans only by id):
+# a callable taking the ids already chosen and answering (id, label) pairs.
+_plan_choices: list[Callable[[list[str]], list[tuple[str, str]]]] = []
+
+
+def plan_choices_register(choices: Callable[[list[str]], list[tuple[str, str]]]) -> None:
+    if choices not in _plan_choices:
+        _plan_choices.append(choices)
+
+
+def plan_choices(*, selected: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """The plans a campaign may be limited to, as (id, label), the chosen ones included."""
+    selected = sorted({str(plan_id) for plan_id in selected})
+    found = [choice for provider in _plan_choices for choice in provider(selected)]
+    known = {plan_id for plan_id, _ in found}
+    return found + [(plan_id, plan_id) for plan_id in selected if plan_id not in known]

@@ -16,6 +16,10 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.invoice": (VIEW,),
         "payments.refund": (VIEW,),
         "integrations.event": (VIEW,),
+        # The customer page: passes, and the discounts they hold (campaigns read-only).
+        "plans.access": (VIEW,),
+        "coupons.discount": (VIEW,),
+        "coupons.coupon": (VIEW,),
     },
     "finance": {
         "payments.customer": (VIEW,),

@@ -23,7 +23,7 @@ SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 RETURN_URL_ALLOWED_ORIGINS = [o.rstrip("/").lower() for o in env.list("RETURN_URL_ALLOWED_ORIGINS", default=[])]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "mediamanager.admin_site.BackOfficeAdminConfig",  # django.contrib.admin with the back office's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -6,6 +6,7 @@ class PlansConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from coupons.selectors import plan_choices_register
         from coupons.services import plan_ids_checker_register
         from payments import hooks as payment_hooks
         from plans import selectors
@@ -17,3 +18,4 @@ class PlansConfig(AppConfig):
         payment_hooks.register("payment_method_detach_check", hooks.on_payment_method_detach)
         payment_hooks.register("payment_method_default_changed", dunning.subscriptions_on_new_default_card)
         plan_ids_checker_register(selectors.plan_ids_existing)
+        plan_choices_register(selectors.plan_choices_for_coupons)

@@ -3,11 +3,13 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
+from coupons.models import Discount
 from integrations.kernel import clock
 from integrations.kernel.errors import NotFound
-from payments.models import Invoice, PaymentMethod
+from integrations.models import Event
+from payments.models import Invoice, Payment, PaymentMethod, Refund
 from plans.models import ENTITLED_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
 
 
@@ -171,6 +173,48 @@ def subscription_open_invoice(sub: Subscription) -> Invoice | None:
     return link.invoice if link else None
 
 
+def plan_choices_for_coupons(selected: list[str]) -> list[tuple[str, str]]:
+    """The plans a coupon campaign may be limited to (coupons' form asks): those on sale, and the
+    ones it is limited to already even if archived since."""
+    plans = Plan.objects.filter(Q(status=Plan.Status.ACTIVE) | Q(pk__in=list(selected))).order_by("name", "code")
+    return [
+        (plan.pk, f"{plan.name} ({plan.code})" + (" — archived" if plan.status != Plan.Status.ACTIVE else ""))
+        for plan in plans
+    ]
+
+
 def plan_ids_existing(plan_ids: list[str]) -> set[str]:
     """Which of these plan ids exist (coupons asks, to check a campaign's `applies_to_plans`)."""
     return set(Plan.objects.filter(pk__in=list(plan_ids)).values_list("pk", flat=True))
+
+
+# --- The customer page (plans.admin.customers): a customer's whole story, each part newest first
+
+
+def _customer_page_querysets(customer) -> dict[str, QuerySet]:
+    return {
+        "subscriptions": Subscription.objects.filter(customer=customer).select_related("plan", "price"),
+        "passes": Access.objects.filter(customer=customer).select_related("plan", "invoice"),
+        "payments": Payment.objects.filter(customer=customer)
+        .select_related("payment_method")
+        .defer("payment_method__gateway_reference", "payment_method__fingerprint"),
+        "invoices": Invoice.objects.filter(customer=customer),
+        "refunds": Refund.objects.filter(payment__customer=customer).select_related("payment"),
+        "discounts": Discount.objects.filter(customer=customer).select_related("coupon", "redemption__code"),
+        # Brand and last four only: the gateway's card reference and the fingerprint stay unread.
+        "cards": PaymentMethod.objects.filter(customer=customer).only(
+            "id", "customer_id", "brand", "last4", "is_default", "created_at", "detached_at"
+        ),
+        "events": Event.objects.filter(customer_id=customer.pk).only("id", "type", "created_at", "customer_id"),
+    }
+
+
+def customer_page_rows(*, customer, sections, limit: int) -> dict[str, tuple[list, bool]]:
+    """For each section asked for: its newest `limit` rows, with what they show fetched alongside
+    (one query a section, however many rows), and whether there are more."""
+    querysets = _customer_page_querysets(customer)
+    found = {}
+    for section in sections:
+        rows = list(querysets[section].order_by("-created_at", "-pk")[: limit + 1])
+        found[section] = (rows[:limit], len(rows) > limit)
+    return found

@@ -115,11 +115,16 @@ def _discount_columns(discount: object) -> tuple[dict, list[Money]]:
             param = f"discount.amounts_off[{index}]"
             if not isinstance(item, dict):
                 raise InvalidRequest("An amount is {amount, currency}.", code="parameter_invalid", param=param)
-            currency = normalize_currency(item.get("currency"))
+            try:  # the error names the item at fault (the admin's form shows it beside that item)
+                currency = normalize_currency(item.get("currency"))
+                amount = parse_amount(item.get("amount"), currency, allow_zero=False)
+            except InvalidRequest as error:
+                error.param = error.param or param
+                raise
             if currency in seen:
                 raise InvalidRequest(f"Two amounts in {currency}.", code="duplicate_currency", param=param)
             seen.add(currency)
-            amounts.append(Money(parse_amount(item.get("amount"), currency, allow_zero=False), currency))
+            amounts.append(Money(amount, currency))
     elif kind == Coupon.DiscountType.FREE_TRIAL:
         trial = discount.get("trial") if isinstance(discount.get("trial"), dict) else {}
         length, unit = trial.get("length"), trial.get("unit")

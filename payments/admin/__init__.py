@@ -2,6 +2,3 @@
 `payments.services`; secrets are write-only and cards show as brand and last four only."""
 
 from payments.admin import customers, gateway_accounts, invoices, payments  # noqa: F401  (registers the screens)
-from payments.admin.customers import customer_inline_register
-
-__all__ = ["customer_inline_register"]

@@ -1,4 +1,6 @@
-"""The customer screen: their cards, invoices and payments, and what higher apps sell them (the inlines they register)."""
+"""The customer screen: the profile through the services, with the customer's cards, invoices and
+payments. plans.admin.customers registers in its place the customer page, which adds what plans
+sells them (payments knows nothing of it)."""
 
 from django import forms
 from django.contrib import admin
@@ -43,16 +45,6 @@ class CustomerPaymentInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("payment_method")
 
 
-# What higher apps sell a customer (plans: subscriptions and passes) is shown by inlines they
-# register here; payments knows nothing of them.
-_sold_inlines: list[type[ReadOnlyInline]] = []
-
-
-def customer_inline_register(inline: type[ReadOnlyInline]) -> None:
-    if inline not in _sold_inlines:
-        _sold_inlines.append(inline)
-
-
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["external_id", "email", "name", "country", "currency", "created_at"]
@@ -75,12 +67,13 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_inlines(self, request, obj):
         if obj is None:
             return []
-        return [*_sold_inlines, CustomerInvoiceInline, CustomerPaymentInline, CustomerPaymentMethodInline]
+        return [CustomerInvoiceInline, CustomerPaymentInline, CustomerPaymentMethodInline]
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
-        form.base_fields["country"].help_text = "ISO 3166-1 alpha-2, e.g. DE, JP, KW."
-        form.clean_country = _clean_country
+        if "country" in form.base_fields:  # not for someone who may only view: every field is read-only
+            form.base_fields["country"].help_text = "ISO 3166-1 alpha-2, e.g. DE, JP, KW."
+            form.clean_country = _clean_country
         return form
 
     def save_model(self, request, obj, form, change):

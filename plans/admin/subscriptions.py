@@ -1,14 +1,13 @@
-"""The subscription screen and the customer screen's subscriptions and passes: every action asks
-first and calls one `plans.services` call per row."""
+"""The subscription screen: every action asks first and calls one `plans.services` call per row
+(the customer page runs the same actions on a customer's subscriptions)."""
 
 from django import forms
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
 
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
-from payments.admin import customer_inline_register
 from payments.models import GatewayAccount, Payment, PaymentMethod
-from plans.models import Access, Subscription, SubscriptionInvoice
+from plans.models import Subscription, SubscriptionInvoice
 from plans.selectors import subscription_card
 from plans.services import (
     subscription_cancel,
@@ -283,29 +282,3 @@ class SubscriptionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
 
         self._each(request, queryset, done="Moved to the current price", call=move)
         return None
-
-
-class CustomerSubscriptionInline(ReadOnlyInline):
-    model = Subscription
-    fk_name = "customer"
-    fields = [
-        "plan",
-        "status",
-        "current_period_start",
-        "current_period_end",
-        "cancel_at_period_end",
-        "trial_end",
-        "created_at",
-    ]
-    verbose_name_plural = "subscriptions"
-
-
-class CustomerAccessInline(ReadOnlyInline):
-    model = Access
-    fk_name = "customer"
-    fields = ["plan", "status", "access_from", "access_until", "invoice", "created_at"]
-    verbose_name_plural = "accesses (one-off passes)"
-
-
-customer_inline_register(CustomerSubscriptionInline)
-customer_inline_register(CustomerAccessInline)

@@ -5,19 +5,17 @@ subscriptions on the customer page. Subscriptions are made by checkout on the sa
 from datetime import timedelta
 
 import pytest
-from django.contrib.admin.utils import quote
 from django.contrib.messages import get_messages
 from django.forms.models import model_to_dict
-from django.urls import reverse
 
 from integrations.models import Event
 from payments.models import Payment, PaymentAttempt
 from payments.services import payment_method_set_default
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card
 from plans.billing import run_billing
-from plans.models import Access, Subscription
+from plans.models import Subscription
 from plans.services import checkout, plan_update, subscription_pause
-from plans.tests.factories import PlanFactory, plan_in_use
+from plans.tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -427,35 +425,3 @@ def test_move_to_current_price_on_the_current_price_is_refused_with_a_message(ad
 
     assert _fresh(subscription).move_to_current_price is False
     assert any("already pays the current price" in message for message in _messages(response))
-
-
-# --- the customer page --------------------------------------------------------------------------
-
-
-def test_customer_page_shows_the_customers_subscriptions(admin, account):
-    subscription = _subscribe(account)
-
-    response = admin.get(f"/admin/payments/customer/{subscription.customer_id}/change/")
-
-    assert response.status_code == 200
-    [inline] = [f for f in response.context["inline_admin_formsets"] if f.opts.model is Subscription]
-    assert [form.original.pk for form in inline] == [subscription.pk]
-    assert reverse("admin:plans_subscription_change", args=[quote(subscription.pk)]) in response.content.decode()
-
-
-def test_customer_page_shows_the_customers_subscriptions_and_passes_through_the_inlines_plans_adds(admin):
-    customer = CustomerFactory()
-    day_pass = PlanFactory(code="day-pass", name="Day pass", kind="one_off", interval=None, access_days=1)
-    monthly = PlanFactory(code="monthly-hd", name="Monthly HD")
-    plan_in_use(day_pass, by="access")
-    Access.objects.update(customer=customer)
-    plan_in_use(monthly, by="subscription")
-    Subscription.objects.update(customer=customer)
-
-    response = admin.get(f"/admin/payments/customer/{customer.pk}/change/")
-
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "accesses (one-off passes)" in html.lower()
-    assert "Day pass (day-pass)" in html
-    assert "Monthly HD (monthly-hd)" in html
