@@ -9,7 +9,7 @@ VIEW, ADD, CHANGE, DELETE = "view", "add", "change", "delete"
 
 ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "support": {
-        "payments.customer": (VIEW, CHANGE),
+        "payments.customer": (VIEW, CHANGE, "erase_customer"),  # erasure requests (data protection)
         "plans.subscription": (VIEW, CHANGE),  # cancel, pause, resume, extend, retry
         "payments.paymentmethod": (VIEW,),
         "payments.payment": (VIEW, "refund_up_to_limit"),  # SUPPORT_REFUND_LIMITS

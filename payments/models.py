@@ -26,6 +26,7 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("erase_customer", "Can erase a customer's personal data")]
         indexes = [models.Index(Lower("email"), name="customer_email_lower")]
         constraints = [
             models.CheckConstraint(condition=models.Q(country__regex=r"^[A-Z]{2}$"), name="customer_country_iso"),

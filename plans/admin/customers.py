@@ -18,11 +18,13 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from djmoney.money import Money  # django-money's Money formats like the MoneyFields beside it
 
+from integrations.kernel.admin import ConfirmedActionsMixin
 from payments.admin.customers import CustomerAdmin
 from payments.models import Customer
 from plans.admin.subscriptions import _state
 from plans.models import Subscription
 from plans.selectors import customer_page_rows
+from plans.services import customer_erase
 
 ROWS_SHOWN = 50  # per table: the newest; the rest through the table's own list
 
@@ -185,8 +187,33 @@ admin.site.unregister(Customer)
 
 
 @admin.register(Customer)
-class CustomerPageAdmin(CustomerAdmin):
+class CustomerPageAdmin(ConfirmedActionsMixin, CustomerAdmin):
     change_form_template = "admin/plans/customer_page.html"
+    actions = ["erase"]
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("payments.erase_customer")
+
+    @admin.action(description="Erase personal data (data protection)", permissions=["erase"])
+    def erase(self, request, queryset):
+        if request.POST.get("confirm") != "yes":
+            return self._confirm(
+                request,
+                queryset,
+                action="erase",
+                title="Erase these customers' personal data?",
+                question="Email, name and external id are erased for good, live subscriptions end now (nothing is "
+                "refunded) and the cards are removed at the gateway. Invoices, payments and refunds are kept. "
+                "This cannot be undone.",
+            )
+
+        def erase_one(customer):
+            customer_erase(customer=customer)
+            customer.refresh_from_db()  # the admin's log names the erased customer, not their email
+            return True, "erased"
+
+        self._each(request, queryset, done="Erased", call=erase_one)
+        return None
 
     def get_inlines(self, request, obj):
         return []  # the tables below the profile show it all (customer_page.html)
