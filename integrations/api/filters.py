@@ -39,8 +39,9 @@ class InstantFilter(serializers.Field):
         if not isinstance(data, str) or not 10 <= len(data) <= 35:
             self.fail("invalid")
         try:
-            moment = parse_datetime(data)
-            day = None if moment else parse_date(data)
+            # A date alone first: Python's fromisoformat (under parse_datetime) reads it as midnight.
+            day = parse_date(data) if len(data) == 10 else None
+            moment = None if day else parse_datetime(data)
         except ValueError:  # well formed, but no such day or hour
             self.fail("invalid")
         if moment is not None:
