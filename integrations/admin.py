@@ -3,6 +3,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin
 from integrations.kernel.api_keys import SCOPES, api_key_create, api_key_rename, api_key_revoke
@@ -59,7 +60,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def changes_table(self, event):
         if not event.changes:
             return "—"
-        rows = format_html("<tr><th>field</th><th>before</th><th>after</th></tr>")
+        rows = mark_safe("<tr><th>field</th><th>before</th><th>after</th></tr>")
         for field, pair in event.changes.items():
             before, after = [*pair, None, None][:2] if isinstance(pair, list) else (None, pair)
             rows += format_html(

@@ -249,3 +249,16 @@ def test_events_name_the_actor_of_their_context(operator_client):
     assert listed["customer.created"] == {"type": "user", "id": "7", "name": "ops"}
     assert listed["customer.updated"] is None
     assert listed["subscription.renewed"] == {"type": "system", "id": None, "name": "system"}
+
+
+def test_the_workers_tasks_act_as_system():
+    from django_q.signals import post_execute_in_worker, pre_execute
+
+    task = {"func": "plans.tasks.run_billing", "id": "t1"}
+    pre_execute.send(sender="django_q", func=None, task=task)
+    try:
+        assert audit_actor() == Actor("system", "", "worker plans.tasks.run_billing")
+    finally:
+        post_execute_in_worker.send(sender="django_q", func=None, task=task)
+
+    assert audit_actor() is None
