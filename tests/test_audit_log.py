@@ -259,7 +259,7 @@ def test_the_audit_screen_is_read_only_even_for_a_superuser(ops_client):
     assert ops_client.get(base).status_code == 200
     listed = ops_client.get(f"{base}?actor_type__exact=system&outcome__exact=succeeded&action=api_key.created")
     assert listed.status_code == 200 and event.object_id.encode() in listed.content
-    assert b"api_key.created" in ops_client.get(f"{base}?q=manage.py+create_api_key&at__gte=2000-01-01").content
+    assert b"api_key.created" in ops_client.get(f"{base}?q=manage.py+create_api_key").content
     assert event.object_id.encode() not in ops_client.get(f"{base}?actor_type__exact=user").content
     page = ops_client.get(f"{base}{event.pk}/change/")
     assert page.status_code == 200 and b"api_key.created" in page.content

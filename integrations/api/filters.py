@@ -45,7 +45,10 @@ class InstantFilter(serializers.Field):
         except ValueError:  # well formed, but no such day or hour
             self.fail("invalid")
         if moment is not None:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            try:  # in UTC, as the database compares it: an offset may push it past the calendar
+                return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+            except OverflowError:
+                self.fail("invalid")
         if day is None:
             self.fail("invalid")
         start = datetime.combine(day, time.min, tzinfo=UTC)
