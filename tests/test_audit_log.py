@@ -293,3 +293,12 @@ def test_administrators_and_finance_may_view_the_audit_log_and_nobody_may_change
     assert ROLES["finance"]["integrations.auditevent"] == ("view",)
     assert all(perms == ("view",) for role in ROLES.values() for label, perms in role.items() if "auditevent" in label)
     assert "purge-audit-events" in {task.name for task in SCHEDULES}
+
+
+def test_re_encrypting_the_secrets_writes_one_entry_with_the_counts(sandbox):
+    call_command("reencrypt_secrets", stdout=StringIO())
+
+    entry = AuditEvent.objects.get(action="secrets.reencrypted")
+    assert entry.actor_name == "manage.py reencrypt_secrets"
+    assert ["payments.GatewayAccount.credentials", 1] in entry.changes["rewritten"][1]
+    assert sandbox.credentials["publishable_key"] not in json.dumps(entry.changes)
