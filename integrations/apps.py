@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class IntegrationsConfig(AppConfig):
@@ -6,5 +7,24 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.contrib.auth.models import Group, User
+
         from integrations.kernel import startup  # noqa: F401  (registers the production-keys deploy check)
         from integrations.kernel.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from integrations.kernel.audit import audit_signals_connect, audit_track
+        from integrations.models import ApiKey
+
+        audit_signals_connect()
+        audit_track(ApiKey, object_type="api_key")
+        audit_track(User, object_type="user", exclude=["last_login"], m2m=["groups", "user_permissions"])
+        audit_track(Group, object_type="group", m2m=["permissions"])
+        post_migrate.connect(_audit_guard_install, sender=self)
+
+
+def _audit_guard_install(sender, using="default", **kwargs):
+    """The audit log's triggers, also where the tables were made without migrations (the tests)."""
+    from django.db import connections
+
+    from integrations.kernel.audit_guard import audit_guard_install
+
+    audit_guard_install(connections[using])

@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
+from integrations.kernel.audit import audit_actor
 from integrations.kernel.ids import new_id
 from integrations.models import Event
 
@@ -16,9 +17,19 @@ def frozen_payload(payload: dict[str, Any]) -> dict:
     return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
 
+def _actor_columns() -> dict[str, str]:
+    """Who caused the events written now: the audit context's actor (none for a customer)."""
+    actor = audit_actor()
+    if actor is None:
+        return {"actor_type": "", "actor_id": "", "actor_name": ""}
+    return {"actor_type": actor.type, "actor_id": actor.id[:64], "actor_name": actor.name[:150]}
+
+
 def event_emit(*, type: str, payload: dict[str, Any], customer_id: str = "") -> Event:
     """Record an event inside the caller's transaction, so it exists exactly when the change does."""
-    return Event.objects.create(type=type, payload=frozen_payload(payload), customer_id=customer_id or "")
+    return Event.objects.create(
+        type=type, payload=frozen_payload(payload), customer_id=customer_id or "", **_actor_columns()
+    )
 
 
 _COPY_FROM = 20  # events
@@ -31,10 +42,11 @@ def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
     one INSERT (COPY's extra round trips cost more than it saves for them)."""
     if not events:
         return
+    actor = _actor_columns()
     if connection.vendor != "postgresql" or len(events) < _COPY_FROM:
         Event.objects.bulk_create(
             [
-                Event(type=type_, payload=frozen_payload(payload), customer_id=customer_id or "")
+                Event(type=type_, payload=frozen_payload(payload), customer_id=customer_id or "", **actor)
                 for type_, payload, customer_id in events
             ]
         )
@@ -43,10 +55,15 @@ def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
     table = Event._meta.db_table
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} (id, type, created_at, customer_id, payload) FROM STDIN") as copy,
+        cursor.cursor.copy(
+            f"COPY {table} (id, type, created_at, customer_id, payload, actor_type, actor_id, actor_name) FROM STDIN"
+        ) as copy,
     ):
+        who = (actor["actor_type"], actor["actor_id"], actor["actor_name"])
         for type_, payload, customer_id in events:
-            copy.write_row((new_id("evt"), type_, now, customer_id or "", json.dumps(payload, cls=DjangoJSONEncoder)))
+            copy.write_row(
+                (new_id("evt"), type_, now, customer_id or "", json.dumps(payload, cls=DjangoJSONEncoder), *who)
+            )
 
 
 def _replaced(value: Any, replacements: dict[str, Any]) -> Any:

@@ -29,6 +29,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.payout": (VIEW,),
         "payments.paymentmethod": (VIEW,),
         "integrations.event": (VIEW,),
+        "integrations.auditevent": (VIEW,),  # who refunded what
     },
     "marketing": {
         "coupons.coupon": (VIEW, ADD, CHANGE),
@@ -52,6 +53,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "django_q.ormq": (VIEW,),
         "axes.accessattempt": (VIEW, DELETE),  # unlock: delete the attempts
         "axes.accessfailurelog": (VIEW,),
+        "integrations.auditevent": (VIEW,),  # read-only for every role: nobody edits or deletes the log
     },
 }
 

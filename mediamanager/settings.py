@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "integrations.kernel.audit.AuditMiddleware",  # who acts, from where: the audit log's context
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "integrations.kernel.api.middleware.ApiMiddleware",
@@ -188,6 +189,9 @@ BILLING_BATCH_SIZE = env.int("BILLING_BATCH_SIZE", default=500)
 # client address, DRF rate syntax; past either, every code attempt answers 429 until the window ends.
 COUPON_FAILED_ATTEMPTS_PER_CUSTOMER = env.str("COUPON_FAILED_ATTEMPTS_PER_CUSTOMER", default="20/hour")
 COUPON_FAILED_ATTEMPTS_PER_ADDRESS = env.str("COUPON_FAILED_ATTEMPTS_PER_ADDRESS", default="100/hour")
+
+# --- Audit log: entries are kept at least a year (PCI DSS 10.5.1); a daily purge removes older ones.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)  # less than 365 is refused
 
 # --- API
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)

@@ -18,6 +18,7 @@ from django.db.models import F
 from coupons.selectors import discounted
 from coupons.services import coupons_expire_due
 from integrations.kernel import clock
+from integrations.kernel.audit import audit_record, audit_suppressed
 from payments.gateways.registry import gateway_class
 from payments.models import Invoice, PaymentMethod
 from payments.services import (
@@ -145,6 +146,8 @@ def _bill_due(as_of: datetime, counts: Counter, deadline: float | None) -> None:
         batch = _claim_batch(as_of, size)
         if not batch:
             return
+        before = Counter(counts)
+        claimed = len(batch)
         try:
             batch = _renew_batch(batch, as_of, counts)
         except Exception:  # the one-by-one path below takes the whole batch, and finds what was done
@@ -156,6 +159,15 @@ def _bill_due(as_of: datetime, counts: Counter, deadline: float | None) -> None:
                 logger.exception("Billing %s failed", sub_id)
                 outcome = "error"
             counts[outcome] += 1
+        _audit_batch(as_of, claimed, counts - before)
+
+
+def _audit_batch(as_of: datetime, claimed: int, outcomes: Counter) -> None:
+    """One audit entry per batch, with its counts (the hook is off inside the run: not one per row)."""
+    changes = {"subscriptions": [None, claimed], **{name: [None, n] for name, n in sorted(outcomes.items())}}
+    audit_record(
+        action="billing.batch_billed", object_type="billing_run", object_id=as_of.isoformat()[:64], changes=changes
+    )
 
 
 def _send_reminders(as_of: datetime, counts: Counter) -> None:
@@ -219,7 +231,9 @@ def run_billing(*, as_of: datetime | None = None, max_seconds: float | None = No
     as_of = as_of or clock.now()
     counts: Counter = Counter()
     deadline = time.monotonic() + max_seconds if max_seconds else None
-    with clock.running_at(as_of):
+    # Set-based work: the audit hook stays off (a million renewals are not a million entries); each
+    # batch writes one summary entry when an actor runs it (the worker as system, or a command).
+    with clock.running_at(as_of), audit_suppressed():
         coupons_expire_due(as_of)
         _send_reminders(as_of, counts)
         _bill_due(as_of, counts, deadline)

@@ -117,6 +117,9 @@ def test_every_migration_applies_to_an_empty_postgresql_database(db):
         )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         assert "Applying plans.0001_initial... OK" in result.stdout
+        with psycopg.connect(f"{server}/{name}") as migrated:  # the audit log's append-only trigger
+            triggers = migrated.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal").fetchall()
+        assert ("integrations_auditevent_append_only",) in triggers
     finally:
         with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

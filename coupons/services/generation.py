@@ -22,6 +22,7 @@ from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.representations import coupon_payload
 from coupons.services.campaigns import CODE_ALPHABET, GUESSES_PER_CODE, code_space
 from integrations.kernel import clock
+from integrations.kernel.audit import audit_record, audit_suppressed
 from integrations.kernel.db import lock_name
 from integrations.kernel.errors import DomainError, InvalidRequest, Unprocessable
 from integrations.kernel.ids import new_id
@@ -191,6 +192,17 @@ def codes_generate(
     `generation`: the background generation this is a batch of (its own remainder is not counted
     against the template twice)."""
     count = codes_generate_check(coupon=coupon, count=count, besides=generation)
+    with audit_suppressed():  # the codes go in bulk: one summary entry below, not one per code
+        done = _codes_insert(coupon=coupon, count=count, progress=progress)
+    event_emit(type="coupon.codes_generated", payload={"coupon": coupon_payload(coupon), "count": done})
+    if generation is None:  # a background generation writes its entry once, when it ends
+        audit_record(
+            action="coupon.codes_generated", object_type="coupon", object_id=coupon.pk, changes={"codes": [None, done]}
+        )
+    return done
+
+
+def _codes_insert(*, coupon: Coupon, count: int, progress: Callable[[int, int], None] | None) -> int:
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_portable
     created_at = clock.now()
     done, idle, missed, deadlocks = 0, 0, 0, 0
@@ -215,7 +227,6 @@ def codes_generate(
             )
         if progress is not None:
             progress(done, count)
-    event_emit(type="coupon.codes_generated", payload={"coupon": coupon_payload(coupon), "count": done})
     return done
 
 
@@ -232,7 +243,27 @@ def codes_generate_enqueue(*, coupon: Coupon, count: int) -> CodeGeneration:
 
 def code_generation_run(*, generation_id: int) -> CodeGeneration:
     """The worker's side: batches of BATCH_SIZE, each committed with the progress it makes, so the
-    admin sees it grow and a second run of the task resumes instead of adding more."""
+    admin sees it grow and a second run of the task resumes instead of adding more. One audit entry
+    when it ends (none per batch)."""
+    with audit_suppressed():
+        return _code_generation_batches(generation_id=generation_id)
+
+
+def _generation_audit(generation: CodeGeneration) -> None:
+    audit_record(
+        action=f"code_generation.{generation.status}",
+        object_type="code_generation",
+        object_id=generation.public_id,
+        changes={
+            "coupon": [None, generation.coupon_id],
+            "requested": [None, generation.requested],
+            "generated": [None, generation.generated],
+            "error": [None, generation.error],
+        },
+    )
+
+
+def _code_generation_batches(*, generation_id: int) -> CodeGeneration:
     CodeGeneration.objects.filter(pk=generation_id, status=CodeGeneration.Status.QUEUED).update(
         status=CodeGeneration.Status.RUNNING
     )
@@ -245,6 +276,7 @@ def code_generation_run(*, generation_id: int) -> CodeGeneration:
             if left <= 0:
                 generation.status, generation.finished_at = CodeGeneration.Status.SUCCEEDED, clock.now()
                 generation.save(update_fields=["status", "finished_at"])
+                _generation_audit(generation)
                 return generation
             try:
                 added = codes_generate(coupon=generation.coupon, count=min(BATCH_SIZE, left), generation=generation)
@@ -255,6 +287,7 @@ def code_generation_run(*, generation_id: int) -> CodeGeneration:
                     clock.now(),
                 )
                 generation.save(update_fields=["status", "error", "finished_at"])
+                _generation_audit(generation)
                 return generation
             CodeGeneration.objects.filter(pk=generation_id).update(generated=F("generated") + added)
 

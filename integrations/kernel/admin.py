@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from integrations.kernel.audit import audit_object_type, audit_record
 from integrations.kernel.errors import DomainError
 
 # What one action did to one row: (done, what to tell the operator).
@@ -16,7 +17,8 @@ Outcome = tuple[bool, str]
 class ConfirmedActionsMixin:
     """For a ModelAdmin: `_confirm` renders templates/admin/confirm_action.html (nothing happens
     until it is posted back with confirm=yes); `_each` runs a service per row, reports successes
-    and refusals, and never lets one refusal stop the others."""
+    and refusals, and never lets one refusal stop the others. Each row's outcome goes to the audit
+    log as `<object type>.<action>`, by the signed-in user (the services' own changes too)."""
 
     def has_operate_permission(self, request):
         return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
@@ -47,6 +49,17 @@ class ConfirmedActionsMixin:
             },
         )
 
+    def _audit(self, request, obj, *, outcome: str, text: str) -> None:
+        object_type = audit_object_type(type(obj))
+        action = request.POST.get("action") or "admin_action"
+        audit_record(
+            action=f"{object_type}.{action}"[:100],
+            object_type=object_type,
+            object_id=str(obj.pk),
+            changes={"result": [None, text]},
+            outcome=outcome,
+        )
+
     def _each(self, request, queryset, *, done: str, call: Callable[[object], Outcome]) -> None:
         succeeded, failed = [], []
         for obj in self.action_queryset(queryset):
@@ -54,12 +67,15 @@ class ConfirmedActionsMixin:
                 ok, text = call(obj)
             except DomainError as error:  # the service refused this one and rolled back its own work
                 failed.append(f"{self.action_ref(obj)}: {error.message}")
+                self._audit(request, obj, outcome="refused", text=error.message)
                 continue
             if ok:
                 self.log_change(request, obj, f"{done}: {text}.")
                 succeeded.append(f"{self.action_name(obj)} ({text})")
+                self._audit(request, obj, outcome="succeeded", text=f"{done}: {text}")
             else:
                 failed.append(f"{self.action_ref(obj)}: {text}")
+                self._audit(request, obj, outcome="refused", text=text)
         if succeeded:
             self.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
         if failed:

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.kernel.api.authentication import API_KEY_PREFIX
+from integrations.kernel.audit import audit_record
 from integrations.kernel.errors import InvalidRequest
 from integrations.kernel.hashing import new_secret, secret_hash
 from integrations.kernel.models import ApiKey
@@ -54,6 +55,25 @@ def api_key_create(*, name: str, scopes=None) -> tuple[str, ApiKey]:
 
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    now = timezone.now()
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now):
+        audit_record(
+            action="api_key.revoked", object_type="api_key", object_id=api_key.pk, changes={"revoked_at": [None, now]}
+        )
     api_key.refresh_from_db()
+    return api_key
+
+
+@transaction.atomic
+def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
+    name = name.strip()[:100]
+    if not name:
+        raise InvalidRequest("An API key needs a name.", code="parameter_missing", param="name")
+    before = ApiKey.objects.select_for_update().values_list("name", flat=True).get(pk=api_key.pk)
+    if before != name:
+        ApiKey.objects.filter(pk=api_key.pk).update(name=name)
+        audit_record(
+            action="api_key.updated", object_type="api_key", object_id=api_key.pk, changes={"name": [before, name]}
+        )
+    api_key.name = name
     return api_key

@@ -137,4 +137,12 @@ def secrets_reencrypt() -> dict[str, int]:
             value = models.Value(as_raw(rotated), output_field=_raw_type(field))
             model._default_manager.filter(pk=pk).update(**{field.attname: value})
             counts[label] += 1
+    from integrations.kernel.audit import audit_record  # the audit module reads this one's field class
+
+    audit_record(
+        action="secrets.reencrypted",
+        object_type="encryption_key",
+        object_id="",
+        changes={"rewritten": [None, sorted([label, count] for label, count in counts.items())]},
+    )
     return counts

@@ -1,9 +1,11 @@
-"""The kernel's tables: operators' API keys and the store behind the `Idempotency-Key` header.
+"""The kernel's tables: operators' API keys, the store behind the `Idempotency-Key` header and the
+audit log.
 
 They belong to the `integrations` app (its models module imports them) and were `mediamanager`'s
 until the kernel took them over (see the migrations of both apps)."""
 
 from django.db import models
+from django.utils import timezone
 
 from integrations.kernel.ids import PrefixedIdField
 
@@ -55,3 +57,47 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.key} ({self.state})"
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when, from where, with what outcome: append-only (database triggers refuse
+    UPDATE, and DELETE of rows younger than the retention), written only by `audit.audit_record`."""
+
+    class ActorType(models.TextChoices):
+        USER = "user"
+        API_KEY = "api_key"
+        SYSTEM = "system"
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        REFUSED = "refused"
+
+    id = PrefixedIdField(prefix="aud")
+    at = models.DateTimeField(default=timezone.now)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_id = models.CharField(
+        max_length=64, blank=True, help_text="A user's id, an API key's key_ id; empty for system."
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=100, help_text="e.g. refund.created, staff.signed_in")
+    object_type = models.CharField(max_length=50)
+    object_id = models.CharField(max_length=64, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="{field: [before, after]}, secrets left out.")
+    ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCEEDED)
+
+    class Meta:
+        app_label = "integrations"
+        ordering = ["-at", "-id"]
+        verbose_name = "audit event"
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="audit_newest_first"),
+            models.Index(fields=["actor_id", "-at"], name="audit_by_actor_id"),
+            models.Index(fields=["actor_name", "-at"], name="audit_by_actor_name"),
+            models.Index(fields=["action", "-at"], name="audit_by_action"),
+            models.Index(fields=["object_id", "-at"], name="audit_by_object"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or self.actor_type} {self.action} {self.object_id}"

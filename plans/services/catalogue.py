@@ -10,6 +10,7 @@ from django.utils import timezone
 from moneyed import Money
 
 from integrations.kernel import clock
+from integrations.kernel.audit import audit_record
 from integrations.kernel.bounds import column_int, date_bounded
 from integrations.kernel.errors import Conflict, InvalidRequest, Unprocessable
 from integrations.services import event_emit
@@ -167,6 +168,18 @@ def _prices_replace(*, plan: Plan, prices: list[Money]) -> bool:
         if currency not in current or current[currency].amount.amount != price.amount
     ]
     PlanPrice.objects.bulk_create(new_rows)
+    if changed or new_rows:  # set-based writes the audit hook cannot see: one entry for the plan's prices
+        audit_record(
+            action="plan.prices_changed",
+            object_type="plan",
+            object_id=plan.pk,
+            changes={
+                "prices": [
+                    sorted(str(row.amount) for row in current.values()),
+                    sorted(str(price) for price in wanted.values()),
+                ]
+            },
+        )
     return changed or bool(new_rows)
 
 

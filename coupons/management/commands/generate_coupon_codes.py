@@ -3,14 +3,15 @@
 import sys
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from coupons.models import Coupon
 from coupons.services.generation import codes_generate
+from integrations.kernel.commands import AuditedCommand
 from integrations.kernel.errors import DomainError
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Generate N unique codes for a bulk coupon campaign (progress on stderr, the total on stdout)."
 
     def add_arguments(self, parser):

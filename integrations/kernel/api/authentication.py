@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from integrations.kernel.audit import audit_actor_set
 from integrations.kernel.hashing import secret_hash
 from integrations.kernel.models import ApiKey
 
@@ -87,6 +88,8 @@ class BearerAuthentication(authentication.BaseAuthentication):
         resolved = resolve_credential_once(request, raw)
         if resolved is None:
             raise exceptions.AuthenticationFailed("The API key or customer token is invalid, revoked or expired.")
+        if isinstance(resolved[0], Operator):
+            audit_actor_set(resolved[0].api_key)  # what this request changes, the key did
         return resolved
 
     def authenticate_header(self, request):

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from integrations.kernel.api_keys import SCOPES, api_key_create
+from integrations.kernel.commands import AuditedCommand
 from integrations.kernel.errors import InvalidRequest
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create an operator API key and print the raw key (alone on stdout; it is not shown again)."
 
     def add_arguments(self, parser):

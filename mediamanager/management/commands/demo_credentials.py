@@ -1,17 +1,17 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from integrations.kernel.api_keys import api_key_create, api_key_revoke
+from integrations.kernel.commands import AuditedCommand
 from integrations.kernel.models import ApiKey
 
 DEMO_USERNAME = "operator"
 DEMO_KEY_NAME = "demo"
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "For `make run`: a demo operator login and a demo API key, both new on every run and printed once."
 
     @transaction.atomic

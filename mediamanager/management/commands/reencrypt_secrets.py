@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from integrations.kernel.commands import AuditedCommand
 from integrations.kernel.encryption import secrets_reencrypt
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Re-encrypt every stored secret (gateway credentials, stored idempotent answers) under the first "
         "key of FIELD_ENCRYPTION_KEY. To rotate: put the new key first (NEW,OLD), restart, run this, then "

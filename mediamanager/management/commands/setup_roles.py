@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from integrations.kernel.commands import AuditedCommand
 from mediamanager.roles import roles_sync
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create or refresh the back office's roles (groups): support, finance, marketing, catalogue, administrator."
 
     def handle(self, *args, **options):

@@ -1,11 +1,11 @@
-from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_q.models import Schedule
 
+from integrations.kernel.commands import AuditedCommand
 from mediamanager.schedules import SCHEDULES
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Upsert the django-q2 schedules declared in mediamanager/schedules.py and remove any others."
 
     @transaction.atomic

@@ -1,12 +1,13 @@
 import csv
 from collections import Counter
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from integrations.kernel.commands import AuditedCommand
 from plans.services.imports import CREATED, OPTIONAL_COLUMNS, REFUSED, REQUIRED_COLUMNS, SKIPPED, subscribers_import
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Import subscribers from a CSV (external_id, email, country, plan, paid_through, optional card_token "
         "and coupon_code): each row a customer with an active subscription paid until paid_through. "

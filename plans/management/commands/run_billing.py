@@ -1,14 +1,15 @@
 from datetime import UTC
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.dateparse import parse_datetime
 
+from integrations.kernel.commands import AuditedCommand
 from integrations.kernel.startup import refuse_to_start
 from plans.billing import run_billing
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Do every piece of due billing work, as the scheduled task does (safe to run several at once)."
 
     def add_arguments(self, parser):

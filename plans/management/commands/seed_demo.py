@@ -1,5 +1,4 @@
-from django.core.management.base import BaseCommand
-
+from integrations.kernel.commands import AuditedCommand
 from payments.models import GatewayAccount
 from payments.services import gateway_account_create
 from plans.models import Plan
@@ -58,7 +57,7 @@ DEMO_PLANS = [
 ]
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Load the demo catalogue and a sandbox gateway. Idempotent: plans that exist (by code) and an "
         "existing sandbox gateway are left as they are."
