@@ -65,6 +65,20 @@ def test_erasure_anonymises_cancels_and_keeps_the_invoices(
     assert app.get("/api/v1/me/subscriptions").status_code == 401  # its tokens are gone
 
 
+def test_the_erasure_is_audited_and_the_audit_log_keeps_no_personal_data(operator_client, subscriber):
+    customer, _, _ = subscriber
+    operator_client.patch(f"/api/v1/customers/{customer.id}", {"email": "changed@example.com"}, format="json")
+
+    erase(operator_client, customer)
+
+    entries = operator_client.get(f"/api/v1/audit-events?object={customer.id}").json()["results"]
+    assert [e["action"] for e in entries][:1] == ["customer.erased"]
+    assert {e["actor"]["type"] for e in entries} == {"api_key"}
+    logged = json.dumps(entries)
+    assert "changed@example.com" not in logged and customer.email not in logged and customer.external_id not in logged
+    assert any("email" in e["changes"] for e in entries)  # that it changed is kept, not what it was
+
+
 def test_erasing_twice_is_harmless(operator_client, subscriber, django_capture_on_commit_callbacks):
     customer, _, _ = subscriber
     first = erase(operator_client, customer).json()

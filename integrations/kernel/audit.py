@@ -310,6 +310,14 @@ _BEFORE = "_audit_before"
 class _Tracked:
     object_type: str
     fields: tuple  # concrete fields compared and recorded
+    personal: frozenset = frozenset()  # recorded as changed, never their values (erasure must not leave them here)
+
+
+def _personal_hidden(spec: _Tracked, changes: dict) -> dict:
+    return {
+        name: [None if _empty(v) else REDACTED for v in pair] if name in spec.personal else pair
+        for name, pair in changes.items()
+    }
 
 
 _tracked: dict[type, _Tracked] = {}
@@ -389,7 +397,9 @@ def _saved(sender, instance, created=False, raw=False, update_fields=None, **kwa
         if not changes:
             return
         action = f"{spec.object_type}.updated"
-    audit_record(action=action, object_type=spec.object_type, object_id=str(instance.pk), changes=changes)
+    audit_record(
+        action=action, object_type=spec.object_type, object_id=str(instance.pk), changes=_personal_hidden(spec, changes)
+    )
 
 
 def _deleted(sender, instance, **kwargs):
@@ -399,7 +409,10 @@ def _deleted(sender, instance, **kwargs):
     values = instance.__dict__.get(_BEFORE) or _values(instance, spec)
     changes = {name: [value, None] for name, value in values.items() if not _empty(value)}
     audit_record(
-        action=f"{spec.object_type}.deleted", object_type=spec.object_type, object_id=str(instance.pk), changes=changes
+        action=f"{spec.object_type}.deleted",
+        object_type=spec.object_type,
+        object_id=str(instance.pk),
+        changes=_personal_hidden(spec, changes),
     )
 
 
@@ -429,12 +442,17 @@ def _m2m(sender, instance, action, reverse, **kwargs):
     )
 
 
-def audit_track(model, *, object_type: str | None = None, exclude=(), deletes: bool = True, m2m=()) -> None:
+def audit_track(
+    model, *, object_type: str | None = None, exclude=(), personal=(), deletes: bool = True, m2m=()
+) -> None:
     """Record `model`'s creates, changes (field by field, before and after) and deletes while an
     actor is set. Called by each app for its own operator-facing models, in AppConfig.ready().
+    `personal`: fields of a subscriber's personal data, recorded as changed without their values.
     `deletes=False` for tables purged in bulk (a delete receiver makes Django load every row);
     `m2m`: many-to-many fields whose changes are recorded too (a user's groups)."""
-    _tracked[model] = _Tracked(object_type or _object_type_of(model), _recorded_fields(model, set(exclude)))
+    _tracked[model] = _Tracked(
+        object_type or _object_type_of(model), _recorded_fields(model, set(exclude)), frozenset(personal)
+    )
     uid = f"audit:{model._meta.label}"
     post_init.connect(_remember, sender=model, dispatch_uid=uid, weak=False)
     pre_save.connect(_before_save, sender=model, dispatch_uid=uid, weak=False)

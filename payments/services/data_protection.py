@@ -9,6 +9,7 @@ from django.db.models import Q
 from django_q.tasks import async_task
 
 from integrations.kernel import clock
+from integrations.kernel.audit import audit_record
 from integrations.services import event_emit, event_payloads_scrub
 from payments.gateways.registry import gateway_for
 from payments.models import Customer, CustomerToken, GatewayCustomer, PaymentMethod
@@ -32,6 +33,7 @@ def customer_anonymise(*, customer: Customer) -> Customer:
         )
         event_payloads_scrub(customer_id=customer.id, replacements=personal)
         event_emit(type="customer.erased", payload={"customer": customer_repr(customer)}, customer_id=customer.id)
+        audit_record(action="customer.erased", object_type="customer", object_id=customer.id)
     gateway_cards_release_later(customer_id=customer.id)
     return customer
 
