@@ -48,6 +48,10 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "django_q.ormq": (VIEW,),
         "axes.accessattempt": (VIEW, DELETE),  # unlock: delete the attempts
         "axes.accessfailurelog": (VIEW,),
+        # Staff second factor: see who has which device, delete one to reset it (no secret is shown).
+        "otp_totp.totpdevice": (VIEW, DELETE),
+        "otp_static.staticdevice": (VIEW, DELETE),
+        "django_otp_webauthn.webauthncredential": (VIEW, DELETE),
     },
 }
 
