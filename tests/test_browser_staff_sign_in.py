@@ -112,8 +112,8 @@ def test_enrol_an_authenticator_app_from_the_uri_sign_out_and_sign_in_with_passw
     assert browser.find_element(By.CSS_SELECTOR, "#user-tools a[href='/admin/security/']")
 
 
-def test_add_a_passkey_on_the_security_page_then_sign_in_with_it(site, browser, staff):
-    from selenium.webdriver.common.by import By
+def _add_virtual_authenticator(browser):
+    """Chromium's virtual authenticator: a platform passkey (fingerprint, face) that always agrees."""
     from selenium.webdriver.common.virtual_authenticator import Protocol, Transport, VirtualAuthenticatorOptions
 
     browser.add_virtual_authenticator(
@@ -125,6 +125,12 @@ def test_add_a_passkey_on_the_security_page_then_sign_in_with_it(site, browser, 
             is_user_verified=True,
         )
     )
+
+
+def test_add_a_passkey_on_the_security_page_then_sign_in_with_it(site, browser, staff):
+    from selenium.webdriver.common.by import By
+
+    _add_virtual_authenticator(browser)
     app = TOTPDevice.objects.create(user=staff, name="Authenticator app", confirmed=True)
     _sign_in_with_password(browser, site)
     _wait(browser).until(lambda b: "/admin/sign-in/second-step/" in b.current_url)
@@ -144,6 +150,23 @@ def test_add_a_passkey_on_the_security_page_then_sign_in_with_it(site, browser, 
     browser.find_element(By.ID, "passkey-verification-button").click()
     _wait(browser).until(_on_the_index)
     assert WebAuthnCredential.objects.get(user=staff).last_used_at is not None
+
+
+def test_enrol_with_a_passkey_instead_of_an_app_and_get_the_recovery_codes(site, browser, staff):
+    from selenium.webdriver.common.by import By
+
+    _add_virtual_authenticator(browser)
+    _sign_in_with_password(browser, site)
+    _wait(browser).until(lambda b: b.find_elements(By.ID, "passkey-register-button"))
+
+    browser.find_element(By.ID, "passkey-register-button").click()
+
+    _wait(browser).until(lambda b: b.find_elements(By.ID, "recovery-codes"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#recovery-codes li")) == 10
+    assert WebAuthnCredential.objects.filter(user=staff, confirmed=True).count() == 1
+    assert not TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+    browser.find_element(By.ID, "continue").click()
+    _wait(browser).until(_on_the_index)
 
 
 def test_five_wrong_passwords_lock_the_sign_in_even_with_the_right_password(site, browser, staff):
