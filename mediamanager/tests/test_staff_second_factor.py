@@ -5,12 +5,14 @@ recorded without a code or secret."""
 
 import logging
 import re
+import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import TOTP
@@ -283,6 +285,32 @@ def test_the_same_code_posted_by_two_sessions_verifies_only_one(staff):
     outcomes = [c.post("/admin/sign-in/second-step/", {"code": code}).status_code for c in (first, second)]
 
     assert outcomes == [302, 200]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_code_sent_at_once_by_four_sign_ins_verifies_exactly_one(staff):
+    device = _enrolled(staff)
+    code = _code(device)
+    clients = [_past_password(staff) for _ in range(4)]
+    barrier = threading.Barrier(len(clients))
+    outcomes = []
+
+    def attempt(client):
+        try:
+            barrier.wait()
+            outcomes.append(client.post("/admin/sign-in/second-step/", {"code": code}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == [200, 200, 200, 302]
+    assert sum(client.get("/admin/").status_code == 200 for client in clients) == 1
 
 
 # --- sessions that end
