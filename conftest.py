@@ -1,4 +1,5 @@
-"""Fixtures shared by every app's tests: API clients for an operator and for a customer; an empty cache."""
+"""Fixtures shared by every app's tests: API clients for an operator and for a customer; an admin
+client past the second factor; an empty cache."""
 
 import pytest
 from django.db import connection
@@ -25,6 +26,34 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+def sign_in_verified(client, user):
+    """Sign `user` in on the test `client` as staff who passed the second factor, through django-otp's
+    own API: a real confirmed authenticator app (TOTP device) and `django_otp.login` on the session,
+    as the second-step page does. Every admin page needs it (mediamanager/admin_site.py)."""
+    import django_otp
+    from django.http import HttpRequest
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    client.force_login(user)
+    request = HttpRequest()
+    request.session = client.session
+    request.user = user
+    django_otp.login(request, device)
+    request.session.save()
+    return client
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    """pytest-django's `admin_client`, past the second factor."""
+    from django.test import Client
+
+    return sign_in_verified(Client(), admin_user)
 
 
 @pytest.fixture

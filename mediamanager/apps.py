@@ -1,14 +1,24 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.contrib.admin import apps as admin_apps
 
 
 class MediamanagerConfig(AppConfig):
     name = "mediamanager"
+    default = True  # this module holds two configs: this one is the app's
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
         if not settings.DJSTRIPE_ADMIN:
             hide_djstripe_admin()
+
+
+class BackOfficeAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin, whose default site (`admin.site`) is the back office's: no page without
+    a second factor (mediamanager/admin_site.py)."""
+
+    default = False
+    default_site = "mediamanager.admin_site.BackOfficeSite"
 
 
 def hide_djstripe_admin() -> None:

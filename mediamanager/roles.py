@@ -54,6 +54,10 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "axes.accessattempt": (VIEW, DELETE),  # unlock: delete the attempts
         "axes.accessfailurelog": (VIEW,),
         "integrations.auditevent": (VIEW,),  # read-only for every role: nobody edits or deletes the log
+        # Staff second factor: see who has which device, delete one to reset it (no secret is shown).
+        "otp_totp.totpdevice": (VIEW, DELETE),
+        "otp_static.staticdevice": (VIEW, DELETE),
+        "django_otp_webauthn.webauthncredential": (VIEW, DELETE),
     },
 }
 

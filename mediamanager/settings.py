@@ -3,6 +3,7 @@
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -23,7 +24,7 @@ SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 RETURN_URL_ALLOWED_ORIGINS = [o.rstrip("/").lower() for o in env.list("RETURN_URL_ALLOWED_ORIGINS", default=[])]
 
 INSTALLED_APPS = [
-    "mediamanager.admin_site.BackOfficeAdminConfig",  # django.contrib.admin with the back office's site
+    "mediamanager.apps.BackOfficeAdminConfig",  # django.contrib.admin with the back office's site (second factor)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +44,11 @@ INSTALLED_APPS = [
     "integrations",
     "django_q",  # after mediamanager, whose `qcluster` command wraps django-q2's
     "axes",  # staff sign-in lockout
+    # Staff second factor: authenticator apps (TOTP), one-time recovery codes, passkeys (WebAuthn).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
 ]
 
 MIDDLEWARE = [
@@ -53,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor was passed
     "integrations.kernel.audit.AuditMiddleware",  # who acts, from where: the audit log's context
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -110,6 +117,16 @@ AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_VERBOSE = False
 SESSION_COOKIE_AGE = env.int("STAFF_IDLE_MINUTES", default=15) * 60
 SESSION_SAVE_EVERY_REQUEST = True  # the 15 minutes run from the last request, not the sign-in
+
+# --- Staff second factor (PCI DSS 8.4): no admin page without it (mediamanager/admin_site.py).
+# Passkeys are bound to SITE_URL's host; the browser must be on SITE_URL's origin.
+OTP_TOTP_ISSUER = "Media Manager Payments"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's secret or its QR code
+OTP_WEBAUTHN_RP_ID = urlsplit(SITE_URL).hostname or "localhost"
+OTP_WEBAUTHN_RP_NAME = "Media Manager Payments"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [f"{urlsplit(SITE_URL).scheme}://{urlsplit(SITE_URL).netloc}"]
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False  # a passkey is a second factor here, after the password
+STAFF_RECOVERY_CODES = env.int("STAFF_RECOVERY_CODES", default=10)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

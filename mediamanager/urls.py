@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from mediamanager import views
+from mediamanager import staff_security_views, views
 from payments import views as payment_views
 from plans import views as plan_views
 
@@ -20,6 +20,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # Passkey ceremonies of the staff sign-in (django-otp-webauthn's JSON endpoints, staff only).
+    path("admin/sign-in/passkey/", include(staff_security_views.passkey_urls)),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),

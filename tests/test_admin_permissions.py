@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
+from conftest import sign_in_verified
 from integrations.kernel.api_keys import api_key_create
 from integrations.models import ApiKey
 from plans.models import Plan
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def viewer(client, django_user_model):
     user = django_user_model.objects.create_user("viewer", "v@example.com", "a-long-enough-password", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename__in=["view_apikey", "view_plan", "view_planprice"]))
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 

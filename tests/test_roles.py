@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
+from conftest import sign_in_verified
 from mediamanager.roles import ROLES
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ def _staff(django_user_model, client, role: str):
     user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
     call_command("setup_roles", stdout=StringIO())
     user.groups.add(Group.objects.get(name=role))
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from conftest import sign_in_verified
 from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.selectors import coupon_state
 from coupons.services import coupon_create, coupon_expire
@@ -18,7 +19,7 @@ CHANGELIST = "admin:coupons_coupon_changelist"
 @pytest.fixture
 def admin(client, django_user_model):
     user = django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password")
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 

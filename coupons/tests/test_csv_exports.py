@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from conftest import sign_in_verified
 from coupons.models import CouponCode
 from coupons.services import coupon_create, coupon_redeem
 from coupons.services.generation import codes_generate
@@ -52,7 +53,7 @@ def test_the_api_export_neutralises_formula_cells(operator_client, redeemed_by_h
 
 
 def test_the_admin_export_neutralises_formula_cells(client, django_user_model, redeemed_by_hostile_ids):
-    client.force_login(django_user_model.objects.create_superuser("admin", "a@example.com", "secret-password"))
+    sign_in_verified(client, django_user_model.objects.create_superuser("admin", "a@example.com", "secret-password"))
 
     response = client.post(
         "/admin/coupons/coupon/", {"action": "export_csv", "_selected_action": [redeemed_by_hostile_ids.pk]}

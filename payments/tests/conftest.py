@@ -3,10 +3,12 @@
 import pytest
 from django.test import Client
 
+from conftest import sign_in_verified
+
 
 @pytest.fixture
 def superuser_client(django_user_model):
     user = django_user_model.objects.create_superuser(username="root", email="root@example.com", password="pw")
     client = Client()
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client

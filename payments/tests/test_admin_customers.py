@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from conftest import sign_in_verified
 from integrations.models import Event
 from payments.models import Customer
 from payments.tests.factories import CustomerFactory
@@ -18,7 +19,7 @@ ADD = "/admin/payments/customer/add/"
 def superuser_client(django_user_model):
     user = django_user_model.objects.create_superuser(username="root", email="root@example.com", password="pw")
     client = Client()
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 

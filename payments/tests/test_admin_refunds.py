@@ -9,6 +9,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from moneyed import Money
 
+from conftest import sign_in_verified
 from payments import services
 from payments.models import Payment, Refund
 from payments.tests.admin_helpers import PAYMENTS, REFUNDS, _listed
@@ -179,7 +180,7 @@ def test_partial_refund_view_refuses_a_user_without_change_permission(django_use
     payment = succeeded_payment()
     staff = django_user_model.objects.create_user(username="viewer", password="pw", is_staff=True)
     client = Client()
-    client.force_login(staff)
+    sign_in_verified(client, staff)
 
     response = client.post(_refund_url(payment), {"amount": "1.00", "refunded_before": "0", "confirm": "yes"})
 

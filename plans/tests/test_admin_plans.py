@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from conftest import sign_in_verified
 from integrations.models import Event
 from plans.models import Plan, PlanPrice
 from plans.tests.factories import PlanFactory, plan_in_use
@@ -92,7 +93,7 @@ def _extra_price_row(data: dict) -> str:
 @pytest.fixture
 def admin(client, django_user_model):
     user = django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password")
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 

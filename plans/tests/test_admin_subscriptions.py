@@ -8,6 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.forms.models import model_to_dict
 
+from conftest import sign_in_verified
 from integrations.models import Event
 from payments.models import Payment, PaymentAttempt
 from payments.services import payment_method_set_default
@@ -36,7 +37,7 @@ ACTIONS = [
 @pytest.fixture
 def admin(client, django_user_model):
     user = django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password")
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 
