@@ -27,13 +27,13 @@ class StaffDeviceAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
-        staff_security_event(request, action=DEVICE_REMOVED, user=obj.user, actor=request.user.get_username())
+        staff_security_event(request, action=DEVICE_REMOVED, user=obj.user, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         removed = list(queryset.select_related("user"))
         super().delete_queryset(request, queryset)
         for device in removed:
-            staff_security_event(request, action=DEVICE_REMOVED, user=device.user, actor=request.user.get_username())
+            staff_security_event(request, action=DEVICE_REMOVED, user=device.user, actor=request.user)
 
 
 admin.site.register(TOTPDevice, StaffDeviceAdmin)

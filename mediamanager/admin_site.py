@@ -19,7 +19,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 
-
 # (key, heading, the models the team works on). A model named nowhere goes by its app
 # (TEAM_OF_APP), and anything else (users, keys, the worker, new apps) to Administration.
 TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (

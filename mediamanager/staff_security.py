@@ -5,7 +5,6 @@ Devices are django-otp's own models (otp_totp, otp_static, django_otp_webauthn):
 theirs. A staff member is *enrolled* once they hold a confirmed authenticator app or passkey;
 recovery codes alone are not a way in for someone never enrolled."""
 
-import logging
 from dataclasses import dataclass
 
 import django_otp
@@ -20,8 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from integrations.kernel.api.addresses import client_address
-
-logger = logging.getLogger("mediamanager.staff_security")
+from integrations.kernel.audit import audit_actor, audit_context, audit_record
 
 # The actions written to the audit log (API.md "Audit": every staff sign-in event).
 SECOND_FACTOR_VERIFIED = "staff.second_factor_verified"
@@ -42,25 +40,24 @@ RECOVERY_CODES = "Recovery codes"
 def staff_security_event(
     request, *, action: str, user, outcome: str = "succeeded", reason: str = "", actor=None
 ) -> None:
-    """Record one sign-in security event: who, what, from where, with what outcome, and why it was
-    refused. Never a code, a secret or a key: callers pass none, and this takes none.
+    """Record one sign-in security event in the audit log: who (`actor`, else the staff member
+    themself, else whoever the context names: a command's --actor), what happened to whose
+    sign-in, from where, with what outcome, and why it was refused. Never a code, a secret or a
+    key: callers pass none, and this takes none."""
+    actor = actor or user or audit_actor()
+    changes = {"reason": [None, reason]} if reason else None
+    if request is None:
+        audit_record(
+            action=action, object_type="user", object_id=_user_id(user), changes=changes, outcome=outcome, actor=actor
+        )
+        return
+    user_agent = request.META.get("HTTP_USER_AGENT", "")
+    with audit_context(actor=actor, ip=client_address(request), user_agent=user_agent):
+        audit_record(action=action, object_type="user", object_id=_user_id(user), changes=changes, outcome=outcome)
 
-    For now a log line; the audit log (integrations.kernel.audit.audit_record) is wired in here."""
-    username = user.get_username() if user is not None else ""
-    user_id = str(user.pk) if user is not None else ""
-    address = client_address(request) if request is not None else ""
-    user_agent = request.META.get("HTTP_USER_AGENT", "")[:200] if request is not None else ""
-    logger.info(
-        "%s outcome=%s user_id=%s username=%s reason=%s address=%s actor=%s user_agent=%r",
-        action,
-        outcome,
-        user_id,
-        username,
-        reason or "-",
-        address or "-",
-        actor or "-",
-        user_agent,
-    )
+
+def _user_id(user) -> str:
+    return str(user.pk) if user is not None else ""
 
 
 # --- reads

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
+from conftest import sign_in_verified
 from coupons.models import Coupon
 from coupons.selectors import coupon_state, plan_choices
 from coupons.services import coupon_create
@@ -25,7 +26,7 @@ def _signed_in(client, django_user_model, role: str):
     call_command("setup_roles", stdout=StringIO())
     user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 

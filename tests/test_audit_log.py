@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
+from conftest import sign_in_verified
 from coupons.services import coupon_create
 from integrations.kernel.api_keys import api_key_create
 from integrations.kernel.audit import Actor, audit_context, audit_record
@@ -36,7 +37,7 @@ def ops(django_user_model):
 @pytest.fixture
 def ops_client(ops):
     client = Client(HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="203.0.113.9")
-    client.force_login(ops)
+    sign_in_verified(client, ops)
     return client
 
 

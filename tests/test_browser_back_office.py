@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client
 
+from conftest import sign_in_verified
 from coupons.models import Coupon
 from payments.tests.factories import sandbox_account
 from plans.models import Subscription
@@ -37,10 +38,10 @@ def plain_http_cookies(settings):
 
 
 def browser_sign_in(driver, live_server, user) -> None:
-    """The one way these tests sign a staff member in: a session made by Django's test client
-    (force_login), its cookie handed to the browser."""
-    client = Client()
-    client.force_login(user)
+    """The one way these tests sign a staff member in: a session made by Django's test client past
+    the second factor (sign_in_verified; tests/test_browser_staff_sign_in.py signs in for real),
+    its cookie handed to the browser."""
+    client = sign_in_verified(Client(), user)
     driver.get(f"{live_server.url}/healthz")  # a page of the site first, so the cookie is the site's
     driver.add_cookie(
         {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "path": "/"}

@@ -11,6 +11,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from moneyed import Money
 
+from conftest import sign_in_verified
 from coupons.forms import amounts_off_parse
 from coupons.models import Coupon, CouponCode
 from coupons.selectors import coupon_state
@@ -34,7 +35,9 @@ def _action(coupon, action: str) -> str:
 
 @pytest.fixture
 def admin(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password"))
+    sign_in_verified(
+        client, django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password")
+    )
     return client
 
 
@@ -42,7 +45,7 @@ def admin(client, django_user_model):
 def viewer(client, django_user_model):
     user = django_user_model.objects.create_user("viewer", password="long-enough-password", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename__in=["view_coupon", "view_couponcode"]))
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 

@@ -11,6 +11,7 @@ from django.test import RequestFactory
 from django.urls import path
 from djstripe.models import Customer as StripeCustomer
 
+from conftest import sign_in_verified
 from mediamanager.admin_site import BackOfficeSite
 from payments.models import Customer
 
@@ -59,7 +60,7 @@ def test_a_superuser_sees_every_team_in_order_with_its_models(admin_client):
     ],
 )  # fmt: skip
 def test_a_staff_member_sees_only_the_groups_and_models_of_their_role(django_user_model, client, role, groups):
-    client.force_login(_staff(django_user_model, role))
+    sign_in_verified(client, _staff(django_user_model, role))
 
     response = client.get("/admin/")
 
@@ -78,7 +79,9 @@ def test_a_group_heading_is_not_a_link_but_an_apps_own_page_still_works(admin_cl
 
 
 def test_a_staff_member_without_any_permission_sees_no_group(django_user_model, client):
-    client.force_login(django_user_model.objects.create_user("nobody", password="long-enough-password", is_staff=True))
+    sign_in_verified(
+        client, django_user_model.objects.create_user("nobody", password="long-enough-password", is_staff=True)
+    )
 
     response = client.get("/admin/")
 

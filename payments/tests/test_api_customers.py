@@ -304,7 +304,17 @@ def test_get_customer_does_not_expose_currency_fixed_at_or_tokens(operator_clien
 
     body = operator_client.get(f"{URL}/{customer.id}").json()
 
-    assert set(body) == {"id", "external_id", "email", "name", "country", "currency", "created_at", "updated_at", "erased_at"}
+    assert set(body) == {
+        "id",
+        "external_id",
+        "email",
+        "name",
+        "country",
+        "currency",
+        "created_at",
+        "updated_at",
+        "erased_at",
+    }
 
 
 def test_get_unknown_customer_answers_404_resource_missing(operator_client):

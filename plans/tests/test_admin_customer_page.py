@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from conftest import sign_in_verified
 from payments.tests.factories import CustomerFactory, sandbox_account
 from plans.admin import customers as customer_page
 from plans.models import Subscription
@@ -53,7 +54,9 @@ def story(account):
 
 @pytest.fixture
 def admin(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password"))
+    sign_in_verified(
+        client, django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password")
+    )
     return client
 
 
@@ -61,7 +64,7 @@ def _signed_in(client, django_user_model, role: str):
     call_command("setup_roles", stdout=StringIO())
     user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
-    client.force_login(user)
+    sign_in_verified(client, user)
     return client
 
 
