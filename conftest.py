@@ -93,3 +93,18 @@ def customer(db):
 @pytest.fixture
 def customer_client(customer):
     return client_for_customer(customer)
+
+
+def audit_text() -> str:
+    """The audit log as text, one line per entry (action, outcome, reason, then everything else it
+    holds), for tests that check what was recorded and that no code or secret was."""
+    import json
+
+    from integrations.kernel.models import AuditEvent
+
+    lines = []
+    for event in AuditEvent.objects.order_by("at", "id"):
+        reason = (event.changes.get("reason") or [None, "-"])[1]
+        rest = json.dumps([event.changes, event.actor_id, event.actor_name, event.object_id, event.user_agent])
+        lines.append(f"{event.action} outcome={event.outcome} reason={reason} {rest}")
+    return "\n".join(lines)

@@ -30,7 +30,11 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("finance", "Finance", ("payments.payment", "payments.refund", "payments.invoice", "payments.payout")),
     ("marketing", "Marketing", ("coupons.coupon", "coupons.couponcode", "coupons.codegeneration")),
     ("catalogue", "Catalogue", ("plans.plan",)),
-    ("administration", "Administration", ("payments.gatewayaccount", "integrations.apikey", "auth.user")),
+    (
+        "administration",
+        "Administration",
+        ("payments.gatewayaccount", "integrations.apikey", "auth.user", "integrations.auditevent"),
+    ),
 )
 TEAM_OF_APP = {"payments": "finance", "coupons": "marketing", "plans": "catalogue"}
 DEFAULT_TEAM = "administration"
