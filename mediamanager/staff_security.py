@@ -40,11 +40,12 @@ RECOVERY_CODES = "Recovery codes"
 def staff_security_event(
     request, *, action: str, user, outcome: str = "succeeded", reason: str = "", actor=None
 ) -> None:
-    """Record one sign-in security event in the audit log: who (`actor`, else the staff member
-    themself, else whoever the context names: a command's --actor), what happened to whose
+    """Record one sign-in security event in the audit log: who (`actor`; else on a page the staff
+    member themself, in a command whoever it runs as), what happened to whose
     sign-in, from where, with what outcome, and why it was refused. Never a code, a secret or a
     key: callers pass none, and this takes none."""
-    actor = actor or user or audit_actor()
+    if actor is None:  # on a page, the staff member signing in; in a command, its --actor (or system)
+        actor = user if request is not None else (audit_actor() or user)
     changes = {"reason": [None, reason]} if reason else None
     if request is None:
         audit_record(

@@ -433,6 +433,18 @@ def test_staff_reset_second_factor_removes_every_device_and_the_user_enrols_agai
     assert "staff.second_factor_reset outcome=succeeded" in audit_text()
 
 
+def test_staff_reset_second_factor_names_who_ran_it(staff, django_user_model):
+    from integrations.kernel.models import AuditEvent
+
+    django_user_model.objects.create_user("boss", password=PASSWORD, is_staff=True)
+    _enrolled(staff)
+
+    call_command("staff_reset_second_factor", "ops", "--actor", "boss", stdout=StringIO())
+
+    entry = AuditEvent.objects.get(action="staff.second_factor_reset")
+    assert (entry.actor_name, entry.object_id) == ("boss", str(staff.pk))
+
+
 def test_staff_reset_second_factor_names_an_unknown_user():
     with pytest.raises(CommandError, match="No user 'nobody'"):
         call_command("staff_reset_second_factor", "nobody")
