@@ -108,3 +108,15 @@ def audit_text() -> str:
         rest = json.dumps([event.changes, event.actor_id, event.actor_name, event.object_id, event.user_agent])
         lines.append(f"{event.action} outcome={event.outcome} reason={reason} {rest}")
     return "\n".join(lines)
+
+
+def staff_in_role(role: str):
+    """A staff member in one of the back office's roles (mediamanager/roles.py), the groups made first."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    call_command("setup_roles", verbosity=0)
+    user = get_user_model().objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user

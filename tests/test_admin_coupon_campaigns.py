@@ -2,14 +2,10 @@
 one limited to plans on sale, edit it, generate, export, expire and restore; support may read a
 campaign but neither edit nor act on it; finance does not see campaigns at all."""
 
-from io import StringIO
-
 import pytest
-from django.contrib.auth.models import Group
-from django.core.management import call_command
 from django.urls import reverse
 
-from conftest import sign_in_verified
+from conftest import sign_in_verified, staff_in_role
 from coupons.models import Coupon
 from coupons.selectors import coupon_state, plan_choices
 from coupons.services import coupon_create
@@ -23,11 +19,7 @@ LIST = reverse("admin:coupons_coupon_changelist")
 
 
 def _signed_in(client, django_user_model, role: str):
-    call_command("setup_roles", stdout=StringIO())
-    user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    sign_in_verified(client, user)
-    return client
+    return sign_in_verified(client, staff_in_role(role))
 
 
 def _action(coupon, action: str) -> str:

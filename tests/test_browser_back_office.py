@@ -6,11 +6,9 @@ admin, generates its codes and exports them."""
 import pytest
 from django.conf import settings
 from django.contrib.admin.utils import quote
-from django.contrib.auth.models import Group
-from django.core.management import call_command
 from django.test import Client
 
-from conftest import sign_in_verified
+from conftest import sign_in_verified, staff_in_role
 from coupons.models import Coupon
 from payments.tests.factories import sandbox_account
 from plans.models import Subscription
@@ -49,10 +47,7 @@ def browser_sign_in(driver, live_server, user) -> None:
 
 
 def _staff(django_user_model, role: str):
-    call_command("setup_roles", verbosity=0)
-    user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
+    return staff_in_role(role)
 
 
 def _wait(driver):

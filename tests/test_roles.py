@@ -8,18 +8,14 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
-from conftest import sign_in_verified
+from conftest import sign_in_verified, staff_in_role
 from mediamanager.roles import ROLES
 
 pytestmark = pytest.mark.django_db
 
 
 def _staff(django_user_model, client, role: str):
-    user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
-    call_command("setup_roles", stdout=StringIO())
-    user.groups.add(Group.objects.get(name=role))
-    sign_in_verified(client, user)
-    return client
+    return sign_in_verified(client, staff_in_role(role))
 
 
 def test_setup_roles_makes_each_group_with_exactly_its_permissions_and_runs_again_safely():

@@ -1,17 +1,14 @@
 """The admin index (and its sidebar) grouped by team, each staff member seeing only the groups and
 models their role allows; dj-stripe's mirror in a collapsed last group for administrators only."""
 
-from io import StringIO
-
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Group, Permission
-from django.core.management import call_command
+from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from django.urls import path
 from djstripe.models import Customer as StripeCustomer
 
-from conftest import sign_in_verified
+from conftest import sign_in_verified, staff_in_role
 from mediamanager.admin_site import BackOfficeSite
 from payments.models import Customer
 
@@ -26,10 +23,7 @@ def _groups(response) -> dict[str, list[str]]:
 
 
 def _staff(django_user_model, role: str):
-    call_command("setup_roles", stdout=StringIO())
-    user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
+    return staff_in_role(role)
 
 
 def test_the_default_admin_site_is_the_back_office_site():

@@ -3,18 +3,14 @@ invoices, refunds, discounts, cards (brand and last four) and events, each a rea
 linking to its rows, shown to those who may view them, in a fixed number of queries; the
 subscription actions run from the page with the subscription screen's permissions."""
 
-from io import StringIO
-
 import pytest
 from django.contrib.admin.utils import quote
-from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from conftest import sign_in_verified
+from conftest import sign_in_verified, staff_in_role
 from payments.tests.factories import CustomerFactory, sandbox_account
 from plans.admin import customers as customer_page
 from plans.models import Subscription
@@ -61,11 +57,7 @@ def admin(client, django_user_model):
 
 
 def _signed_in(client, django_user_model, role: str):
-    call_command("setup_roles", stdout=StringIO())
-    user = django_user_model.objects.create_user(f"{role}-user", password="long-enough-password", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    sign_in_verified(client, user)
-    return client
+    return sign_in_verified(client, staff_in_role(role))
 
 
 def test_the_page_shows_every_part_of_the_customers_story_with_links(admin, story):
