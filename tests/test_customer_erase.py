@@ -79,6 +79,20 @@ def test_the_erasure_is_audited_and_the_audit_log_keeps_no_personal_data(operato
     assert any("email" in e["changes"] for e in entries)  # that it changed is kept, not what it was
 
 
+def test_the_admins_history_no_longer_names_the_erased_customer(operator_client, customer, admin_user):
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    LogEntry.objects.log_actions(admin_user.pk, [customer], CHANGE, change_message="Changed name.", single_object=True)
+    assert customer.email in LogEntry.objects.get().object_repr
+
+    erase(operator_client, customer)
+
+    assert LogEntry.objects.get(content_type=ContentType.objects.get_for_model(Customer)).object_repr == (
+        f"{customer.pk} (erased)"
+    )
+
+
 def test_erasing_twice_is_harmless(operator_client, subscriber, django_capture_on_commit_callbacks):
     customer, _, _ = subscriber
     first = erase(operator_client, customer).json()

@@ -4,6 +4,8 @@ requires), tokens revoked, cards detached here and then at their gateway, events
 
 import logging
 
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Q
 from django_q.tasks import async_task
@@ -32,6 +34,10 @@ def customer_anonymise(*, customer: Customer) -> Customer:
             detached_at=now, is_default=False
         )
         event_payloads_scrub(customer_id=customer.id, replacements=personal)
+        # The admin's own history names a row as it was then ("ext-1 <ann@example.com>").
+        LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Customer), object_id=customer.pk).update(
+            object_repr=str(customer)
+        )
         event_emit(type="customer.erased", payload={"customer": customer_repr(customer)}, customer_id=customer.id)
         audit_record(action="customer.erased", object_type="customer", object_id=customer.id)
     gateway_cards_release_later(customer_id=customer.id)
