@@ -23,7 +23,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "finance": {
         "payments.customer": (VIEW,),
-        "payments.payment": (VIEW, CHANGE),
+        "payments.payment": (VIEW, CHANGE, "export_finance"),  # CSV exports of payments, refunds, invoices, payouts
         "payments.refund": (VIEW, ADD, CHANGE),
         "payments.invoice": (VIEW, CHANGE),
         "payments.payout": (VIEW,),

@@ -278,7 +278,10 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("refund_up_to_limit", "Can refund up to SUPPORT_REFUND_LIMITS (support)")]
+        permissions = [
+            ("refund_up_to_limit", "Can refund up to SUPPORT_REFUND_LIMITS (support)"),
+            ("export_finance", "Can export payments, refunds, invoices and payouts as CSV (finance)"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="payment_amount_not_negative"),
             # The last word on refunds: never more back than was captured.

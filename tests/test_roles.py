@@ -105,3 +105,34 @@ def test_support_refunds_one_payment_up_to_the_limit_and_finance_any_amount(
     finance = _staff(django_user_model, client, "finance")
     finance.post(url, {"amount": "2.00", "confirm": "yes", "refunded_before": "1.00"})
     assert payment.refunds.count() == 2
+
+
+def test_finance_exports_payments_refunds_invoices_and_payouts_as_csv_and_support_cannot(
+    django_user_model, client, customer
+):
+    from conftest import client_for_customer
+    from integrations.kernel.models import AuditEvent
+    from payments.models import Payment
+    from payments.services import gateway_account_create
+    from plans.tests.factories import PlanFactory
+    from tests.payments_helpers import paid_checkout
+
+    gateway_account_create(provider="sandbox", display_name="Sandbox")
+    bought = paid_checkout(client_for_customer(customer), PlanFactory(code="monthly"))
+    payment = Payment.objects.get(pk=bought["payment"]["id"])
+    finance = _staff(django_user_model, client, "finance")
+
+    response = finance.post("/admin/payments/payment/", {"action": "export_csv", "_selected_action": [payment.pk]})
+
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].startswith("id,created_at,captured_at,customer_id,invoice_id,status,amount_currency,amount,")
+    row = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
+    assert (row["id"], row["amount"], row["refunded"]) == (payment.pk, f"{payment.amount.amount:.2f}", "0.00")
+    assert AuditEvent.objects.get(action="payment.exported").changes == {"rows": [None, 1]}
+    for screen in ("refund", "invoice", "payout"):
+        assert "export_csv" in finance.get(f"/admin/payments/{screen}/").content.decode(), screen
+
+    support = _staff(django_user_model, client, "support")
+    assert "export_csv" not in support.get("/admin/payments/payment/").content.decode()
+    refused = support.post("/admin/payments/payment/", {"action": "export_csv", "_selected_action": [payment.pk]})
+    assert not hasattr(refused, "streaming_content")

@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from integrations.kernel.admin import ReadOnlyAdmin, ReadOnlyInline
-from payments.admin.columns import _card_expiry, _payment_refunded
+from payments.admin.columns import FinanceExportMixin, _card_expiry, _payment_refunded
 from payments.models import (
     Invoice,
     InvoiceLine,
@@ -76,8 +76,13 @@ class InvoicePaymentInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(FinanceExportMixin, ReadOnlyAdmin):
     list_display = ["number_or_id", "customer", "status", "total", "created_at", "paid_at"]
+    actions = ["export_csv"]
+    export_columns = (
+        "id", "number", "customer_id", "status", "currency", "subtotal", "discount_total", "tax_total", "total",
+        "description", "created_at", "finalized_at", "paid_at", "voided_at",
+    )  # fmt: skip
     list_filter = ["status", "currency"]
     search_fields = ["number", "=id", "customer__external_id", "customer__email"]
     list_select_related = ["customer"]

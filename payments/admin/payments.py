@@ -15,7 +15,7 @@ from djmoney.money import Money  # django-money's Money formats like the MoneyFi
 
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
 from integrations.kernel.errors import DomainError, InvalidRequest
-from payments.admin.columns import _payment_refunded
+from payments.admin.columns import FinanceExportMixin, _payment_refunded
 from payments.currency import format_amount, parse_amount
 from payments.models import (
     Payment,
@@ -65,12 +65,16 @@ class PartialRefundForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
+class PaymentAdmin(FinanceExportMixin, ConfirmedActionsMixin, ReadOnlyAdmin):
     list_display = ["id", "customer", "amount", "refunded", "status", "gateway_account", "payment_method", "created_at"]
     list_filter = ["status", "gateway_account", "amount_currency", "customer__country"]
     search_fields = ["=id", "customer__external_id", "customer__email", "=gateway_reference"]
     list_select_related = ["customer", "gateway_account", "payment_method"]
-    actions = ["refund_in_full"]
+    actions = ["refund_in_full", "export_csv"]
+    export_columns = (
+        "id", "created_at", "captured_at", "customer_id", "invoice_id", "status", "amount_currency", "amount",
+        "refunded", "fee", "net", "payout_id", "gateway_account_id", "off_session", "decline_code",
+    )  # fmt: skip
     inlines = [PaymentRefundInline, PaymentAttemptInline]
     fields = [
         "id",
@@ -244,8 +248,10 @@ def _decimal_or_none(value: str) -> Decimal | None:
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(FinanceExportMixin, ReadOnlyAdmin):
     list_display = ["id", "payment", "amount", "status", "reason", "failure_message", "payout", "created_at"]
+    actions = ["export_csv"]
+    export_columns = ("id", "created_at", "payment_id", "status", "amount_currency", "amount", "reason", "payout_id")
     list_filter = ["status", "amount_currency"]
     search_fields = ["=id", "=payment__id", "payment__customer__external_id", "=gateway_reference"]
     list_select_related = ["payment", "payout"]
@@ -277,8 +283,12 @@ class PayoutRefundInline(ReadOnlyInline):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyAdmin):
+class PayoutAdmin(FinanceExportMixin, ReadOnlyAdmin):
     list_display = ["id", "gateway_account", "currency", "amount", "fee_total", "status", "arrival_date", "payments"]
+    actions = ["export_csv"]
+    export_columns = (
+        "id", "created_at", "gateway_account_id", "status", "amount_currency", "amount", "fee_total", "arrival_date",
+    )  # fmt: skip
     list_filter = ["gateway_account", "amount_currency", "status"]
     search_fields = ["=id", "=gateway_reference"]
     list_select_related = ["gateway_account"]
