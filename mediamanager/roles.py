@@ -30,6 +30,9 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.paymentmethod": (VIEW,),
         "integrations.event": (VIEW,),
         "integrations.auditevent": (VIEW,),  # who refunded what
+        # Tax regions: registrations switch a region's tax on; a rate change is a new row.
+        "payments.taxregistration": (VIEW, ADD, CHANGE),
+        "payments.taxrate": (VIEW, ADD, CHANGE),
     },
     "marketing": {
         "coupons.coupon": (VIEW, ADD, CHANGE),

@@ -177,6 +177,14 @@ ENABLED_CURRENCIES = env.list(
 CURRENCIES = ENABLED_CURRENCIES  # django-money's choices
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
 
+# --- Tax (payments/tax/, README "Tax"): nothing is taxed until a registration is active. The
+# seller's country decides the reverse charge (a verified EU VAT id of another member state) and
+# where an EU seller holds the Union OSS; name, address and VAT id are the seller's on invoices.
+TAX_SELLER_COUNTRY = env.str("TAX_SELLER_COUNTRY", default="").strip().upper()
+TAX_SELLER_NAME = env.str("TAX_SELLER_NAME", default="")
+TAX_SELLER_ADDRESS = env.str("TAX_SELLER_ADDRESS", default="")
+TAX_SELLER_VAT_ID = env.str("TAX_SELLER_VAT_ID", default="")
+
 # Key for encrypting gateway credentials at rest (Fernet, urlsafe base64 of 32 bytes).
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 

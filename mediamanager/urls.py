@@ -13,6 +13,7 @@ admin.site.index_title = "Billing back office"
 api_v1 = [
     path("", views.ApiRootView.as_view(), name="api-root"),
     path("", include("payments.api.urls")),
+    path("", include("payments.tax.api.urls")),
     path("", include("plans.api.urls")),
     path("", include("integrations.api.urls")),
     path("", include("coupons.api.urls")),

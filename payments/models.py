@@ -366,3 +366,8 @@ class GatewayWebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_id} {self.type}"
+
+
+# Tax registrations and rates live in payments/tax/ (which knows no invoice); imported here so that
+# Django finds them in the payments app.
+from payments.tax.models import TaxRate, TaxRegistration  # noqa: E402, F401

@@ -26,6 +26,7 @@ from payments.gateways.sandbox.gateway import sandbox_tokenize
 from payments.models import Payment
 from payments.services import customer_token_create, gateway_account_create
 from payments.tests.factories import sandbox_account, sandbox_card
+from payments.tests.tax_helpers import registration, shipped_rates_loaded
 from plans.notifications import pay_link
 from plans.services import checkout
 from plans.tests.factories import PlanFactory
@@ -204,6 +205,8 @@ def world(customer, api_key) -> World:
         publishable_key=publishable_key, number="4242424242424242", exp_month=12, exp_year=2034, cvc="123"
     )
     raw_token, _ = customer_token_create(customer=customer)
+    shipped_rates_loaded()
+    tax_registration = registration(country="FR", scheme="domestic", number="FR40303265045")
     ids = {
         "customer_id": customer.id,
         "plan_id": other.id,
@@ -216,6 +219,7 @@ def world(customer, api_key) -> World:
         "charge_id": pending.payment.gateway_reference,
         "generation_id": codes_generate_enqueue(coupon=bulk, count=20).public_id,
         "token": pay_link(bought.invoice).rsplit("/", 1)[1],
+        "registration_id": tax_registration.id,
     }
     return_url = "https://app.example.com/done"
     bodies = {
@@ -260,6 +264,13 @@ def world(customer, api_key) -> World:
         ("api/v1/coupons/<str:coupon_id>", "PATCH"): {"name": "Renamed"},
         ("api/v1/coupons/<str:coupon_id>/restore", "POST"): {"redeem_by": "2030-01-01T00:00:00Z"},
         ("api/v1/coupons/<str:coupon_id>/codes", "POST"): {"count": 5},
+        ("api/v1/tax/registrations", "POST"): {
+            "country": "DE",
+            "scheme": "domestic",
+            "number": "DE123456789",
+            "active_from": "2026-01-01",
+        },
+        ("api/v1/tax/registrations/<str:registration_id>", "PATCH"): {"number": "FR40303265045"},
         ("sandbox/v1/tokens", "POST"): {
             "publishable_key": publishable_key,
             "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},

@@ -18,6 +18,7 @@ from schemathesis.checks import not_a_server_error
 from coupons.services import coupon_create
 from payments.services import customer_token_create
 from payments.tests.factories import sandbox_account, sandbox_card
+from payments.tests.tax_helpers import registration, shipped_rates_loaded
 from plans.services import checkout
 from plans.tests.factories import PlanFactory
 
@@ -55,6 +56,8 @@ def world(api_key, customer, _connection_kept) -> dict:
         name="Bulk", kind="bulk", code_template="FUZZ-********", discount={"type": "percent", "percent_off": "10"}
     )
     raw, _ = customer_token_create(customer=customer)
+    shipped_rates_loaded()
+    tax_registration = registration(country="FR", scheme="domestic", number="FR40303265045")
     return {
         "operator": {"Authorization": f"Bearer {api_key}"},
         "customer": {"Authorization": f"Bearer {raw}"},
@@ -66,6 +69,7 @@ def world(api_key, customer, _connection_kept) -> dict:
             "invoice_id": bought.invoice.id,
             "payment_method_id": card.id,
             "coupon_id": coupon.id,
+            "registration_id": tax_registration.id,
         },
     }
 

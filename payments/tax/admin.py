@@ -1,0 +1,215 @@
+"""Finance's tax screens: registrations (the switch that turns a region's tax on) and rate rows
+(a change is a new row; a row in force is read-only). Every write goes through
+payments.tax.services, whose checks are the forms' checks."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+
+from integrations.kernel.errors import DomainError
+from payments.tax.models import TaxRate, TaxRegistration
+from payments.tax.rules import rate_repr
+from payments.tax.selectors import tax_today
+from payments.tax.services import (
+    tax_rate_add,
+    tax_rate_update,
+    tax_rate_validate,
+    tax_registration_create,
+    tax_registration_update,
+    tax_registration_validate,
+)
+
+_REGISTRATION_FIELDS = ["country", "subdivision", "scheme", "number", "active_from", "expires_at"]
+_REGISTRATION_EDITABLE = ["number", "active_from", "expires_at"]
+_RATE_FIELDS = [
+    "country",
+    "subdivision",
+    "category",
+    "name",
+    "rate",
+    "adds_to_country",
+    "valid_from",
+    "source",
+    "source_date",
+]
+_RATE_EDITABLE = ["name", "rate", "source", "source_date"]
+
+_REGISTRATION_HELP = (
+    "Nothing is taxed where no registration is active: a registration turns on tax for its country (or US/CA "
+    "subdivision) from its first day. An eu_oss registration covers consumers in every EU member state at "
+    "their own rate. Expire a registration to stop collecting; country, subdivision and scheme never change."
+)
+_RATE_HELP = (
+    "A rate change is a new row: it starts on its valid_from and the row in force that day ends there. "
+    "Rows in force or past are read-only (past invoices keep their rates); a row not in force yet can be "
+    "corrected. Rates are fractions: 0.19 is 19%."
+)
+
+
+class _ServiceCheckedForm(forms.ModelForm):
+    """A form whose clean() runs the service's checks: their errors land on the field they name,
+    and the normalized values replace what was typed."""
+
+    editable: tuple[str, ...] = ()
+
+    def service_validate(self, values: dict) -> dict:
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        values = {name: cleaned.get(name) for name in self.editable if name in self.fields}
+        try:
+            self.values = self.service_validate(values)
+        except DomainError as error:
+            self.add_error(error.param if error.param in self.fields else None, error.message)
+            return cleaned
+        cleaned.update({name: value for name, value in self.values.items() if name in self.fields})
+        return cleaned
+
+
+class TaxRegistrationForm(_ServiceCheckedForm):
+    class Meta:
+        model = TaxRegistration
+        fields = _REGISTRATION_FIELDS
+
+    @property
+    def editable(self):
+        return _REGISTRATION_EDITABLE if not self.instance._state.adding else _REGISTRATION_FIELDS
+
+    def service_validate(self, values):
+        if not self.instance._state.adding:
+            return tax_registration_validate(registration=self.instance, **values)
+        return tax_registration_validate(**values)
+
+
+class _ChangeRefusedMixin:
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:  # a service refused the save (a race the form's check missed); rolled back
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+@admin.register(TaxRegistration)
+class TaxRegistrationAdmin(_ChangeRefusedMixin, admin.ModelAdmin):
+    form = TaxRegistrationForm
+    list_display = ["id", "country", "subdivision", "scheme", "number", "active_from", "expires_at", "status"]
+    list_filter = ["scheme", "country"]
+    search_fields = ["=id", "=country", "number"]
+    ordering = ["-created_at", "-id"]
+
+    def get_fields(self, request, obj=None):
+        return ["id", *_REGISTRATION_FIELDS, "status", "created_at", "updated_at"] if obj else _REGISTRATION_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["id", "country", "subdivision", "scheme", "status", "created_at", "updated_at"]
+
+    @admin.display(description="status (today)")
+    def status(self, registration):
+        return registration.status_on(tax_today())
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"subtitle": _REGISTRATION_HELP, **(extra_context or {})})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        context = {"subtitle": _REGISTRATION_HELP, **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def save_model(self, request, obj, form, change):
+        values = form.values
+        if change:
+            saved = tax_registration_update(registration=obj, **{name: values[name] for name in _REGISTRATION_EDITABLE})
+        else:
+            saved = tax_registration_create(**values)
+        obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a registration is history: expire it instead
+
+
+class TaxRateForm(_ServiceCheckedForm):
+    class Meta:
+        model = TaxRate
+        fields = _RATE_FIELDS
+
+    @property
+    def editable(self):
+        return _RATE_EDITABLE if not self.instance._state.adding else _RATE_FIELDS
+
+    def service_validate(self, values):
+        if not self.instance._state.adding:
+            return tax_rate_validate(rate_row=self.instance, **values)
+        return tax_rate_validate(**values)
+
+
+class RatePeriodFilter(admin.SimpleListFilter):
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        return [("in_force", "in force today"), ("scheduled", "not in force yet"), ("past", "past")]
+
+    def queryset(self, request, queryset):
+        today = tax_today()
+        if self.value() == "in_force":
+            return queryset.filter(valid_from__lte=today).exclude(valid_to__lte=today)
+        if self.value() == "scheduled":
+            return queryset.filter(valid_from__gt=today)
+        if self.value() == "past":
+            return queryset.filter(valid_to__lte=today)
+        return queryset
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(_ChangeRefusedMixin, admin.ModelAdmin):
+    form = TaxRateForm
+    list_display = ["country", "subdivision", "category", "name", "percent", "valid_from", "valid_to", "in_force"]
+    list_filter = [RatePeriodFilter, "category", "name", "country"]
+    search_fields = ["=country", "=subdivision", "category"]
+    ordering = ["country", "subdivision", "category", "valid_from"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return _RATE_FIELDS
+        return [*_RATE_FIELDS[:6], "valid_from", "valid_to", "source", "source_date", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [name for name in self.get_fields(request, obj) if name not in _RATE_EDITABLE]
+
+    @admin.display(description="rate")
+    def percent(self, row):
+        return f"{rate_repr(row.rate * 100)}%"
+
+    @admin.display(description="in force today", boolean=True)
+    def in_force(self, row):
+        return row.is_in_force_on(tax_today())
+
+    def has_change_permission(self, request, obj=None):
+        # A row in force or past is read-only (its page shows it); one not in force yet can be corrected.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.valid_from > tax_today())
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # invoices were taxed at it: a change is a new row
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"subtitle": _RATE_HELP, **(extra_context or {})})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        context = {"subtitle": _RATE_HELP, **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def save_model(self, request, obj, form, change):
+        values = form.values
+        if change:
+            saved = tax_rate_update(rate_row=obj, **{name: values[name] for name in _RATE_EDITABLE})
+        else:
+            saved = tax_rate_add(**values)
+        obj.pk, obj.valid_to, obj.created_at = saved.pk, saved.valid_to, saved.created_at
