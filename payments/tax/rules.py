@@ -272,7 +272,9 @@ def tax_decide(
             code="parameter_invalid",
             param="customer_country",
         )
-    subdivision = (customer_subdivision or "").strip().upper() if country in SUBDIVISION_COUNTRIES else ""
+    subdivision = ""
+    if country in SUBDIVISION_COUNTRIES:  # "QC" or "CA-QC"; elsewhere a subdivision changes nothing
+        subdivision = (customer_subdivision or "").strip().upper().removeprefix(f"{country}-")
     shown_subdivision = subdivision or None
     active = table.active_registrations(day)
     if not active:

@@ -272,3 +272,18 @@ def test_a_row_not_in_force_yet_can_be_corrected_and_one_in_force_cannot(db, tod
     with pytest.raises(InvalidRequest) as refused:
         tax_rate_update(rate_row=scheduled, valid_from=dt.date(2026, 8, 1))
     assert refused.value.param == "valid_from"
+
+
+def test_tax_decide_reads_the_registrations_rates_and_seller_from_the_database(db, settings):
+    from payments.tax.rules import tax_decide
+    from payments.tests.tax_helpers import registration
+
+    settings.TAX_SELLER_COUNTRY = "DE"
+    shipped_rates_loaded()
+    oss = registration(scheme="eu_oss", active_from=dt.date(2024, 1, 1))
+
+    consumer = tax_decide(at=dt.date(2024, 8, 31), customer_country="FI")
+    business = tax_decide(at=dt.date(2024, 9, 1), customer_country="FI", tax_id_status="verified", tax_id_country="FI")
+
+    assert (consumer.rate, consumer.registration_id) == (D("0.24"), oss.id)
+    assert (business.reverse_charge, business.registration_id) == (True, oss.id)

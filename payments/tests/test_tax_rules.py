@@ -263,7 +263,7 @@ def test_canadas_gst_registration_collects_hst_in_the_harmonized_provinces_in_pl
     registered = table(("CA", "", "domestic"))
 
     ontario = tax_decide(at=DAY, customer_country="CA", customer_subdivision="ON", table=registered)
-    new_brunswick = tax_decide(at=DAY, customer_country="CA", customer_subdivision="nb", table=registered)
+    new_brunswick = tax_decide(at=DAY, customer_country="CA", customer_subdivision="CA-nb", table=registered)
 
     assert (ontario.rate, ontario.subdivision, _components(ontario)) == (percent("13"), "ON", [("HST", percent("13"))])
     assert new_brunswick.rate == percent("15")
@@ -308,3 +308,11 @@ def test_a_province_without_its_own_tax_pays_gst_and_a_pst_registration_alone_co
         at=DAY, customer_country="CA", customer_subdivision="BC", table=table(("CA", "BC", "domestic"))
     )
     assert _components(provincial) == [("PST", percent("7"))]
+
+
+def test_a_subdivision_outside_the_us_and_canada_changes_nothing():
+    registered = table(("DE", "", "domestic"))
+
+    decision = tax_decide(at=DAY, customer_country="DE", customer_subdivision="BY", table=registered)
+
+    assert (decision.rate, decision.subdivision) == (percent("19"), None)
