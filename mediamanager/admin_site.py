@@ -27,7 +27,11 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Support",
         ("payments.customer", "plans.subscription", "plans.access", "payments.paymentmethod", "integrations.event"),
     ),
-    ("finance", "Finance", ("payments.payment", "payments.refund", "payments.invoice", "payments.payout")),
+    (
+        "finance",
+        "Finance",
+        ("payments.payment", "payments.refund", "payments.invoice", "payments.creditnote", "payments.payout"),
+    ),
     ("marketing", "Marketing", ("coupons.coupon", "coupons.couponcode", "coupons.codegeneration")),
     ("catalogue", "Catalogue", ("plans.plan",)),
     (

@@ -8,12 +8,21 @@ class PaymentsConfig(AppConfig):
     def ready(self):
         from integrations.kernel.api.authentication import credential_resolver_register
         from integrations.kernel.audit import audit_track
-        from payments.models import Customer, GatewayAccount, Invoice, Payment, PaymentMethod, Payout, Refund
+        from payments.models import (
+            CreditNote,
+            Customer,
+            GatewayAccount,
+            Invoice,
+            Payment,
+            PaymentMethod,
+            Payout,
+            Refund,
+        )
         from payments.selectors import customer_token_resolve
         from payments.services import CUSTOMER_TOKEN_PREFIX
 
         credential_resolver_register(CUSTOMER_TOKEN_PREFIX, customer_token_resolve)
         # Operators' changes to these are audited (tokens and attempts are not: purged in bulk, or noise).
-        for model in (GatewayAccount, PaymentMethod, Invoice, Payment, Refund, Payout):
+        for model in (GatewayAccount, PaymentMethod, Invoice, Payment, Refund, Payout, CreditNote):
             audit_track(model)
         audit_track(Customer, personal=["email", "name", "external_id"])  # erasure leaves none of it here

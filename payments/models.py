@@ -351,6 +351,64 @@ class Refund(models.Model):
         return f"{self.id} {self.amount} {self.status}"
 
 
+class CreditNoteNumberSequence(models.Model):
+    """The last credit note number used in a year (their own gap-free series, beside the invoices')."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.year}: {self.last_number}"
+
+
+class CreditNote(models.Model):
+    """What a refund gave back, as an accounting document: the refunded share of each line of the
+    invoice and of its tax (`credit_note_issue`)."""
+
+    id = PrefixedIdField(prefix="cn")
+    number = models.CharField(max_length=20, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, related_name="credit_note")
+    currency = models.CharField(max_length=3)
+    subtotal = MoneyField(max_digits=19, decimal_places=4, default_currency=None, help_text="Net credited.")
+    tax = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("subtotal") + models.F("tax")), name="credit_note_total_adds_up"
+            ),
+            models.CheckConstraint(condition=models.Q(subtotal__gte=0, tax__gte=0), name="credit_note_not_negative"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class CreditNoteLine(models.Model):
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="credit_note_lines")
+    net = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    tax = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+
+    class Meta:
+        ordering = ["credit_note", "invoice_line__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note", "invoice_line"], name="credit_note_line_unique"),
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("net") + models.F("tax")), name="credit_note_line_adds_up"
+            ),
+            models.CheckConstraint(condition=models.Q(net__gte=0, tax__gte=0), name="credit_note_line_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.credit_note_id} line {self.invoice_line_id}"
+
+
 class GatewayWebhookEvent(models.Model):
     """A gateway notification we processed, by its id: a second delivery is a no-op."""
 

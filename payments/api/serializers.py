@@ -4,6 +4,7 @@ from integrations.kernel.representation import Represented
 from payments.api.fields import MoneyOutputField
 from payments.models import Customer, Invoice, InvoiceLine, Payment, PaymentMethod, Refund
 from payments.representations import (
+    credit_note_repr,
     customer_repr,
     invoice_line_repr,
     invoice_repr,
@@ -91,6 +92,7 @@ class InvoiceSerializer(Represented, serializers.ModelSerializer):
     tax_total = MoneyOutputField()
     total = MoneyOutputField()
     lines = InvoiceLineSerializer(many=True)
+    credit_notes = serializers.ListField(child=serializers.CharField(), help_text="Its credit notes' ids.")
 
     class Meta:
         model = Invoice
@@ -112,8 +114,32 @@ class InvoiceSerializer(Represented, serializers.ModelSerializer):
             "voided_at",
             "attempt_count",
             "next_attempt_at",
+            "credit_notes",
         ]
         read_only_fields = fields
+
+
+class CreditNoteLineSerializer(serializers.Serializer):
+    invoice_line = serializers.IntegerField(help_text="The position of the invoice line it credits.")
+    description = serializers.CharField()
+    net = MoneyOutputField()
+    tax = MoneyOutputField()
+    total = MoneyOutputField()
+
+
+class CreditNoteSerializer(Represented, serializers.Serializer):
+    represent = staticmethod(credit_note_repr)
+    id = serializers.CharField()
+    number = serializers.CharField(help_text="CN-YYYY-NNNNNN, its own gap-free series.")
+    invoice = serializers.CharField()
+    refund = serializers.CharField()
+    currency = serializers.CharField()
+    lines = CreditNoteLineSerializer(many=True)
+    subtotal = MoneyOutputField(help_text="Net credited.")
+    tax = MoneyOutputField()
+    total = MoneyOutputField()
+    tax_breakdown = serializers.ListField(child=serializers.DictField())
+    created_at = serializers.DateTimeField()
 
 
 class NextActionSerializer(serializers.Serializer):
