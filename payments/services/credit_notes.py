@@ -4,11 +4,13 @@ more than it charged, and the last refund credits exactly what was left."""
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from integrations.services import event_emit
 from payments.currency import minor_digits, money
+from payments.locks import payment_lock
 from payments.models import CreditNote, CreditNoteLine, CreditNoteNumberSequence, InvoiceLine, Refund
 from payments.representations import credit_note_repr
 from payments.services.invoices import numbers_reserve
@@ -87,3 +89,19 @@ def credit_note_issue(*, refund: Refund) -> CreditNote:
         customer_id=invoice.customer_id,
     )
     return note
+
+
+def credit_notes_backfill() -> int:
+    """Credit notes for the refunds that succeeded before credit notes existed, oldest first, each
+    under its payment's lock; safe to run again. Answers how many were issued."""
+    issued = 0
+    missing = Refund.objects.filter(status=Refund.Status.SUCCEEDED, credit_note__isnull=True).order_by(
+        "created_at", "id"
+    )
+    for refund in missing.select_related("payment__invoice").iterator(chunk_size=500):
+        with transaction.atomic():
+            payment_lock(refund.payment_id)
+            if not CreditNote.objects.filter(refund=refund).exists():
+                credit_note_issue(refund=refund)
+                issued += 1
+    return issued

@@ -113,3 +113,20 @@ def test_largest_remainder_shares_add_up_and_never_exceed_their_weight(total, we
         assert all(
             abs(share - total * weight / sum(weights)) < 1 for share, weight in zip(shares, weights, strict=True)
         )
+
+
+def test_the_backfill_issues_the_credit_notes_of_earlier_refunds_once():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    payment = _taxed_payment()
+    refunds = [payment_refund(payment=payment, amount=Money(a, "EUR")) for a in ("1.00", "2.00")]
+    CreditNote.objects.all().delete()  # as before credit notes existed
+
+    out = StringIO()
+    call_command("credit_notes_backfill", stdout=out)
+    call_command("credit_notes_backfill", stdout=out)
+
+    assert out.getvalue().splitlines() == ["2 credit notes issued.", "0 credit notes issued."]
+    assert [CreditNote.objects.get(refund=r).total.amount for r in refunds] == [Decimal("1.00"), Decimal("2.00")]
