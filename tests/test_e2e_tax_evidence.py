@@ -5,7 +5,9 @@ gateway (the sandbox's country cards, Stripe's `card.country` through the Stripe
 from importlib import import_module
 
 import pytest
+from django.utils.module_loading import import_string
 
+from mediamanager.schedules import SCHEDULES
 from payments.models import Customer, PaymentMethod
 from plans.models import Subscription
 from tests.payments_helpers import attach_card, buy, error_of, tokenize
@@ -185,3 +187,13 @@ def test_erasing_a_business_customer_clears_its_tax_id_and_business_name(operato
     )
     stored = Customer.objects.get(pk=created["id"])
     assert (stored.tax_id, stored.business_name) == (None, "")
+
+
+# --- The VAT ids' re-check on the schedule
+
+
+def test_the_vat_id_recheck_is_scheduled_daily_and_its_task_runs(db):
+    task = next(task for task in SCHEDULES if task.name == "recheck-tax-ids")
+
+    assert task.minutes == 1440
+    assert import_string(task.func)() == 0  # nothing due on an empty database
