@@ -25,4 +25,7 @@ class PaymentsConfig(AppConfig):
         # Operators' changes to these are audited (tokens and attempts are not: purged in bulk, or noise).
         for model in (GatewayAccount, PaymentMethod, Invoice, Payment, Refund, Payout, CreditNote):
             audit_track(model)
-        audit_track(Customer, personal=["email", "name", "external_id"])  # erasure leaves none of it here
+        # Erasure leaves none of it here. A company's VAT id is not personal data, but a sole trader's
+        # is (and the business name is often their own name): both are recorded as changed, never
+        # their values; the status, the id's country and when it was verified are recorded as they are.
+        audit_track(Customer, personal=["email", "name", "external_id", "tax_id", "business_name"])

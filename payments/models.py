@@ -10,6 +10,11 @@ from integrations.kernel.ids import PrefixedIdField
 
 
 class Customer(models.Model):
+    class TaxIdStatus(models.TextChoices):
+        UNVERIFIED = "unverified"  # not checked yet, no register to ask (GB, CH...), or no answer: taxed as a consumer
+        VERIFIED = "verified"  # the register (VIES) knows it
+        INVALID = "invalid"  # the register says it is not a registered number
+
     id = PrefixedIdField(prefix="cus")
     # Both null once the customer is erased (GDPR art. 17): the external_id is free for a new customer.
     external_id = models.CharField(
@@ -23,14 +28,45 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(null=True, blank=True, help_text="When the personal data was erased.")
+    # A business customer: its tax id in our normal form (payments.tax.vat_ids), checked by VIES where it can be.
+    business_name = models.CharField(max_length=255, blank=True)
+    tax_id = models.CharField(
+        max_length=20, null=True, blank=True, help_text="VAT or business number, with its country prefix."
+    )
+    tax_id_country = models.CharField(
+        max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 of the tax id's prefix (GR for EL, GB for XI)."
+    )
+    tax_id_status = models.CharField(max_length=10, choices=TaxIdStatus.choices, default=TaxIdStatus.UNVERIFIED)
+    tax_id_verified_at = models.DateTimeField(null=True, blank=True, help_text="When VIES last confirmed it.")
 
     class Meta:
         ordering = ["-id"]
         permissions = [("erase_customer", "Can erase a customer's personal data")]
-        indexes = [models.Index(Lower("email"), name="customer_email_lower")]
+        indexes = [
+            models.Index(Lower("email"), name="customer_email_lower"),
+            # The re-check finds verified ids by age without reading every customer.
+            models.Index(
+                fields=["tax_id_verified_at"], condition=models.Q(tax_id__isnull=False), name="customer_tax_id_checks"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(country__regex=r"^[A-Z]{2}$"), name="customer_country_iso"),
             models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_iso"),
+            models.CheckConstraint(
+                condition=models.Q(tax_id_status__in=["unverified", "verified", "invalid"]),
+                name="customer_tax_id_status_known",
+            ),
+            # Verified means VIES said so at a known time; no id, nothing verified and no country.
+            models.CheckConstraint(
+                condition=models.Q(tax_id_status="verified", tax_id_verified_at__isnull=False)
+                | models.Q(~models.Q(tax_id_status="verified"), tax_id_verified_at__isnull=True),
+                name="customer_tax_id_verified_when",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tax_id__isnull=False, tax_id_country__regex=r"^[A-Z]{2}$")
+                | models.Q(tax_id__isnull=True, tax_id_country="", tax_id_status="unverified"),
+                name="customer_tax_id_country",
+            ),
         ]
 
     def __str__(self):
@@ -106,6 +142,9 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
     fingerprint = models.CharField(max_length=64, blank=True)
+    country = models.CharField(
+        max_length=2, blank=True, help_text="The card's issuing country (ISO 3166-1 alpha-2), as the gateway says."
+    )
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     detached_at = models.DateTimeField(null=True, blank=True)
@@ -122,6 +161,9 @@ class PaymentMethod(models.Model):
                 name="payment_method_one_default_per_customer",
             ),
             models.CheckConstraint(condition=models.Q(last4__regex=r"^[0-9]{4}$"), name="payment_method_last4_digits"),
+            models.CheckConstraint(
+                condition=models.Q(country__regex=r"^([A-Z]{2})?$"), name="payment_method_country_iso"
+            ),
             models.UniqueConstraint(
                 fields=["gateway_account", "gateway_reference"], name="payment_method_reference_unique"
             ),

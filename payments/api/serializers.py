@@ -16,11 +16,41 @@ from payments.representations import (
 
 class CustomerSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(customer_repr)
+    tax_id = serializers.CharField(
+        allow_null=True, help_text='The business\'s tax id in normal form (e.g. "FR40303265045"), or null.'
+    )
+    tax_id_status = serializers.ChoiceField(
+        Customer.TaxIdStatus.values,
+        help_text="verified: VIES confirmed it (an EU VAT id); unverified: not (yet) confirmed, taxed as a consumer.",
+    )
+    tax_id_country = serializers.CharField(allow_null=True, help_text="ISO 3166-1 alpha-2 of the tax id's prefix.")
 
     class Meta:
         model = Customer
-        fields = ["id", "external_id", "email", "name", "country", "currency", "created_at", "updated_at", "erased_at"]
+        fields = [
+            "id",
+            "external_id",
+            "email",
+            "name",
+            "country",
+            "currency",
+            "business_name",
+            "tax_id",
+            "tax_id_status",
+            "tax_id_country",
+            "tax_id_verified_at",
+            "created_at",
+            "updated_at",
+            "erased_at",
+        ]
         read_only_fields = fields
+
+
+TAX_ID_HELP = (
+    "A business's VAT or business number, with its country prefix (without one, read as the customer's "
+    "country's): EU VAT numbers (EL for Greece, XI for Northern Ireland), GB, CH, NO, AU, NZ, CA. A number "
+    'failing its format or checksum answers 400 tax_id_invalid; null or "" removes it.'
+)
 
 
 class CustomerCreateSerializer(serializers.Serializer):
@@ -28,6 +58,10 @@ class CustomerCreateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code.")
     name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    business_name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    tax_id = serializers.CharField(
+        max_length=40, required=False, allow_null=True, allow_blank=True, default=None, help_text=TAX_ID_HELP
+    )
 
 
 class CustomerUpdateSerializer(serializers.Serializer):
@@ -35,6 +69,10 @@ class CustomerUpdateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
     country = serializers.CharField(max_length=2, required=False)
     name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    business_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    tax_id = serializers.CharField(
+        max_length=40, required=False, allow_null=True, allow_blank=True, help_text=TAX_ID_HELP
+    )
 
 
 class CustomerTokenCreateSerializer(serializers.Serializer):
@@ -59,10 +97,25 @@ class PaymentMethodSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(payment_method_repr)
     customer = serializers.CharField(source="customer_id")
     gateway = serializers.CharField(source="gateway_account_id")
+    country = serializers.CharField(
+        allow_null=True,
+        help_text="The card's issuing country (ISO 3166-1 alpha-2) as the gateway says; null if unknown.",
+    )
 
     class Meta:
         model = PaymentMethod
-        fields = ["id", "customer", "gateway", "brand", "last4", "exp_month", "exp_year", "is_default", "created_at"]
+        fields = [
+            "id",
+            "customer",
+            "gateway",
+            "brand",
+            "last4",
+            "exp_month",
+            "exp_year",
+            "country",
+            "is_default",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
