@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0010_finance_exports'),
+        ('payments', '0011_credit_notes'),
     ]
 
     operations = [
