@@ -34,6 +34,7 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "payments.payment",
             "payments.refund",
             "payments.invoice",
+            "payments.creditnote",
             "payments.payout",
             "payments.taxregistration",
             "payments.taxrate",

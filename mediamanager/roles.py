@@ -27,6 +27,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.refund": (VIEW, ADD, CHANGE),
         "payments.invoice": (VIEW, CHANGE),
         "payments.payout": (VIEW,),
+        "payments.creditnote": (VIEW,),
         "payments.paymentmethod": (VIEW,),
         "integrations.event": (VIEW,),
         "integrations.auditevent": (VIEW,),  # who refunded what

@@ -18,5 +18,6 @@ SCHEDULES = [
     ScheduledTask("reconcile-refunds", "payments.tasks.refunds_reconcile", minutes=15),
     ScheduledTask("sandbox-payouts", "payments.tasks.payouts_create_sandbox", minutes=60),
     ScheduledTask("release-gateway-cards", "payments.tasks.gateway_cards_release_pending", minutes=60),
+    ScheduledTask("recheck-tax-ids", "payments.tasks.customer_tax_ids_recheck", minutes=1440),
     ScheduledTask("run-billing", "plans.tasks.run_billing", minutes=5),
 ]

@@ -215,6 +215,14 @@ BILLING_BATCH_SIZE = env.int("BILLING_BATCH_SIZE", default=500)
 COUPON_FAILED_ATTEMPTS_PER_CUSTOMER = env.str("COUPON_FAILED_ATTEMPTS_PER_CUSTOMER", default="20/hour")
 COUPON_FAILED_ATTEMPTS_PER_ADDRESS = env.str("COUPON_FAILED_ATTEMPTS_PER_ADDRESS", default="100/hour")
 
+# --- Business customers' tax ids: format and checksum are checked offline (python-stdnum); whether an
+# EU VAT id is registered is asked of VIES after it is set, and again after TAX_ID_RECHECK_DAYS. The
+# checker is pluggable: VAT_ID_CHECKER names a payments.tax.vies.VatChecker class.
+VIES_URL = env.str("VIES_URL", default="https://ec.europa.eu/taxation_customs/vies/rest-api/check-vat-number")
+VIES_TIMEOUT_SECONDS = env.float("VIES_TIMEOUT_SECONDS", default=10.0)
+VAT_ID_CHECKER = env.str("VAT_ID_CHECKER", default="payments.tax.vies.ViesClient")
+TAX_ID_RECHECK_DAYS = env.int("TAX_ID_RECHECK_DAYS", default=182)
+
 # --- Audit log: entries are kept at least a year (PCI DSS 10.5.1); a daily purge removes older ones.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)  # less than 365 is refused
 

@@ -9,6 +9,7 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZ
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("RETURN_URL_ALLOWED_ORIGINS", "https://app.example.com")
 os.environ.setdefault("SANDBOX_ENABLED", "1")
+os.environ.setdefault("VIES_URL", "http://127.0.0.1:9/check-vat-number")  # never the EU's from a test
 
 from mediamanager.settings import *  # noqa: F403
 from mediamanager.settings import Q_CLUSTER, REST_FRAMEWORK

@@ -10,6 +10,11 @@ from integrations.kernel.ids import PrefixedIdField
 
 
 class Customer(models.Model):
+    class TaxIdStatus(models.TextChoices):
+        UNVERIFIED = "unverified"  # not checked yet, no register to ask (GB, CH...), or no answer: taxed as a consumer
+        VERIFIED = "verified"  # the register (VIES) knows it
+        INVALID = "invalid"  # the register says it is not a registered number
+
     id = PrefixedIdField(prefix="cus")
     # Both null once the customer is erased (GDPR art. 17): the external_id is free for a new customer.
     external_id = models.CharField(
@@ -23,14 +28,45 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(null=True, blank=True, help_text="When the personal data was erased.")
+    # A business customer: its tax id in our normal form (payments.tax.vat_ids), checked by VIES where it can be.
+    business_name = models.CharField(max_length=255, blank=True)
+    tax_id = models.CharField(
+        max_length=20, null=True, blank=True, help_text="VAT or business number, with its country prefix."
+    )
+    tax_id_country = models.CharField(
+        max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 of the tax id's prefix (GR for EL, GB for XI)."
+    )
+    tax_id_status = models.CharField(max_length=10, choices=TaxIdStatus.choices, default=TaxIdStatus.UNVERIFIED)
+    tax_id_verified_at = models.DateTimeField(null=True, blank=True, help_text="When VIES last confirmed it.")
 
     class Meta:
         ordering = ["-id"]
         permissions = [("erase_customer", "Can erase a customer's personal data")]
-        indexes = [models.Index(Lower("email"), name="customer_email_lower")]
+        indexes = [
+            models.Index(Lower("email"), name="customer_email_lower"),
+            # The re-check finds verified ids by age without reading every customer.
+            models.Index(
+                fields=["tax_id_verified_at"], condition=models.Q(tax_id__isnull=False), name="customer_tax_id_checks"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(country__regex=r"^[A-Z]{2}$"), name="customer_country_iso"),
             models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_iso"),
+            models.CheckConstraint(
+                condition=models.Q(tax_id_status__in=["unverified", "verified", "invalid"]),
+                name="customer_tax_id_status_known",
+            ),
+            # Verified means VIES said so at a known time; no id, nothing verified and no country.
+            models.CheckConstraint(
+                condition=models.Q(tax_id_status="verified", tax_id_verified_at__isnull=False)
+                | models.Q(~models.Q(tax_id_status="verified"), tax_id_verified_at__isnull=True),
+                name="customer_tax_id_verified_when",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tax_id__isnull=False, tax_id_country__regex=r"^[A-Z]{2}$")
+                | models.Q(tax_id__isnull=True, tax_id_country="", tax_id_status="unverified"),
+                name="customer_tax_id_country",
+            ),
         ]
 
     def __str__(self):
@@ -106,6 +142,9 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
     fingerprint = models.CharField(max_length=64, blank=True)
+    country = models.CharField(
+        max_length=2, blank=True, help_text="The card's issuing country (ISO 3166-1 alpha-2), as the gateway says."
+    )
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     detached_at = models.DateTimeField(null=True, blank=True)
@@ -122,6 +161,9 @@ class PaymentMethod(models.Model):
                 name="payment_method_one_default_per_customer",
             ),
             models.CheckConstraint(condition=models.Q(last4__regex=r"^[0-9]{4}$"), name="payment_method_last4_digits"),
+            models.CheckConstraint(
+                condition=models.Q(country__regex=r"^([A-Z]{2})?$"), name="payment_method_country_iso"
+            ),
             models.UniqueConstraint(
                 fields=["gateway_account", "gateway_reference"], name="payment_method_reference_unique"
             ),
@@ -349,6 +391,64 @@ class Refund(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.amount} {self.status}"
+
+
+class CreditNoteNumberSequence(models.Model):
+    """The last credit note number used in a year (their own gap-free series, beside the invoices')."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.year}: {self.last_number}"
+
+
+class CreditNote(models.Model):
+    """What a refund gave back, as an accounting document: the refunded share of each line of the
+    invoice and of its tax (`credit_note_issue`)."""
+
+    id = PrefixedIdField(prefix="cn")
+    number = models.CharField(max_length=20, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, related_name="credit_note")
+    currency = models.CharField(max_length=3)
+    subtotal = MoneyField(max_digits=19, decimal_places=4, default_currency=None, help_text="Net credited.")
+    tax = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("subtotal") + models.F("tax")), name="credit_note_total_adds_up"
+            ),
+            models.CheckConstraint(condition=models.Q(subtotal__gte=0, tax__gte=0), name="credit_note_not_negative"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class CreditNoteLine(models.Model):
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="credit_note_lines")
+    net = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    tax = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+
+    class Meta:
+        ordering = ["credit_note", "invoice_line__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note", "invoice_line"], name="credit_note_line_unique"),
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("net") + models.F("tax")), name="credit_note_line_adds_up"
+            ),
+            models.CheckConstraint(condition=models.Q(net__gte=0, tax__gte=0), name="credit_note_line_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.credit_note_id} line {self.invoice_line_id}"
 
 
 class GatewayWebhookEvent(models.Model):

@@ -6,6 +6,8 @@ from moneyed import Money
 from integrations.kernel.representation import datetime_repr
 from payments.currency import money_repr
 from payments.models import (
+    CreditNote,
+    CreditNoteLine,
     Customer,
     GatewayAccount,
     Invoice,
@@ -26,6 +28,11 @@ def customer_repr(customer: Customer) -> dict:
         "name": customer.name,
         "country": customer.country,
         "currency": customer.currency,
+        "business_name": customer.business_name,
+        "tax_id": customer.tax_id,
+        "tax_id_status": customer.tax_id_status,
+        "tax_id_country": customer.tax_id_country or None,
+        "tax_id_verified_at": datetime_repr(customer.tax_id_verified_at),
         "created_at": datetime_repr(customer.created_at),
         "updated_at": datetime_repr(customer.updated_at),
         "erased_at": datetime_repr(customer.erased_at),
@@ -54,6 +61,7 @@ def payment_method_repr(method: PaymentMethod) -> dict:
         "last4": method.last4,
         "exp_month": method.exp_month,
         "exp_year": method.exp_year,
+        "country": method.country or None,
         "is_default": method.is_default,
         "created_at": datetime_repr(method.created_at),
     }
@@ -71,9 +79,14 @@ def invoice_line_repr(line: InvoiceLine) -> dict:
     }
 
 
-def invoice_repr(invoice: Invoice, *, lines: list[InvoiceLine] | None = None) -> dict:
-    """`lines`: the invoice's lines when the caller has them at hand (a batch just made them)."""
+def invoice_repr(
+    invoice: Invoice, *, lines: list[InvoiceLine] | None = None, credit_notes: list[str] | None = None
+) -> dict:
+    """`lines`, `credit_notes` (their ids): when the caller has them at hand (a batch just made the
+    invoice: none); otherwise read (prefetched by the list selectors)."""
     lines = list(invoice.lines.all()) if lines is None else lines
+    if credit_notes is None:
+        credit_notes = [note.id for note in invoice.credit_notes.all()]
     return {
         "id": invoice.id,
         "number": invoice.number,
@@ -92,15 +105,50 @@ def invoice_repr(invoice: Invoice, *, lines: list[InvoiceLine] | None = None) ->
         "voided_at": datetime_repr(invoice.voided_at),
         "attempt_count": invoice.attempt_count,
         "next_attempt_at": datetime_repr(invoice.next_attempt_at),
+        "credit_notes": credit_notes,
     }
 
 
 def invoice_reprs(invoices: list[Invoice]) -> list[dict]:
-    """Many invoices' representations, their lines read in one query (the batch paths)."""
+    """Many invoices' representations, their lines and credit notes read in one query each (the batch paths)."""
     lines: dict[str, list[InvoiceLine]] = {invoice.id: [] for invoice in invoices}
     for line in InvoiceLine.objects.filter(invoice__in=invoices).order_by("invoice_id", "position"):
         lines[line.invoice_id].append(line)
-    return [invoice_repr(invoice, lines=lines[invoice.id]) for invoice in invoices]
+    notes: dict[str, list[str]] = {invoice.id: [] for invoice in invoices}
+    for invoice_id, note_id in (
+        CreditNote.objects.filter(invoice__in=invoices).order_by("created_at", "id").values_list("invoice_id", "id")
+    ):
+        notes[invoice_id].append(note_id)
+    return [invoice_repr(invoice, lines=lines[invoice.id], credit_notes=notes[invoice.id]) for invoice in invoices]
+
+
+def credit_note_repr(note: CreditNote, *, lines: list[CreditNoteLine] | None = None) -> dict:
+    """`lines`: the note's lines when the caller has them at hand (it just made them)."""
+    if lines is None:
+        lines = list(note.lines.select_related("invoice_line"))
+    return {
+        "id": note.id,
+        "number": note.number,
+        "invoice": note.invoice_id,
+        "refund": note.refund_id,
+        "currency": note.currency,
+        "lines": [
+            {
+                "invoice_line": line.invoice_line.position,
+                "description": line.invoice_line.description,
+                "net": money_repr(line.net),
+                "tax": money_repr(line.tax),
+                "total": money_repr(line.total),
+            }
+            for line in lines
+        ],
+        "subtotal": money_repr(note.subtotal),
+        "tax": money_repr(note.tax),
+        "total": money_repr(note.total),
+        # Per rate once invoice lines carry their rate (tax regions); no line is taxed before that.
+        "tax_breakdown": [],
+        "created_at": datetime_repr(note.created_at),
+    }
 
 
 def payment_next_action(payment: Payment) -> dict | None:

@@ -1,10 +1,20 @@
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from integrations.kernel.api.authentication import CustomerPrincipal
 from integrations.kernel.errors import NotFound, Unprocessable
 from payments.gateways.registry import provider_enabled
-from payments.models import Customer, CustomerToken, GatewayAccount, GatewayCustomer, Invoice, Payment, PaymentMethod
+from payments.models import (
+    CreditNote,
+    CreditNoteLine,
+    Customer,
+    CustomerToken,
+    GatewayAccount,
+    GatewayCustomer,
+    Invoice,
+    Payment,
+    PaymentMethod,
+)
 
 
 def customer_list(*, external_id: str | None = None, email: str | None = None) -> QuerySet[Customer]:
@@ -82,7 +92,7 @@ def payment_get(*, payment_id: str, customer_id: str | None = None) -> Payment:
 
 
 def invoice_list(*, customer_id: str | None = None, status: str | None = None) -> QuerySet[Invoice]:
-    invoices = Invoice.objects.prefetch_related("lines")
+    invoices = Invoice.objects.prefetch_related("lines", "credit_notes")
     if customer_id:
         invoices = invoices.filter(customer_id=customer_id)
     if status:
@@ -95,3 +105,21 @@ def invoice_get(*, invoice_id: str, customer_id: str | None = None) -> Invoice:
     if invoice is None:
         raise NotFound(f"No invoice '{invoice_id}'.")
     return invoice
+
+
+def credit_note_list(*, invoice_id: str | None = None, customer_id: str | None = None) -> QuerySet[CreditNote]:
+    notes = CreditNote.objects.prefetch_related(
+        Prefetch("lines", queryset=CreditNoteLine.objects.select_related("invoice_line"))
+    )
+    if invoice_id:
+        notes = notes.filter(invoice_id=invoice_id)
+    if customer_id:
+        notes = notes.filter(invoice__customer_id=customer_id)
+    return notes.order_by("-created_at", "-id")
+
+
+def credit_note_get(*, credit_note_id: str) -> CreditNote:
+    note = credit_note_list().filter(pk=credit_note_id).first()
+    if note is None:
+        raise NotFound(f"No credit note '{credit_note_id}'.")
+    return note

@@ -25,3 +25,12 @@ def gateway_cards_release(customer_id: str) -> bool:
 
 def gateway_cards_release_pending() -> int:
     return services.gateway_cards_release_pending()
+
+
+def customer_tax_id_verify(customer_id: str) -> str | None:
+    customer = services.customer_tax_id_verify(customer_id=customer_id)
+    return customer.tax_id_status if customer is not None else None
+
+
+def customer_tax_ids_recheck() -> int:
+    return services.customer_tax_ids_recheck()

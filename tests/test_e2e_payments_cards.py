@@ -53,7 +53,7 @@ def test_tokenize_reads_the_brand_from_the_number(sandbox, number, brand):
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["token"].startswith("tok_")
-    assert body["card"] == {"brand": brand, "last4": number[-4:]}
+    assert body["card"] == {"brand": brand, "last4": number[-4:], "country": "US" if brand == "visa" else None}
     assert number not in response.content.decode()
 
 

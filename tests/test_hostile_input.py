@@ -19,12 +19,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
+from moneyed import Money
 
 from coupons.services import coupon_create
 from coupons.services.generation import codes_generate_enqueue
 from payments.gateways.sandbox.gateway import sandbox_tokenize
 from payments.models import Payment
-from payments.services import customer_token_create, gateway_account_create
+from payments.services import customer_token_create, gateway_account_create, payment_refund
 from payments.tests.factories import sandbox_account, sandbox_card
 from payments.tests.tax_helpers import registration, shipped_rates_loaded
 from plans.notifications import pay_link
@@ -213,6 +214,7 @@ def world(customer, api_key) -> World:
         "subscription_id": bought.subscription.id,
         "payment_id": bought.payment.id,
         "invoice_id": bought.invoice.id,
+        "credit_note_id": payment_refund(payment=bought.payment, amount=Money("1.00", "EUR")).credit_note.id,
         "payment_method_id": card.id,
         "coupon_id": bulk.id,
         "gateway_account_id": stripe.id,

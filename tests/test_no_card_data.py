@@ -15,13 +15,19 @@ from rest_framework.test import APIClient
 
 from conftest import client_for_customer
 from integrations.models import Event
-from payments.gateways.sandbox.gateway import TEST_CARDS
+from payments.gateways.sandbox.gateway import CARD_COUNTRIES, TEST_CARDS
 from payments.models import Payment
 from payments.services import gateway_account_create
 from payments.tests.factories import CustomerFactory
 from plans.tests.factories import PlanFactory
 
-CARDS = [*TEST_CARDS, "378282246310005", "6011111111111117", "3566002020360505"]
+CARDS = [
+    *TEST_CARDS,
+    *(number for number in CARD_COUNTRIES if number not in TEST_CARDS),  # the country cards
+    "378282246310005",
+    "6011111111111117",
+    "3566002020360505",
+]
 NOT_LUHN = "4242424242424241"
 CVC = "8642"  # what every card here is tokenized with
 BAD_CVC = "8642x"  # a refused format: the refusal must not echo it either

@@ -19,6 +19,7 @@ from payments.services import (
     customer_create,
     customer_update,
 )
+from payments.services.tax_ids import tax_id_read
 
 
 class CustomerPaymentMethodInline(ReadOnlyInline):
@@ -48,9 +49,18 @@ class CustomerPaymentInline(ReadOnlyInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["external_id", "email", "name", "country", "currency", "created_at"]
-    list_filter = ["country", "currency", "created_at"]
-    search_fields = ["=id", "external_id", "email", "name"]
-    readonly_fields = ["id", "currency", "currency_fixed_at", "created_at", "updated_at"]
+    list_filter = ["country", "currency", "tax_id_status", "created_at"]
+    search_fields = ["=id", "external_id", "email", "name", "=tax_id"]
+    readonly_fields = [
+        "id",
+        "currency",
+        "currency_fixed_at",
+        "tax_id_status",
+        "tax_id_country",
+        "tax_id_verified_at",
+        "created_at",
+        "updated_at",
+    ]
     fields = [
         "id",
         "external_id",
@@ -59,6 +69,11 @@ class CustomerAdmin(admin.ModelAdmin):
         "country",
         "currency",
         "currency_fixed_at",
+        "business_name",
+        "tax_id",
+        "tax_id_status",
+        "tax_id_country",
+        "tax_id_verified_at",
         "created_at",
         "updated_at",
     ]
@@ -74,15 +89,33 @@ class CustomerAdmin(admin.ModelAdmin):
         if "country" in form.base_fields:  # not for someone who may only view: every field is read-only
             form.base_fields["country"].help_text = "ISO 3166-1 alpha-2, e.g. DE, JP, KW."
             form.clean_country = _clean_country
+        if "tax_id" in form.base_fields:  # typed as the customer wrote it (spaces, dots); stored normalised
+            form.base_fields["tax_id"] = forms.CharField(
+                required=False,
+                max_length=40,
+                label="Tax id",
+                help_text="VAT or business number with its country prefix (EU, GB, CH, NO, AU, NZ, CA). "
+                "A new one is verified with VIES after saving.",
+            )
+            form.clean_tax_id = _clean_tax_id
         return form
 
     def save_model(self, request, obj, form, change):
-        data = {field: form.cleaned_data[field] for field in ("external_id", "email", "name", "country")}
+        editable = ("external_id", "email", "name", "country", "business_name", "tax_id")
+        data = {field: form.cleaned_data[field] for field in editable}
         if change:
             saved = customer_update(customer=obj, **{f: v for f, v in data.items() if f in form.changed_data})
         else:
             saved = customer_create(**data)
         obj.pk, obj.currency = saved.pk, saved.currency
+
+
+def _clean_tax_id(form):
+    try:
+        tax_id = tax_id_read(raw=form.cleaned_data.get("tax_id"), country=form.cleaned_data.get("country") or "")
+    except InvalidRequest as error:
+        raise forms.ValidationError(error.message) from None
+    return tax_id.number if tax_id else None
 
 
 def _clean_country(form):

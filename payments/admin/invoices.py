@@ -5,6 +5,7 @@ from django.contrib import admin
 from integrations.kernel.admin import ReadOnlyAdmin, ReadOnlyInline
 from payments.admin.columns import FinanceExportMixin, _card_expiry, _payment_refunded
 from payments.models import (
+    CreditNote,
     Invoice,
     InvoiceLine,
     Payment,
@@ -75,6 +76,12 @@ class InvoicePaymentInline(ReadOnlyInline):
     verbose_name_plural = "payments"
 
 
+class InvoiceCreditNoteInline(ReadOnlyInline):
+    model = CreditNote
+    fields = ["number", "refund", "subtotal", "tax", "total", "created_at"]
+    verbose_name_plural = "credit notes"
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(FinanceExportMixin, ReadOnlyAdmin):
     list_display = ["number_or_id", "customer", "status", "total", "created_at", "paid_at"]
@@ -86,7 +93,7 @@ class InvoiceAdmin(FinanceExportMixin, ReadOnlyAdmin):
     list_filter = ["status", "currency"]
     search_fields = ["number", "=id", "customer__external_id", "customer__email"]
     list_select_related = ["customer"]
-    inlines = [InvoiceLineInline, InvoicePaymentInline]
+    inlines = [InvoiceLineInline, InvoicePaymentInline, InvoiceCreditNoteInline]
     fields = [
         "id",
         "number",

@@ -18,6 +18,8 @@ from integrations.kernel.errors import DomainError, InvalidRequest
 from payments.admin.columns import FinanceExportMixin, _payment_refunded
 from payments.currency import format_amount, parse_amount
 from payments.models import (
+    CreditNote,
+    CreditNoteLine,
     Payment,
     PaymentAttempt,
     Payout,
@@ -316,3 +318,22 @@ class PayoutAdmin(FinanceExportMixin, ReadOnlyAdmin):
     @admin.display(description="payments", ordering="payment_count")
     def payments(self, payout):
         return payout.payment_count
+
+
+class CreditNoteLineInline(ReadOnlyInline):
+    model = CreditNoteLine
+    fields = ["invoice_line", "net", "tax", "total"]
+    show_change_link = False
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(FinanceExportMixin, ReadOnlyAdmin):
+    list_display = ["number", "invoice", "refund", "total", "tax", "created_at"]
+    list_filter = ["currency", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["number", "=id", "=invoice__id", "=refund__id", "invoice__number"]
+    list_select_related = ["invoice", "refund"]
+    actions = ["export_csv"]
+    export_columns = ("id", "number", "created_at", "invoice_id", "refund_id", "currency", "subtotal", "tax", "total")
+    inlines = [CreditNoteLineInline]
+    fields = ["id", "number", "invoice", "refund", "currency", "subtotal", "tax", "total", "created_at"]
+    readonly_fields = fields

@@ -20,3 +20,8 @@ class PaymentFilters(serializers.Serializer):
 class InvoiceFilters(serializers.Serializer):
     customer = id_filter("cus")
     status = choice_filter(Invoice.Status.choices)
+
+
+class CreditNoteFilters(serializers.Serializer):
+    invoice = id_filter("inv")
+    customer = id_filter("cus")

@@ -4,6 +4,7 @@ from integrations.kernel.representation import Represented
 from payments.api.fields import MoneyOutputField
 from payments.models import Customer, Invoice, InvoiceLine, Payment, PaymentMethod, Refund
 from payments.representations import (
+    credit_note_repr,
     customer_repr,
     invoice_line_repr,
     invoice_repr,
@@ -15,11 +16,41 @@ from payments.representations import (
 
 class CustomerSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(customer_repr)
+    tax_id = serializers.CharField(
+        allow_null=True, help_text='The business\'s tax id in normal form (e.g. "FR40303265045"), or null.'
+    )
+    tax_id_status = serializers.ChoiceField(
+        Customer.TaxIdStatus.values,
+        help_text="verified: VIES confirmed it (an EU VAT id); unverified: not (yet) confirmed, taxed as a consumer.",
+    )
+    tax_id_country = serializers.CharField(allow_null=True, help_text="ISO 3166-1 alpha-2 of the tax id's prefix.")
 
     class Meta:
         model = Customer
-        fields = ["id", "external_id", "email", "name", "country", "currency", "created_at", "updated_at", "erased_at"]
+        fields = [
+            "id",
+            "external_id",
+            "email",
+            "name",
+            "country",
+            "currency",
+            "business_name",
+            "tax_id",
+            "tax_id_status",
+            "tax_id_country",
+            "tax_id_verified_at",
+            "created_at",
+            "updated_at",
+            "erased_at",
+        ]
         read_only_fields = fields
+
+
+TAX_ID_HELP = (
+    "A business's VAT or business number, with its country prefix (without one, read as the customer's "
+    "country's): EU VAT numbers (EL for Greece, XI for Northern Ireland), GB, CH, NO, AU, NZ, CA. A number "
+    'failing its format or checksum answers 400 tax_id_invalid; null or "" removes it.'
+)
 
 
 class CustomerCreateSerializer(serializers.Serializer):
@@ -27,6 +58,10 @@ class CustomerCreateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code.")
     name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    business_name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    tax_id = serializers.CharField(
+        max_length=40, required=False, allow_null=True, allow_blank=True, default=None, help_text=TAX_ID_HELP
+    )
 
 
 class CustomerUpdateSerializer(serializers.Serializer):
@@ -34,6 +69,10 @@ class CustomerUpdateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
     country = serializers.CharField(max_length=2, required=False)
     name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    business_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    tax_id = serializers.CharField(
+        max_length=40, required=False, allow_null=True, allow_blank=True, help_text=TAX_ID_HELP
+    )
 
 
 class CustomerTokenCreateSerializer(serializers.Serializer):
@@ -58,10 +97,25 @@ class PaymentMethodSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(payment_method_repr)
     customer = serializers.CharField(source="customer_id")
     gateway = serializers.CharField(source="gateway_account_id")
+    country = serializers.CharField(
+        allow_null=True,
+        help_text="The card's issuing country (ISO 3166-1 alpha-2) as the gateway says; null if unknown.",
+    )
 
     class Meta:
         model = PaymentMethod
-        fields = ["id", "customer", "gateway", "brand", "last4", "exp_month", "exp_year", "is_default", "created_at"]
+        fields = [
+            "id",
+            "customer",
+            "gateway",
+            "brand",
+            "last4",
+            "exp_month",
+            "exp_year",
+            "country",
+            "is_default",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -91,6 +145,7 @@ class InvoiceSerializer(Represented, serializers.ModelSerializer):
     tax_total = MoneyOutputField()
     total = MoneyOutputField()
     lines = InvoiceLineSerializer(many=True)
+    credit_notes = serializers.ListField(child=serializers.CharField(), help_text="Its credit notes' ids.")
 
     class Meta:
         model = Invoice
@@ -112,8 +167,32 @@ class InvoiceSerializer(Represented, serializers.ModelSerializer):
             "voided_at",
             "attempt_count",
             "next_attempt_at",
+            "credit_notes",
         ]
         read_only_fields = fields
+
+
+class CreditNoteLineSerializer(serializers.Serializer):
+    invoice_line = serializers.IntegerField(help_text="The position of the invoice line it credits.")
+    description = serializers.CharField()
+    net = MoneyOutputField()
+    tax = MoneyOutputField()
+    total = MoneyOutputField()
+
+
+class CreditNoteSerializer(Represented, serializers.Serializer):
+    represent = staticmethod(credit_note_repr)
+    id = serializers.CharField()
+    number = serializers.CharField(help_text="CN-YYYY-NNNNNN, its own gap-free series.")
+    invoice = serializers.CharField()
+    refund = serializers.CharField()
+    currency = serializers.CharField()
+    lines = CreditNoteLineSerializer(many=True)
+    subtotal = MoneyOutputField(help_text="Net credited.")
+    tax = MoneyOutputField()
+    total = MoneyOutputField()
+    tax_breakdown = serializers.ListField(child=serializers.DictField())
+    created_at = serializers.DateTimeField()
 
 
 class NextActionSerializer(serializers.Serializer):

@@ -7,8 +7,9 @@ from rest_framework.views import APIView
 from integrations.kernel.api.parsing import validated_data, validated_query
 from integrations.kernel.errors import InvalidRequest
 from payments import selectors, services
-from payments.api.filters import CustomerFilters, InvoiceFilters, PaymentFilters
+from payments.api.filters import CreditNoteFilters, CustomerFilters, InvoiceFilters, PaymentFilters
 from payments.api.serializers import (
+    CreditNoteSerializer,
     CustomerCreateSerializer,
     CustomerSerializer,
     CustomerTokenCreateSerializer,
@@ -242,3 +243,21 @@ class InvoiceDetailView(APIView):
     @extend_schema(responses=InvoiceSerializer, summary="An invoice")
     def get(self, request, invoice_id: str):
         return Response(InvoiceSerializer(selectors.invoice_get(invoice_id=invoice_id)).data)
+
+
+class CreditNoteListView(generics.ListAPIView):
+    serializer_class = CreditNoteSerializer
+
+    @extend_schema(parameters=[CreditNoteFilters], summary="Credit notes (a refund issues one)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = validated_query(CreditNoteFilters, self.request)
+        return selectors.credit_note_list(invoice_id=params.get("invoice"), customer_id=params.get("customer"))
+
+
+class CreditNoteDetailView(APIView):
+    @extend_schema(responses=CreditNoteSerializer, summary="A credit note")
+    def get(self, request, credit_note_id: str):
+        return Response(CreditNoteSerializer(selectors.credit_note_get(credit_note_id=credit_note_id)).data)

@@ -33,6 +33,7 @@ class CardDetails:
     exp_month: int
     exp_year: int
     fingerprint: str = ""
+    country: str = ""  # the issuing country (ISO 3166-1 alpha-2), evidence of where the customer is; "" unknown
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,12 @@ def _plain(obj) -> dict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj or {})
 
 
+def _country(value: object) -> str:
+    """Stripe's `card.country` (ISO alpha-2), or "" when it says nothing usable."""
+    text = value.strip().upper() if isinstance(value, str) else ""
+    return text if len(text) == 2 and text.isascii() and text.isalpha() else ""
+
+
 def _decline_code(error: dict | None) -> str:
     error = error or {}
     return error.get("decline_code") or error.get("code") or "card_declined"
@@ -179,6 +185,7 @@ class StripeGateway(Gateway):
             exp_month=int(card.get("exp_month") or 1),
             exp_year=int(card.get("exp_year") or 2000),
             fingerprint=card.get("fingerprint", "") or "",
+            country=_country(card.get("country")),
         )
         return AttachResult(reference=method.id, card=details)
 

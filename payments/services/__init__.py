@@ -54,6 +54,7 @@ from payments.services.payment_methods import (
 )
 from payments.services.refunds import payment_refund, refund_apply_result, refund_sync, refunds_reconcile
 from payments.services.settlement import payment_fee_record, payout_record, payouts_create_sandbox
+from payments.services.tax_ids import customer_tax_id_verify, customer_tax_ids_recheck
 from payments.services.webhooks import gateway_webhook_receive
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "LineSpec",
     "customer_anonymise",
     "customer_create",
+    "customer_tax_id_verify",
+    "customer_tax_ids_recheck",
     "customer_token_create",
     "customer_tokens_purge",
     "customer_tokens_revoke",

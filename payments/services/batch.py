@@ -61,7 +61,7 @@ def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
     InvoiceLine.objects.bulk_create(lines)
     events_emit(
         [
-            ("invoice.created", {"invoice": invoice_repr(invoice, lines=[line])}, invoice.customer_id)
+            ("invoice.created", {"invoice": invoice_repr(invoice, lines=[line], credit_notes=[])}, invoice.customer_id)
             for invoice, line in zip(invoices, lines, strict=True)
         ]
     )

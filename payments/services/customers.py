@@ -21,6 +21,7 @@ from payments.models import (
 from payments.representations import (
     customer_repr,
 )
+from payments.services.tax_ids import customer_tax_id_apply, tax_id_read, tax_id_verify_later
 
 logger = logging.getLogger("payments")
 
@@ -44,33 +45,51 @@ def _check_not_erased(customer: Customer) -> None:
 
 
 @transaction.atomic
-def customer_create(*, external_id: str, email: str, country: str, name: str = "") -> Customer:
+def customer_create(
+    *,
+    external_id: str,
+    email: str,
+    country: str,
+    name: str = "",
+    business_name: str = "",
+    tax_id: str | None = None,
+) -> Customer:
+    """A new customer; a business gives its `tax_id` (checked here, verified with VIES after commit)."""
     external_id = _check_external_id(external_id)
     country = normalize_country(country)
+    read_tax_id = tax_id_read(raw=tax_id, country=country)
     if Customer.objects.filter(external_id=external_id).exists():
         raise Conflict(
             f"A customer with external_id '{external_id}' exists.", code="customer_exists", param="external_id"
         )
+    customer = Customer(
+        external_id=external_id,
+        email=email,
+        country=country,
+        name=name,
+        business_name=(business_name or "").strip(),
+        currency=country_currency(country),
+    )
+    customer_tax_id_apply(customer, read_tax_id)
     try:
         with transaction.atomic():
-            customer = Customer.objects.create(
-                external_id=external_id, email=email, country=country, name=name, currency=country_currency(country)
-            )
+            customer.save(force_insert=True)
     except IntegrityError:  # a concurrent create won the race; the unique constraint has the last word
         raise Conflict(
             f"A customer with external_id '{external_id}' exists.", code="customer_exists", param="external_id"
         ) from None
     event_emit(type="customer.created", payload={"customer": customer_repr(customer)}, customer_id=customer.id)
+    tax_id_verify_later(customer=customer)
     return customer
 
 
-_EDITABLE = ("external_id", "email", "name", "country")
+_EDITABLE = ("external_id", "email", "name", "country", "business_name", "tax_id")
 
 
 @transaction.atomic
 def customer_update(*, customer: Customer, **changes) -> Customer:
-    """Change any of external_id, email, name, country; the currency follows the country until a
-    payment fixes it."""
+    """Change any of external_id, email, name, country, business_name, tax_id; the currency follows
+    the country until a payment fixes it. A new tax_id starts unverified (null or "" removes it)."""
     unknown = set(changes) - set(_EDITABLE)
     if unknown:
         raise InvalidRequest(f"Cannot change {', '.join(sorted(unknown))}.", code="parameter_invalid")
@@ -82,7 +101,17 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
             raise Conflict("Another customer has this external_id.", code="customer_exists", param="external_id")
     if "country" in changes:
         changes["country"] = normalize_country(changes["country"])
+    if "business_name" in changes:
+        changes["business_name"] = (changes["business_name"] or "").strip()
+    status_before, tax_id_changed = customer.tax_id_status, False
+    if "tax_id" in changes:
+        tax_id = tax_id_read(raw=changes.pop("tax_id"), country=changes.get("country", customer.country))
+        tax_id_changed = customer_tax_id_apply(customer, tax_id)
     changed = {field: value for field, value in changes.items() if getattr(customer, field) != value}
+    if tax_id_changed:
+        changed["tax_id"] = customer.tax_id
+        if customer.tax_id_status != status_before:
+            changed["tax_id_status"] = customer.tax_id_status
     if not changed:
         return customer
     for field, value in changed.items():
@@ -90,6 +119,8 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
     if "country" in changed and customer.currency_fixed_at is None:
         customer.currency = country_currency(customer.country)
     customer.save()
+    if tax_id_changed:
+        tax_id_verify_later(customer=customer)
     event_emit(
         type="customer.updated",
         payload={"customer": customer_repr(customer), "changed": sorted(changed)},

@@ -25,10 +25,31 @@ def customer_anonymise(*, customer: Customer) -> Customer:
     (but asks the gateways again for whatever they did not confirm)."""
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.erased_at is None:
-        personal = {customer.email: None, customer.external_id: None, customer.name: ""}
+        personal = {
+            customer.email: None,
+            customer.external_id: None,
+            customer.name: "",
+            customer.tax_id: None,
+            customer.business_name: "",
+        }
         now = clock.now()
         customer.email, customer.external_id, customer.name, customer.erased_at = None, None, "", now
-        customer.save(update_fields=["email", "external_id", "name", "erased_at", "updated_at"])
+        customer.business_name, customer.tax_id, customer.tax_id_country = "", None, ""
+        customer.tax_id_status, customer.tax_id_verified_at = Customer.TaxIdStatus.UNVERIFIED, None
+        customer.save(
+            update_fields=[
+                "email",
+                "external_id",
+                "name",
+                "erased_at",
+                "business_name",
+                "tax_id",
+                "tax_id_country",
+                "tax_id_status",
+                "tax_id_verified_at",
+                "updated_at",
+            ]
+        )
         CustomerToken.objects.filter(customer=customer).delete()
         PaymentMethod.objects.filter(customer=customer, detached_at__isnull=True).update(
             detached_at=now, is_default=False

@@ -104,14 +104,23 @@ def invoice_create(
     except IntegrityError:  # the same source raced in
         return Invoice.objects.get(source=source)
     InvoiceLine.objects.bulk_create(rows)
-    event_emit(type="invoice.created", payload={"invoice": invoice_repr(invoice, lines=rows)}, customer_id=customer.id)
+    event_emit(
+        type="invoice.created",
+        payload={"invoice": invoice_repr(invoice, lines=rows, credit_notes=[])},
+        customer_id=customer.id,
+    )
     return invoice
 
 
 def invoice_numbers_reserve(*, year: int, count: int = 1) -> list[str]:
-    """The next `count` invoice numbers of the year, gap-free: one upsert whose row lock lasts
-    until the caller's transaction ends, so a rollback gives the numbers back."""
-    table = InvoiceNumberSequence._meta.db_table
+    """The next `count` invoice numbers of the year, gap-free."""
+    return numbers_reserve(sequence=InvoiceNumberSequence, prefix="INV", year=year, count=count)
+
+
+def numbers_reserve(*, sequence, prefix: str, year: int, count: int = 1) -> list[str]:
+    """The next `count` numbers of a yearly gap-free series (invoices, credit notes): one upsert
+    whose row lock lasts until the caller's transaction ends, so a rollback gives the numbers back."""
+    table = sequence._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (year, last_number) VALUES (%s, %s) "  # noqa: S608 - table name from our model
@@ -120,7 +129,7 @@ def invoice_numbers_reserve(*, year: int, count: int = 1) -> list[str]:
             [year, count],
         )
         last = cursor.fetchone()[0]
-    return [f"INV-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
+    return [f"{prefix}-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
 
 
 def _next_invoice_number(year: int) -> str:

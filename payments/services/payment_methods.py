@@ -30,6 +30,12 @@ from payments.services.data_protection import gateway_cards_release_later
 logger = logging.getLogger("payments")
 
 
+def card_country(value: str) -> str:
+    """A gateway's issuing country as we keep it: ISO 3166-1 alpha-2, or "" when it is not one."""
+    text = (value or "").strip().upper()
+    return text if len(text) == 2 and text.isascii() and text.isalpha() else ""
+
+
 def gateway_customer_reference(*, customer: Customer, account: GatewayAccount) -> str:
     """The customer's id at the gateway, created there once and remembered."""
     existing = GatewayCustomer.objects.filter(customer=customer, gateway_account=account).first()
@@ -94,6 +100,7 @@ def payment_method_attach(*, customer: Customer, gateway_account_id: str, token:
             exp_month=card.exp_month,
             exp_year=card.exp_year,
             fingerprint=card.fingerprint,
+            country=card_country(card.country),
             is_default=not has_default,
         )
         event_emit(

@@ -30,6 +30,7 @@ from payments.representations import (
     payment_repr,
     refund_repr,
 )
+from payments.services.credit_notes import credit_note_issue
 
 logger = logging.getLogger("payments")
 
@@ -98,6 +99,7 @@ def refund_apply_result(*, refund: Refund, result: RefundResult) -> Refund:
         return refund
     refund.status = Refund.Status.SUCCEEDED
     refund.save(update_fields=["status", "updated_at"])
+    credit_note_issue(refund=refund)
     # Only confirmed refunds count: a pending one may still fail and give its amount back.
     fully = _refunded_total(payment) >= payment.amount.amount
     payment.status = Payment.Status.REFUNDED if fully else Payment.Status.PARTIALLY_REFUNDED

@@ -1,4 +1,4 @@
-"""Fixtures shared by the payments app's admin tests: a client logged in as a superuser."""
+"""Fixtures shared by the payments app's tests: a client logged in as a superuser (admin tests), a VIES double."""
 
 import pytest
 from django.test import Client
@@ -12,3 +12,17 @@ def superuser_client(django_user_model):
     client = Client()
     sign_in_verified(client, user)
     return client
+
+
+@pytest.fixture
+def vies(settings):
+    """A VIES-shaped server on loopback (payments/tests/vies_double.py) that the VAT id checks ask,
+    with a short client timeout so that an answer that never comes fails fast."""
+    from payments.tests.vies_double import ViesDouble
+
+    double = ViesDouble().start()
+    settings.VIES_URL = double.url
+    settings.VIES_TIMEOUT_SECONDS = 0.5
+    settings.VAT_ID_CHECKER = "payments.tax.vies.ViesClient"
+    yield double
+    double.stop()

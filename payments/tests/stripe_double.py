@@ -41,6 +41,19 @@ ACCOUNT = {
 }
 
 
+# Stripe's test cards by issuing country (its "international cards"); any other card is a US one.
+# localstripe says FR for every card.
+CARD_COUNTRIES = {
+    "4000002500000003": "FR",
+    "4000002760000016": "DE",
+    "4000008260000000": "GB",
+    "4000000560000004": "BE",
+    "4000003800000008": "IT",
+    "4000005280000002": "NL",
+    "4000007240000007": "ES",
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -262,16 +275,25 @@ class StripeDouble:
             status, content = self._forward(method, split.path, body, dict(handler.headers))
             if status == 200 and params.get("card[number]"):
                 self.card_numbers[json.loads(content)["id"]] = params["card[number]"]
+                content = json.dumps(self._rewrite_card_country(json.loads(content))).encode()
         else:
             forward_body = body if method == "POST" else None
             path = split.path + (f"?{split.query}" if split.query else "")
             status, content = self._forward(method, path, forward_body, dict(handler.headers))
             if split.path.startswith("/v1/refunds") and status == 200:
                 content = json.dumps(self._rewrite_refunds(json.loads(content), created=method == "POST")).encode()
+            if split.path.startswith("/v1/payment_methods/") and status == 200:
+                content = json.dumps(self._rewrite_card_country(json.loads(content))).encode()
         if method == "POST" and key and status < 500:
             with self.lock:
                 self.idempotent[key] = (status, content)
         self._send(handler, status, content)
+
+    def _rewrite_card_country(self, data: dict) -> dict:
+        """A card PaymentMethod's `card.country`, the issuing country Stripe knows from the number."""
+        if data.get("object") == "payment_method" and isinstance(data.get("card"), dict):
+            data["card"]["country"] = CARD_COUNTRIES.get(self.card_numbers.get(data.get("id", ""), ""), "US")
+        return data
 
     def _rewrite_refunds(self, data: dict, *, created: bool) -> dict:
         """localstripe refunds at once; Stripe may keep a refund `pending` and settle it later."""

@@ -11,7 +11,7 @@ from payments.tax.services import tax_registration_create
 
 
 def shipped_rates_loaded() -> int:
-    """Load rates.csv into the table, as migration 0011 does; answers how many rows were added."""
+    """Load rates.csv into the table, as migration 0013 does; answers how many rows were added."""
     return shipped_rates_load(TaxRate)
 
 

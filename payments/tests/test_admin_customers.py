@@ -251,3 +251,68 @@ def test_change_customer_without_changes_writes_no_event(superuser_client):
 
     assert response.status_code == 302
     assert not Event.objects.filter(type="customer.updated").exists()
+
+
+# --- business customers: tax id and business name
+
+
+def test_add_a_business_customer_normalises_its_tax_id(superuser_client):
+    response = _add(superuser_client, country="FR", business_name="ACME SA", tax_id="fr 403 032 650 45")
+
+    assert response.status_code == 302, _form_errors(response)
+    customer = Customer.objects.get()
+    assert (customer.business_name, customer.tax_id, customer.tax_id_country, customer.tax_id_status) == (
+        "ACME SA",
+        "FR40303265045",
+        "FR",
+        "unverified",
+    )
+
+
+def test_add_with_an_invalid_tax_id_shows_a_form_error(superuser_client):
+    response = _add(superuser_client, country="FR", tax_id="FR40303265046")
+
+    assert response.status_code == 200
+    assert "tax_id" in _form_errors(response)
+    assert Customer.objects.count() == 0
+
+
+def test_change_the_tax_id_resets_its_status_and_shows_it(superuser_client):
+    customer = CustomerFactory(
+        country="FR",
+        tax_id="FR40303265045",
+        tax_id_country="FR",
+        tax_id_status="verified",
+        tax_id_verified_at=timezone.now(),
+    )
+    data = {
+        "external_id": customer.external_id,
+        "email": customer.email,
+        "name": customer.name,
+        "country": "FR",
+        "tax_id": "BE 0403.170.701",
+    }
+
+    response = superuser_client.post(_change_url(customer), data)
+
+    assert response.status_code == 302, _form_errors(response)
+    customer.refresh_from_db()
+    assert (customer.tax_id, customer.tax_id_status, customer.tax_id_verified_at) == (
+        "BE0403170701",
+        "unverified",
+        None,
+    )
+    page = superuser_client.get(_change_url(customer))
+    assert b"BE0403170701" in page.content
+    assert b"Unverified" in page.content  # the status, read-only
+
+
+def test_the_changelist_filters_by_tax_id_status(superuser_client):
+    verified = CustomerFactory(
+        tax_id="FR40303265045", tax_id_country="FR", tax_id_status="verified", tax_id_verified_at=timezone.now()
+    )
+    CustomerFactory()
+
+    response = superuser_client.get(CHANGELIST, {"tax_id_status__exact": "verified"})
+
+    assert _listed(response) == [verified.pk]

@@ -133,11 +133,20 @@ class CheckoutPaymentSerializer(serializers.Serializer):
         return payment_next_action(payment)
 
 
+IP_COUNTRY_HELP = (
+    "ISO 3166-1 alpha-2 of where the app sees the customer (from their IP address): evidence for the "
+    "place of supply beside the billing country and the card's issuing country. Optional."
+)
+
+
 class CheckoutRequestSerializer(serializers.Serializer):
     plan = serializers.CharField()
     payment_method = serializers.CharField(required=False, allow_null=True, default=None)
     coupon_code = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
     return_url = serializers.CharField(required=False, allow_blank=True, default="")
+    ip_country = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default="", max_length=8, help_text=IP_COUNTRY_HELP
+    )
 
 
 class SubscriptionSerializer(Represented, serializers.ModelSerializer):
@@ -216,6 +225,9 @@ class SubscriptionCreateSerializer(serializers.Serializer):
     customer = serializers.CharField()
     plan = serializers.CharField()
     payment_method = serializers.CharField(required=False, allow_null=True, default=None)
+    ip_country = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default="", max_length=8, help_text=IP_COUNTRY_HELP
+    )
 
 
 class ExtendSerializer(serializers.Serializer):

@@ -118,6 +118,7 @@ class MeCheckoutView(APIView):
             coupon_code=data["coupon_code"],
             return_url=data["return_url"],
             address=client_address(request),
+            ip_country=data["ip_country"] or "",
         )
         return Response(CheckoutSerializer(result).data, status=status.HTTP_201_CREATED)
 
@@ -163,7 +164,12 @@ class SubscriptionListView(generics.ListAPIView):
     def post(self, request):
         data = validated_data(SubscriptionCreateSerializer, request)
         customer = customer_get(customer_id=data["customer"])
-        result = services.checkout(customer=customer, plan_id=data["plan"], payment_method_id=data["payment_method"])
+        result = services.checkout(
+            customer=customer,
+            plan_id=data["plan"],
+            payment_method_id=data["payment_method"],
+            ip_country=data["ip_country"] or "",
+        )
         return Response(CheckoutSerializer(result).data, status=status.HTTP_201_CREATED)
 
 

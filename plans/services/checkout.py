@@ -23,6 +23,7 @@ from coupons.services import (
 )
 from integrations.kernel import clock
 from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
+from payments.currency import normalize_country
 from payments.gateways.base import ChargeStatus
 from payments.models import Customer, Invoice, Payment, PaymentMethod
 from payments.services import (
@@ -88,6 +89,19 @@ def return_url_check(url: str) -> str:
     return url
 
 
+def ip_country_check(value: object) -> str:
+    """The app's `ip_country` (evidence of where the customer is): "" for none, else an upper-case
+    ISO 3166-1 alpha-2 code, or 400 parameter_invalid."""
+    if value is None or value == "":
+        return ""
+    try:
+        return normalize_country(value)
+    except InvalidRequest:
+        raise InvalidRequest(
+            "ip_country must be an ISO 3166-1 alpha-2 country code.", code="parameter_invalid", param="ip_country"
+        ) from None
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
@@ -130,9 +144,12 @@ def checkout(
     coupon_code: str | None = None,
     return_url: str = "",
     address: str | None = None,
+    ip_country: str = "",
 ) -> CheckoutResult:
     """Buy a plan: a subscription for a recurring plan, a pass for a one-off plan. `address`: the
-    client's, where failed coupon codes are counted too."""
+    client's, where failed coupon codes are counted too. `ip_country`: where the app sees the
+    customer, evidence for the place of supply of the first invoice."""
+    ip_country = ip_country_check(ip_country)
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
         raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
@@ -154,9 +171,23 @@ def checkout(
     )
     if plan.kind == Plan.Kind.RECURRING:
         return subscription_start(
-            customer=customer, plan=plan, price=price, payment_method=method, return_url=return_url, coupon=found
+            customer=customer,
+            plan=plan,
+            price=price,
+            payment_method=method,
+            return_url=return_url,
+            coupon=found,
+            ip_country=ip_country,
         )
-    return _pass_buy(customer=customer, plan=plan, price=price, method=method, coupon=found, return_url=return_url)
+    return _pass_buy(
+        customer=customer,
+        plan=plan,
+        price=price,
+        method=method,
+        coupon=found,
+        return_url=return_url,
+        ip_country=ip_country,
+    )
 
 
 def subscription_start(
@@ -167,10 +198,12 @@ def subscription_start(
     payment_method: PaymentMethod | None,
     return_url: str = "",
     coupon: Found | None = None,
+    ip_country: str = "",
 ) -> CheckoutResult:
     """A trial (with or without a card, per the plan), or the first period charged now on-session
     (3-D Secure leaves it `incomplete` until the customer finishes). A free-trial coupon sets the
-    trial's length; any coupon is redeemed with the subscription, in its transaction."""
+    trial's length; any coupon is redeemed with the subscription, in its transaction. `ip_country`
+    (checked by `checkout`) is evidence for the first invoice's tax; nothing stores it yet."""
     now = clock.now()
     trial_override = trial_override_for(coupon.coupon) if coupon else None
 
@@ -261,9 +294,11 @@ def _pass_buy(
     method: PaymentMethod | None,
     coupon: Found | None,
     return_url: str,
+    ip_country: str = "",
 ) -> CheckoutResult:
     """An invoice charged now on-session; access for the plan's `access_days` once it is paid (after
-    3-D Secure if the bank asks). A coupon is used up by this one purchase."""
+    3-D Secure if the bank asks). A coupon is used up by this one purchase. `ip_country`: evidence
+    for the invoice's tax, as in `subscription_start`."""
     discount = discount_preview(coupon=coupon.coupon, amount=price.amount) if coupon else Money(0, price.currency)
     if method is None and price.amount.amount - discount.amount > 0:
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")

@@ -45,6 +45,17 @@ TEST_CARDS = {
     "4000000000000341": Behaviour.CHARGE_FAILS,
     "4000000000000119": Behaviour.PROCESSING_ERROR,
 }
+# Stripe's international test cards, by issuing country; they succeed like 4242.
+CARD_COUNTRIES = {
+    "4242424242424242": "US",
+    "4000002500000003": "FR",
+    "4000002760000016": "DE",
+    "4000008260000000": "GB",
+    "4000000560000004": "BE",
+    "4000003800000008": "IT",
+    "4000005280000002": "NL",
+    "4000007240000007": "ES",
+}
 _DECLINES = {
     Behaviour.DECLINE: "card_declined",
     Behaviour.CHARGE_FAILS: "card_declined",
@@ -147,6 +158,7 @@ def sandbox_tokenize(*, publishable_key: str, number: object, exp_month: object,
         exp_year=year,
         fingerprint=_fingerprint(publishable_key=publishable_key, number=digits),
         behaviour=TEST_CARDS.get(digits, Behaviour.SUCCEED),
+        country=CARD_COUNTRIES.get(digits, ""),
     )
 
 
@@ -265,7 +277,9 @@ class SandboxGateway(Gateway):
         card = SandboxCard.objects.filter(pk=token, publishable_key=self.credentials.get("publishable_key", "")).first()
         if card is None:
             raise GatewayError("Unknown card token for this gateway.", code="invalid_token")
-        details = CardDetails(card.brand, card.last4, card.exp_month, card.exp_year, card.fingerprint)
+        details = CardDetails(
+            card.brand, card.last4, card.exp_month, card.exp_year, card.fingerprint, country=card.country
+        )
         return AttachResult(reference=card.token, card=details)
 
     def charge(self, request: ChargeRequest) -> ChargeResult:

@@ -29,6 +29,9 @@ class SandboxCard(models.Model):
     exp_year = models.PositiveSmallIntegerField()
     fingerprint = models.CharField(max_length=64)
     behaviour = models.CharField(max_length=20, choices=Behaviour.choices)
+    country = models.CharField(
+        max_length=2, blank=True, help_text="The issuing country of the test card, if it has one."
+    )
     mandate = models.BooleanField(default=False, help_text="Set up for off-session use by an authenticated payment.")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -60,7 +60,8 @@ class SandboxTokenView(APIView):
             exp_year=card["exp_year"],
             cvc=card["cvc"],
         )
-        return Response({"token": token.token, "card": {"brand": token.brand, "last4": token.last4}}, status=201)
+        card = {"brand": token.brand, "last4": token.last4, "country": token.country or None}
+        return Response({"token": token.token, "card": card}, status=201)
 
 
 def _with_payment(url: str, payment_id: str | None) -> str:

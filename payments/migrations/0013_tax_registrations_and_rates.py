@@ -15,7 +15,7 @@ def load_shipped_rates(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0010_finance_exports'),
+        ('payments', '0012_customer_tax_ids_and_card_country'),
     ]
 
     operations = [
