@@ -22,6 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from payments.gateways.sandbox.gateway import (
+    CARD_COUNTRIES,  # Stripe's international test cards, as the sandbox has them
+)
+
 ACCOUNT = {
     "id": "acct_1TestDouble0001",
     "object": "account",
@@ -38,19 +42,6 @@ ACCOUNT = {
     "payouts_enabled": True,
     "settings": {"dashboard": {"display_name": "Media Manager Test", "timezone": "Etc/UTC"}},
     "type": "standard",
-}
-
-
-# Stripe's test cards by issuing country (its "international cards"); any other card is a US one.
-# localstripe says FR for every card.
-CARD_COUNTRIES = {
-    "4000002500000003": "FR",
-    "4000002760000016": "DE",
-    "4000008260000000": "GB",
-    "4000000560000004": "BE",
-    "4000003800000008": "IT",
-    "4000005280000002": "NL",
-    "4000007240000007": "ES",
 }
 
 
@@ -292,6 +283,7 @@ class StripeDouble:
     def _rewrite_card_country(self, data: dict) -> dict:
         """A card PaymentMethod's `card.country`, the issuing country Stripe knows from the number."""
         if data.get("object") == "payment_method" and isinstance(data.get("card"), dict):
+            # Any other card is a US one (localstripe says FR for every card).
             data["card"]["country"] = CARD_COUNTRIES.get(self.card_numbers.get(data.get("id", ""), ""), "US")
         return data
 
