@@ -127,13 +127,13 @@ PGBENCH_SCRIPT = """
 \\set n random(1, 1000000000)
 BEGIN;
 SELECT id FROM bench_sub WHERE id = :n FOR UPDATE SKIP LOCKED;
-INSERT INTO bench_invoice (id, customer_id, currency, status, subtotal, subtotal_currency, discount_total, discount_total_currency, tax_total, tax_total_currency, total, total_currency, source, description, created_at)
-  VALUES ('inv_' || :client_id || '_' || :n, 'cus_x', 'EUR', 'draft', 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'sub_' || :client_id || '_' || :n, 'Monthly', now());
+INSERT INTO bench_invoice (id, customer_id, currency, status, subtotal, subtotal_currency, discount_total, discount_total_currency, tax_total, tax_total_currency, total, total_currency, source, description, created_at, attempt_count)
+  VALUES ('inv_' || :client_id || '_' || :n, 'cus_x', 'EUR', 'draft', 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'sub_' || :client_id || '_' || :n, 'Monthly', now(), 0);
 INSERT INTO bench_invoiceline (invoice_id, position, description, quantity, unit_amount, unit_amount_currency, discount_amount, discount_amount_currency, tax_amount, tax_amount_currency, total, total_currency, reference)
   VALUES ('inv_' || :client_id || '_' || :n, 1, 'Monthly', 1, 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'price:1');
 INSERT INTO bench_link (invoice_id, subscription_id, purpose, period_start, period_end, price_id)
   VALUES ('inv_' || :client_id || '_' || :n, 'sub_x', 'renewal', now(), now() + interval '1 month', 1);
-INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_a' || :client_id || '_' || :n, 'invoice.created', now(), 'cus_x', '{"invoice": {"id": "inv"}}');
+INSERT INTO bench_event (id, type, created_at, customer_id, actor_type, actor_id, actor_name, payload) VALUES ('evt_a' || :client_id || '_' || :n, 'invoice.created', now(), 'cus_x', '', '', '', '{"invoice": {"id": "inv"}}');
 UPDATE bench_seq SET last_number = last_number + 1 WHERE year = 2026;
 UPDATE bench_invoice SET number = 'INV-' || :client_id || '-' || :n, status = 'open', finalized_at = now() WHERE id = 'inv_' || :client_id || '_' || :n;
 UPDATE bench_sub SET next_billing_at = now() + interval '10 minutes' WHERE id = :n;
@@ -150,11 +150,11 @@ BEGIN;
 SELECT id FROM bench_payment WHERE id = 'pay_' || :client_id || '_' || :n FOR UPDATE;
 UPDATE bench_attempt SET outcome = 'succeeded', gateway_reference = 'ch', completed_at = now() WHERE payment_id = 'pay_' || :client_id || '_' || :n;
 UPDATE bench_payment SET status = 'succeeded', captured_at = now(), fee = 0.54, fee_currency = 'EUR', net = 9.45, net_currency = 'EUR' WHERE id = 'pay_' || :client_id || '_' || :n;
-INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_b' || :client_id || '_' || :n, 'payment.succeeded', now(), 'cus_x', '{"payment": {"id": "pay"}}');
-UPDATE bench_invoice SET status = 'paid', paid_at = now() WHERE id = 'inv_' || :client_id || '_' || :n;
-INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_c' || :client_id || '_' || :n, 'invoice.paid', now(), 'cus_x', '{"invoice": {"id": "inv"}}');
+INSERT INTO bench_event (id, type, created_at, customer_id, actor_type, actor_id, actor_name, payload) VALUES ('evt_b' || :client_id || '_' || :n, 'payment.succeeded', now(), 'cus_x', '', '', '', '{"payment": {"id": "pay"}}');
+UPDATE bench_invoice SET status = 'paid', paid_at = now(), attempt_count = 1 WHERE id = 'inv_' || :client_id || '_' || :n;
+INSERT INTO bench_event (id, type, created_at, customer_id, actor_type, actor_id, actor_name, payload) VALUES ('evt_c' || :client_id || '_' || :n, 'invoice.paid', now(), 'cus_x', '', '', '', '{"invoice": {"id": "inv"}}');
 UPDATE bench_sub SET cycles_billed = cycles_billed + 1, next_billing_at = now() + interval '1 month' WHERE id = :n;
-INSERT INTO bench_event (id, type, created_at, customer_id, payload) VALUES ('evt_d' || :client_id || '_' || :n, 'subscription.renewed', now(), 'cus_x', '{"subscription": {"id": "sub"}}');
+INSERT INTO bench_event (id, type, created_at, customer_id, actor_type, actor_id, actor_name, payload) VALUES ('evt_d' || :client_id || '_' || :n, 'subscription.renewed', now(), 'cus_x', '', '', '', '{"subscription": {"id": "sub"}}');
 COMMIT;
 """
 
