@@ -23,6 +23,10 @@ class Plan(models.Model):
         WEEK = "week"
         MONTH = "month"
 
+    class TaxBehavior(models.TextChoices):
+        INCLUSIVE = "inclusive"  # the prices include tax: the customer pays the price
+        EXCLUSIVE = "exclusive"  # tax is added to the prices
+
     class Status(models.TextChoices):
         ACTIVE = "active"
         ARCHIVED = "archived"
@@ -44,6 +48,12 @@ class Plan(models.Model):
         choices=[("cancel", "cancel"), ("pause", "pause")],
         default="cancel",
         help_text="A cardless trial that ends with no card: cancel the subscription, or pause it until a card comes.",
+    )
+    tax_behavior = models.CharField(
+        max_length=9,
+        choices=TaxBehavior.choices,
+        default=TaxBehavior.INCLUSIVE,
+        help_text="Whether its prices include tax.",
     )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     archived_at = models.DateTimeField(null=True, blank=True)

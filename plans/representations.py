@@ -26,6 +26,7 @@ def _plan_terms(plan: Plan) -> dict:
         "billing_cycles": plan.billing_cycles,
         "access_days": plan.access_days,
         "trial": trial,
+        "tax_behavior": plan.tax_behavior,
         "status": plan.status,
     }
 

@@ -20,7 +20,9 @@ from plans.services import (
     plan_update,
 )
 
-_TERM_FIELDS = ["code", "name", "description", "kind", "interval", "interval_count", "billing_cycles", "access_days"]
+_TERM_FIELDS = [
+    "code", "name", "description", "kind", "interval", "interval_count", "billing_cycles", "access_days", "tax_behavior",
+]  # fmt: skip
 
 
 def _terms_from(cleaned: dict) -> dict:
@@ -111,7 +113,10 @@ class PlanAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     readonly_fields = ["id", "status", "archived_at", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["id", "code", "name", "description", "status", "archived_at"]}),
-        ("Billing", {"fields": ["kind", "interval", "interval_count", "billing_cycles", "access_days"]}),
+        (
+            "Billing",
+            {"fields": ["kind", "interval", "interval_count", "billing_cycles", "access_days", "tax_behavior"]},
+        ),
         ("Trial", {"fields": ["trial_length", "trial_unit", "trial_requires_payment_method"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]

@@ -43,6 +43,7 @@ _PLAN_FIELDS = [
     "billing_cycles",
     "access_days",
     "trial",
+    "tax_behavior",
     "status",
 ]
 
@@ -93,6 +94,12 @@ class PlanWriteSerializer(serializers.Serializer):
         model=Plan, field="access_days", min_value=1, required=False, allow_null=True, default=None
     )
     trial = TrialSerializer(required=False, allow_null=True, default=None)
+    tax_behavior = serializers.ChoiceField(
+        choices=Plan.TaxBehavior.choices,
+        required=False,
+        default=Plan.TaxBehavior.INCLUSIVE,
+        help_text="Whether the prices include tax (inclusive, the default) or tax is added (exclusive).",
+    )
     prices = serializers.ListField(
         child=serializers.DictField(), max_length=200, help_text='[{"amount": "9.99", "currency": "EUR"}, ...]'
     )

@@ -22,7 +22,7 @@ from plans.selectors import plan_is_referenced
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Terms that define what a subscriber bought; frozen once anything references the plan.
-STRUCTURAL_FIELDS = ("kind", "interval", "interval_count", "billing_cycles", "access_days")
+STRUCTURAL_FIELDS = ("kind", "interval", "interval_count", "billing_cycles", "access_days", "tax_behavior")
 EDITABLE_FIELDS = ("code", "name", "description", "trial", "prices", *STRUCTURAL_FIELDS)
 
 
@@ -101,9 +101,15 @@ def plan_terms_validate(terms: dict) -> dict:
     name = terms.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise InvalidRequest("name is required (200 characters at most).", code="parameter_missing", param="name")
+    tax_behavior = terms.get("tax_behavior") or Plan.TaxBehavior.INCLUSIVE
+    if tax_behavior not in Plan.TaxBehavior.values:
+        raise InvalidRequest(
+            "tax_behavior is 'inclusive' or 'exclusive'.", code="parameter_invalid", param="tax_behavior"
+        )
     columns = {
         "code": code,
         "name": name.strip(),
+        "tax_behavior": tax_behavior,
         "description": terms.get("description") or "",
         "kind": kind,
         "interval": "",

@@ -16,6 +16,7 @@ PLAN_FIELDS = {
     "billing_cycles",
     "access_days",
     "trial",
+    "tax_behavior",
     "status",
 }
 

@@ -49,6 +49,7 @@ def test_create_answers_201_with_the_plan_object(operator_client):
         "billing_cycles": None,
         "access_days": None,
         "trial": {"length": 7, "unit": "day", "requires_payment_method": False},
+        "tax_behavior": "inclusive",
         "prices": [{"amount": "9.99", "currency": "EUR"}, {"amount": "1500", "currency": "JPY"}],
         "status": "active",
     }
@@ -237,3 +238,16 @@ def test_create_with_a_body_that_is_not_json_answers_400(operator_client):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
     assert _counts() == before
+
+
+def test_a_plan_is_priced_tax_inclusive_unless_it_says_exclusive(operator_client):
+    def create(code, **extra):
+        body = {"code": code, "name": code, "kind": "recurring", "interval": "month", "prices": [], **extra}
+        return operator_client.post(
+            "/api/v1/plans", {**body, "prices": [{"amount": "10.00", "currency": "EUR"}]}, format="json"
+        )
+
+    assert create("incl").json()["tax_behavior"] == "inclusive"
+    assert create("excl", tax_behavior="exclusive").json()["tax_behavior"] == "exclusive"
+    bad = create("odd", tax_behavior="sometimes")
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "tax_behavior"

@@ -131,3 +131,16 @@ def test_archive_twice_answers_200_and_writes_one_event(operator_client):
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json()["status"] == "archived"
     assert Event.objects.filter(type="plan.archived").count() == 1
+
+
+def test_tax_behavior_changes_only_while_nobody_uses_the_plan(operator_client):
+    """What a subscriber pays must not change under them: inclusive to exclusive adds the tax."""
+    unused, used = PlanFactory(code="unused"), PlanFactory(code="used")
+    plan_in_use(used)
+
+    changed = operator_client.patch(f"/api/v1/plans/{unused.id}", {"tax_behavior": "exclusive"}, format="json")
+    refused = operator_client.patch(f"/api/v1/plans/{used.id}", {"tax_behavior": "exclusive"}, format="json")
+
+    assert changed.status_code == 200 and changed.json()["tax_behavior"] == "exclusive"
+    _assert_error(refused, 422, "plan_in_use", "tax_behavior")
+    assert Plan.objects.get(pk=used.pk).tax_behavior == "inclusive"

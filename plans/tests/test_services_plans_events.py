@@ -37,6 +37,7 @@ def _plan_object(plan: Plan, prices: list[dict]) -> dict:
             "unit": plan.trial_unit,
             "requires_payment_method": plan.trial_requires_payment_method,
         },
+        "tax_behavior": plan.tax_behavior,
         "prices": prices,
         "status": plan.status,
         "created_at": datetime_repr(plan.created_at),
