@@ -237,6 +237,12 @@ class DeviceNotFound(Exception):
 
 
 @transaction.atomic
+def staff_passkeys_name(*, user) -> None:
+    """A passkey just registered (django-otp-webauthn leaves it unnamed) is called "Passkey N"."""
+    count = WebAuthnCredential.objects.filter(user=user).count()
+    WebAuthnCredential.objects.filter(user=user, name="").update(name=f"Passkey {count}")
+
+
 def staff_device_remove(*, user, persistent_id: str) -> Device:
     """Remove one of the user's own authenticator apps or passkeys; never the last one (an
     administrator resets a lost second factor: `manage.py staff_reset_second_factor`)."""

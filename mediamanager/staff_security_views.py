@@ -290,8 +290,7 @@ class PasskeyRegistrationComplete(StaffOnlyRegistration, webauthn_views.Complete
                 self.request, action=security.PASSKEY_ADDED, user=user, outcome=REFUSED, reason=error.code
             )
             raise
-        count = WebAuthnCredential.objects.filter(user=user).count()
-        WebAuthnCredential.objects.filter(user=user, name="").update(name=f"Passkey {count}")
+        security.staff_passkeys_name(user=user)
         if not was_verified:
             self.request.session.cycle_key()
         security.staff_security_event(self.request, action=security.PASSKEY_ADDED, user=user)
