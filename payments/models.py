@@ -8,6 +8,10 @@ from djmoney.models.fields import MoneyField
 from integrations.kernel.encryption import EncryptedJSONField
 from integrations.kernel.ids import PrefixedIdField
 
+# Tax registrations and rates live in payments/tax/ (which knows no invoice); imported here so that
+# Django finds them in the payments app.
+from payments.tax.models import DIGITAL_SERVICES, TaxRate, TaxRegistration  # noqa: F401
+
 
 class Customer(models.Model):
     class TaxIdStatus(models.TextChoices):
@@ -23,6 +27,9 @@ class Customer(models.Model):
     email = models.EmailField(max_length=254, null=True)
     name = models.CharField(max_length=255, blank=True)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
+    subdivision = models.CharField(
+        max_length=3, blank=True, default="", help_text="US state or Canadian province (ISO 3166-2, e.g. QC): its tax."
+    )
     currency = models.CharField(max_length=3, help_text="The country's default until the first payment fixes it.")
     currency_fixed_at = models.DateTimeField(null=True, blank=True, help_text="When a payment fixed the currency.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -52,6 +59,11 @@ class Customer(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(country__regex=r"^[A-Z]{2}$"), name="customer_country_iso"),
             models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_iso"),
+            models.CheckConstraint(
+                condition=models.Q(subdivision="")
+                | models.Q(country__in=["US", "CA"], subdivision__regex=r"^[A-Z0-9]{1,3}$"),
+                name="customer_subdivision_us_ca",
+            ),
             models.CheckConstraint(
                 condition=models.Q(tax_id_status__in=["unverified", "verified", "invalid"]),
                 name="customer_tax_id_status_known",
@@ -191,6 +203,12 @@ class Invoice(models.Model):
         VOID = "void"
         UNCOLLECTIBLE = "uncollectible"
 
+    class TaxStatus(models.TextChoices):
+        COLLECTING = "collecting", "tax collected"
+        REVERSE_CHARGE = "reverse_charge", "reverse charge (the business customer accounts for it)"
+        NOT_REGISTERED = "not_registered", "not registered there: no tax"
+        NO_RATE = "no_rate", "registered, but no rate in force: no tax"
+
     id = PrefixedIdField(prefix="inv")
     number = models.CharField(max_length=20, unique=True, null=True, blank=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
@@ -209,14 +227,50 @@ class Invoice(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     attempt_count = models.PositiveIntegerField(default=0, help_text="Charges tried for it, every attempt counted.")
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="The next planned retry; empty = none.")
+    # Its tax, as decided when it was built (payments.tax.rules.tax_decide): kept, so later changes
+    # to rates, registrations or the customer never move an issued invoice.
+    tax_inclusive = models.BooleanField(default=True, help_text="Whether the lines' amounts include the tax.")
+    tax_status = models.CharField(max_length=14, choices=TaxStatus.choices, default=TaxStatus.NOT_REGISTERED)
+    tax_country = models.CharField(max_length=2, blank=True, help_text="Where it is taxed (place of supply).")
+    tax_subdivision = models.CharField(max_length=3, blank=True)
+    tax_registration = models.ForeignKey(
+        "payments.TaxRegistration", on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    billing_country = models.CharField(max_length=2, blank=True)
+    card_country = models.CharField(max_length=2, blank=True, help_text="The card's issuing country, if known.")
+    ip_country = models.CharField(max_length=2, blank=True, help_text="The country the app reported, if any.")
+    tax_evidence_conclusive = models.BooleanField(
+        null=True, help_text="At least two pieces of location evidence agree (empty: built before tax evidence)."
+    )
+    buyer_business_name = models.CharField(max_length=255, blank=True)
+    buyer_tax_id = models.CharField(max_length=20, blank=True, help_text="The customer's tax id when it was built.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The admin's review list: taxed invoices whose evidence does not agree.
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(tax_evidence_conclusive=False),
+                name="invoice_evidence_to_review",
+            ),
+            # The tax report: paid invoices by day.
+            models.Index(fields=["paid_at"], condition=models.Q(paid_at__isnull=False), name="invoice_paid_at"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_total_not_negative"),
+            # Inclusive: the tax is inside the lines' amounts. Exclusive: it is added to them.
             models.CheckConstraint(
-                condition=models.Q(total=models.F("subtotal") - models.F("discount_total") + models.F("tax_total")),
+                condition=models.Q(tax_inclusive=True, total=models.F("subtotal") - models.F("discount_total"))
+                | models.Q(
+                    tax_inclusive=False,
+                    total=models.F("subtotal") - models.F("discount_total") + models.F("tax_total"),
+                ),
                 name="invoice_total_adds_up",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(tax_status="reverse_charge") | models.Q(tax_total=0),
+                name="invoice_reverse_charge_untaxed",
             ),
         ]
 
@@ -231,6 +285,9 @@ class InvoiceLine(models.Model):
     quantity = models.PositiveIntegerField(default=1)
     unit_amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
     discount_amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+    net = MoneyField(max_digits=19, decimal_places=4, default_currency=None, help_text="After discounts, without tax.")
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=6, default=0, help_text="0.19 is 19%.")
+    tax_category = models.CharField(max_length=30, default=DIGITAL_SERVICES)
     tax_amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
     total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
     reference = models.CharField(max_length=120, blank=True, help_text="What the line is for, e.g. a plan price.")
@@ -239,15 +296,19 @@ class InvoiceLine(models.Model):
         ordering = ["invoice", "position"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique"),
+            # net + tax = total; inclusive: the amount after discounts is the total, exclusive: it is the net.
             models.CheckConstraint(
-                condition=models.Q(
-                    total=models.F("quantity") * models.F("unit_amount")
-                    - models.F("discount_amount")
-                    + models.F("tax_amount")
+                condition=models.Q(total=models.F("net") + models.F("tax_amount"))
+                & (
+                    models.Q(total=models.F("quantity") * models.F("unit_amount") - models.F("discount_amount"))
+                    | models.Q(net=models.F("quantity") * models.F("unit_amount") - models.F("discount_amount"))
                 ),
                 name="invoice_line_total_adds_up",
             ),
-            models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_line_total_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(net__gte=0, tax_amount__gte=0, tax_rate__gte=0, tax_rate__lt=1),
+                name="invoice_line_not_negative",
+            ),
         ]
 
     def __str__(self):
@@ -466,8 +527,3 @@ class GatewayWebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_id} {self.type}"
-
-
-# Tax registrations and rates live in payments/tax/ (which knows no invoice); imported here so that
-# Django finds them in the payments app.
-from payments.tax.models import TaxRate, TaxRegistration  # noqa: E402, F401

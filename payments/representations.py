@@ -18,6 +18,7 @@ from payments.models import (
     Payout,
     Refund,
 )
+from payments.tax.rules import rate_repr
 
 
 def customer_repr(customer: Customer) -> dict:
@@ -68,14 +69,57 @@ def payment_method_repr(method: PaymentMethod) -> dict:
 
 
 def invoice_line_repr(line: InvoiceLine) -> dict:
+    """API.md's line: `amount` before discounts, `net` after them without tax, `total` charged
+    (and, from the first release, the quantity, unit amount and the *_amount names)."""
+    amount = line.unit_amount * line.quantity
     return {
         "description": line.description,
+        "amount": money_repr(amount),
+        "discount": money_repr(line.discount_amount),
+        "net": money_repr(line.net),
+        "tax_rate": rate_repr(line.tax_rate),
+        "tax": money_repr(line.tax_amount),
+        "total": money_repr(line.total),
         "quantity": line.quantity,
         "unit_amount": money_repr(line.unit_amount),
         "discount_amount": money_repr(line.discount_amount),
         "tax_amount": money_repr(line.tax_amount),
-        "total": money_repr(line.total),
         "reference": line.reference,
+    }
+
+
+TAXED_STATUSES = (Invoice.TaxStatus.COLLECTING, Invoice.TaxStatus.REVERSE_CHARGE)
+
+
+def tax_breakdown(*, invoice: Invoice, rates_nets_taxes) -> list[dict]:
+    """The tax per rate of an invoice (or of a credit note on it, from its lines' rates): what it
+    was taxed at, on how much. Empty where no tax applied (no registration, no rate)."""
+    if invoice.tax_status not in TAXED_STATUSES:
+        return []
+    currency = invoice.currency
+    rows: dict = {}
+    for rate, net, tax in rates_nets_taxes:
+        taxable, taxed = rows.get(rate, (Money(0, currency), Money(0, currency)))
+        rows[rate] = (taxable + net, taxed + tax)
+    return [
+        {
+            "country": invoice.tax_country,
+            "subdivision": invoice.tax_subdivision or None,
+            "rate": rate_repr(rate),
+            "taxable": money_repr(taxable),
+            "tax": money_repr(taxed),
+            "reverse_charge": invoice.tax_status == Invoice.TaxStatus.REVERSE_CHARGE,
+        }
+        for rate, (taxable, taxed) in rows.items()
+    ]
+
+
+def tax_evidence_repr(invoice: Invoice) -> dict:
+    return {
+        "billing_country": invoice.billing_country or None,
+        "card_country": invoice.card_country or None,
+        "ip_country": invoice.ip_country or None,
+        "conclusive": invoice.tax_evidence_conclusive,
     }
 
 
@@ -95,9 +139,19 @@ def invoice_repr(
         "currency": invoice.currency,
         "description": invoice.description,
         "subtotal": money_repr(invoice.subtotal),
+        "discount": money_repr(invoice.discount_total),
+        "tax": money_repr(invoice.tax_total),
+        "total": money_repr(invoice.total),
         "discount_total": money_repr(invoice.discount_total),
         "tax_total": money_repr(invoice.tax_total),
-        "total": money_repr(invoice.total),
+        "tax_inclusive": invoice.tax_inclusive,
+        "tax_status": invoice.tax_status,
+        "reverse_charge": invoice.tax_status == Invoice.TaxStatus.REVERSE_CHARGE,
+        "tax_breakdown": tax_breakdown(
+            invoice=invoice, rates_nets_taxes=[(line.tax_rate, line.net, line.tax_amount) for line in lines]
+        ),
+        "tax_evidence": tax_evidence_repr(invoice),
+        "buyer": {"business_name": invoice.buyer_business_name or None, "tax_id": invoice.buyer_tax_id or None},
         "lines": [invoice_line_repr(line) for line in lines],
         "created_at": datetime_repr(invoice.created_at),
         "finalized_at": datetime_repr(invoice.finalized_at),
@@ -145,8 +199,10 @@ def credit_note_repr(note: CreditNote, *, lines: list[CreditNoteLine] | None = N
         "subtotal": money_repr(note.subtotal),
         "tax": money_repr(note.tax),
         "total": money_repr(note.total),
-        # Per rate once invoice lines carry their rate (tax regions); no line is taxed before that.
-        "tax_breakdown": [],
+        "tax_breakdown": tax_breakdown(
+            invoice=note.invoice,
+            rates_nets_taxes=[(line.invoice_line.tax_rate, line.net, line.tax) for line in lines],
+        ),
         "created_at": datetime_repr(note.created_at),
     }
 

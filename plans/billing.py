@@ -34,7 +34,7 @@ from plans import notifications
 from plans.models import DUE_STATUSES, Plan, Subscription, SubscriptionInvoice
 from plans.periods import period_end
 from plans.selectors import plan_current_price
-from plans.services.renewal import CLAIM_LEASE, renewal_source, still_claimed, subscription_bill
+from plans.services.renewal import CLAIM_LEASE, renewal_source, still_claimed, subscription_bill, tax_terms
 from plans.services.subscriptions import subscription_emit
 
 logger = logging.getLogger("plans.billing")
@@ -105,13 +105,14 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
                     currency=sub.currency,
                     source=sources[sub.id],
                     description=sub.plan.name,
+                    terms=tax_terms(sub.plan, card),
                     line=LineSpec(
                         description=f"{sub.plan.name} ({start:%Y-%m-%d} to {end:%Y-%m-%d})",
                         unit_amount=sub.price.amount,
                         reference=f"price:{sub.price_id}",
                     ),
                 )
-                for sub, _, start, end in plain
+                for sub, card, start, end in plain
             ]
         )
         SubscriptionInvoice.objects.bulk_create(

@@ -126,24 +126,73 @@ class PaymentMethodAttachSerializer(serializers.Serializer):
 
 class InvoiceLineSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(invoice_line_repr)
+    amount = MoneyOutputField(help_text="Quantity x unit amount, before discounts.")
+    discount = MoneyOutputField(source="discount_amount")
+    net = MoneyOutputField(help_text="After discounts, without tax.")
+    tax_rate = serializers.CharField(help_text='The rate it was taxed at, a fraction: "0.19" is 19%.')
+    tax = MoneyOutputField(source="tax_amount")
+    total = MoneyOutputField(help_text="What is charged for it: net + tax.")
     unit_amount = MoneyOutputField()
     discount_amount = MoneyOutputField()
     tax_amount = MoneyOutputField()
-    total = MoneyOutputField()
 
     class Meta:
         model = InvoiceLine
-        fields = ["description", "quantity", "unit_amount", "discount_amount", "tax_amount", "total", "reference"]
+        fields = [
+            "description",
+            "amount",
+            "discount",
+            "net",
+            "tax_rate",
+            "tax",
+            "total",
+            "quantity",
+            "unit_amount",
+            "discount_amount",
+            "tax_amount",
+            "reference",
+        ]
         read_only_fields = fields
+
+
+class TaxBreakdownSerializer(serializers.Serializer):
+    country = serializers.CharField()
+    subdivision = serializers.CharField(allow_null=True)
+    rate = serializers.CharField()
+    taxable = MoneyOutputField(help_text="The net taxed at this rate.")
+    tax = MoneyOutputField()
+    reverse_charge = serializers.BooleanField()
+
+
+class TaxEvidenceSerializer(serializers.Serializer):
+    billing_country = serializers.CharField(allow_null=True)
+    card_country = serializers.CharField(allow_null=True)
+    ip_country = serializers.CharField(allow_null=True)
+    conclusive = serializers.BooleanField(
+        allow_null=True, help_text="At least two pieces agree; null for invoices made before tax evidence."
+    )
+
+
+class InvoiceBuyerSerializer(serializers.Serializer):
+    business_name = serializers.CharField(allow_null=True)
+    tax_id = serializers.CharField(allow_null=True, help_text="The customer's tax id when the invoice was made.")
 
 
 class InvoiceSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(invoice_repr)
     customer = serializers.CharField(source="customer_id")
-    subtotal = MoneyOutputField()
+    subtotal = MoneyOutputField(help_text="The lines' amounts before discounts.")
+    discount = MoneyOutputField(source="discount_total")
+    tax = MoneyOutputField(source="tax_total")
+    total = MoneyOutputField(help_text="What is charged.")
     discount_total = MoneyOutputField()
     tax_total = MoneyOutputField()
-    total = MoneyOutputField()
+    tax_inclusive = serializers.BooleanField(help_text="Whether the lines' amounts include the tax.")
+    tax_status = serializers.ChoiceField(Invoice.TaxStatus.values)
+    reverse_charge = serializers.BooleanField(help_text='The customer accounts for the tax ("Reverse charge").')
+    tax_breakdown = TaxBreakdownSerializer(many=True, help_text="The tax per rate; empty where none applied.")
+    tax_evidence = TaxEvidenceSerializer()
+    buyer = InvoiceBuyerSerializer()
     lines = InvoiceLineSerializer(many=True)
     credit_notes = serializers.ListField(child=serializers.CharField(), help_text="Its credit notes' ids.")
 
@@ -157,9 +206,17 @@ class InvoiceSerializer(Represented, serializers.ModelSerializer):
             "currency",
             "description",
             "subtotal",
+            "discount",
+            "tax",
+            "total",
             "discount_total",
             "tax_total",
-            "total",
+            "tax_inclusive",
+            "tax_status",
+            "reverse_charge",
+            "tax_breakdown",
+            "tax_evidence",
+            "buyer",
             "lines",
             "created_at",
             "finalized_at",
@@ -191,7 +248,7 @@ class CreditNoteSerializer(Represented, serializers.Serializer):
     subtotal = MoneyOutputField(help_text="Net credited.")
     tax = MoneyOutputField()
     total = MoneyOutputField()
-    tax_breakdown = serializers.ListField(child=serializers.DictField())
+    tax_breakdown = TaxBreakdownSerializer(many=True, help_text="The tax credited per rate.")
     created_at = serializers.DateTimeField()
 
 

@@ -35,6 +35,7 @@ from payments.services.data_protection import (
 from payments.services.gateway_accounts import gateway_account_create, gateway_account_update
 from payments.services.invoices import (
     LineSpec,
+    TaxTerms,
     invoice_create,
     invoice_finalize,
     invoice_mark_paid,
@@ -62,6 +63,7 @@ __all__ = [
     "OPEN_PAYMENT_STATUSES",
     "InvoiceSpec",
     "LineSpec",
+    "TaxTerms",
     "customer_anonymise",
     "customer_create",
     "customer_tax_id_verify",

@@ -24,7 +24,16 @@ from payments.representations import (
     invoice_repr,
 )
 from payments.services.charges import payments_mark_succeeded
-from payments.services.invoices import LineSpec, invoice_attempts_begun, invoice_build, invoice_numbers_reserve
+from payments.services.invoices import (
+    NO_TERMS,
+    LineSpec,
+    TaxTerms,
+    buyers_load,
+    invoice_attempts_begun,
+    invoice_build,
+    invoice_numbers_reserve,
+)
+from payments.tax.selectors import tax_table_load
 
 logger = logging.getLogger("payments")
 
@@ -36,23 +45,29 @@ class InvoiceSpec:
     line: LineSpec
     source: str
     description: str = ""
+    terms: TaxTerms = NO_TERMS
 
 
 def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
     """Open, numbered one-line invoices for many customers in a few statements, with their
-    invoice.created events. Runs in the caller's transaction; sources must be new."""
+    invoice.created events: built by `invoice_build` as one by one, from the buyers and the tax
+    table read once for the batch. Runs in the caller's transaction; sources must be new."""
     if not specs:
         return []
     now = timezone.now()
+    buyers = buyers_load({spec.customer_id for spec in specs})
+    table = tax_table_load()
     numbers = invoice_numbers_reserve(year=now.year, count=len(specs))
     invoices, lines = [], []
     for spec, number in zip(specs, numbers, strict=True):
         invoice, (line,) = invoice_build(
-            customer_id=spec.customer_id,
+            buyer=buyers[spec.customer_id],
             currency=spec.currency,
             lines=[spec.line],
+            terms=spec.terms,
             source=spec.source,
             description=spec.description,
+            table=table,
         )
         invoice.number, invoice.status, invoice.finalized_at = number, Invoice.Status.OPEN, now
         invoices.append(invoice)

@@ -1,4 +1,4 @@
-"""Invoices: drafts whose lines add up exactly, gap-free numbers, and their states (open, paid, void, uncollectible)."""
+"""Invoices: taxed drafts whose lines add up exactly, gap-free numbers, and their states (open, paid, void, uncollectible)."""
 
 import logging
 from dataclasses import dataclass
@@ -9,6 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 from moneyed import Money
 
+from integrations.kernel import clock
 from integrations.kernel.db import update_rows
 from integrations.kernel.errors import InvalidRequest, Unprocessable
 from integrations.services import event_emit, events_emit
@@ -27,6 +28,9 @@ from payments.representations import (
     invoice_repr,
     invoice_reprs,
 )
+from payments.tax.models import DIGITAL_SERVICES
+from payments.tax.rules import TaxTable, tax_decide, tax_evidence_evaluate, tax_lines_per_rate
+from payments.tax.selectors import tax_table_load
 
 logger = logging.getLogger("payments")
 
@@ -37,48 +41,140 @@ class LineSpec:
     unit_amount: Money
     quantity: int = 1
     discount: Money | None = None
-    tax: Money | None = None
     reference: str = ""
+    tax_category: str = DIGITAL_SERVICES
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """Who an invoice is for, as tax sees them (read from the customer row when it is built)."""
+
+    id: str
+    country: str
+    subdivision: str = ""
+    tax_id: str = ""
+    tax_id_status: str = Customer.TaxIdStatus.UNVERIFIED
+    tax_id_country: str = ""
+    business_name: str = ""
+
+    BUYER_FIELDS = ("id", "country", "subdivision", "tax_id", "tax_id_status", "tax_id_country", "business_name")
+
+    @classmethod
+    def of(cls, customer: Customer) -> "Buyer":
+        return cls(**{name: getattr(customer, name) or "" for name in cls.BUYER_FIELDS})
+
+
+@dataclass(frozen=True)
+class TaxTerms:
+    """What the sale adds to the buyer for its tax: whether its prices include tax (the plan's
+    `tax_behavior`), and the evidence of where the buyer is beyond the billing country."""
+
+    behavior: str = "inclusive"
+    card_country: str = ""
+    ip_country: str = ""
+
+
+NO_TERMS = TaxTerms()  # an inclusive price, no evidence beyond the billing country
+
+
+def buyers_load(customer_ids) -> dict[str, Buyer]:
+    """The buyers of many invoices in one query (the batch path)."""
+    rows = Customer.objects.filter(pk__in=list(customer_ids)).values_list(*Buyer.BUYER_FIELDS)
+    return {row[0]: Buyer(*(value or "" for value in row)) for row in rows}
 
 
 def invoice_build(
-    *, customer_id: str, currency: str, lines: list[LineSpec], source: str | None = None, description: str = ""
+    *,
+    buyer: Buyer,
+    currency: str,
+    lines: list[LineSpec],
+    terms: TaxTerms = NO_TERMS,
+    source: str | None = None,
+    description: str = "",
+    table: TaxTable | None = None,
 ) -> tuple[Invoice, list[InvoiceLine]]:
-    """An unsaved draft invoice and its lines, which add up exactly: the one place an invoice's
-    amounts are computed, for a single invoice and the billing engine's batch alike."""
+    """An unsaved draft invoice and its lines, taxed and adding up exactly: the one place an
+    invoice's amounts are computed, for a single invoice and the billing engine's batch alike.
+    Discounts come first; the tax of each rate is computed once and spread over its lines
+    (payments.tax.rules). `table`: the registrations and rates, loaded once by a batch."""
     if not lines:
         raise InvalidRequest("An invoice needs at least one line.", code="parameter_missing", param="lines")
     zero = money(0, currency)
-    rows, subtotal, discounts, taxes = [], zero, zero, zero
+    amounts, discounts = [], []
     for position, spec in enumerate(lines, start=1):
         unit = money(spec.unit_amount.amount, currency)
         discount = money((spec.discount or zero).amount, currency)
-        tax = money((spec.tax or zero).amount, currency)
-        gross = unit * spec.quantity
-        if spec.quantity < 1 or unit.amount < 0 or discount.amount < 0 or discount > gross or tax.amount < 0:
+        amount = unit * spec.quantity
+        if spec.quantity < 1 or unit.amount < 0 or discount.amount < 0 or discount > amount:
             raise InvalidRequest(f"Line {position} does not add up.", code="parameter_invalid", param="lines")
-        rows.append(
-            InvoiceLine(
-                position=position,
-                description=spec.description[:255],
-                quantity=spec.quantity,
-                unit_amount=unit,
-                discount_amount=discount,
-                tax_amount=tax,
-                total=gross - discount + tax,
-                reference=spec.reference,
-            )
+        amounts.append(amount)
+        discounts.append(discount)
+
+    at = clock.now()
+    evidence = tax_evidence_evaluate(
+        billing_country=buyer.country, card_country=terms.card_country, ip_country=terms.ip_country
+    )
+    if table is None:
+        table = tax_table_load(countries=[evidence.country])
+    decisions = {
+        category: tax_decide(
+            at=at,
+            customer_country=evidence.country,
+            customer_subdivision=buyer.subdivision,
+            tax_id_status=buyer.tax_id_status,
+            tax_id_country=buyer.tax_id_country,
+            category=category,
+            table=table,
         )
-        subtotal, discounts, taxes = subtotal + gross, discounts + discount, taxes + tax
+        for category in {spec.tax_category for spec in lines}
+    }
+    taxes = tax_lines_per_rate(
+        amounts=[(a - d).amount for a, d in zip(amounts, discounts, strict=True)],
+        rates=[decisions[spec.tax_category].rate for spec in lines],
+        currency=currency,
+        behavior=terms.behavior,
+    )
+    rows = [
+        InvoiceLine(
+            position=position,
+            description=spec.description[:255],
+            quantity=spec.quantity,
+            unit_amount=money(spec.unit_amount.amount, currency),
+            discount_amount=discount,
+            net=money(tax.net, currency),
+            tax_rate=decisions[spec.tax_category].rate,
+            tax_category=spec.tax_category,
+            tax_amount=money(tax.tax, currency),
+            total=money(tax.gross, currency),
+            reference=spec.reference,
+        )
+        for position, (spec, discount, tax) in enumerate(zip(lines, discounts, taxes, strict=True), start=1)
+    ]
+    # The invoice is named by its standard category's decision (every line shares the place and the buyer).
+    decision = decisions.get(DIGITAL_SERVICES) or next(iter(decisions.values()))
+    subtotal = sum(amounts, zero)
+    discount_total = sum(discounts, zero)
+    tax_total = sum((row.tax_amount for row in rows), zero)
     invoice = Invoice(
-        customer_id=customer_id,
+        customer_id=buyer.id,
         currency=currency,
         subtotal=subtotal,
-        discount_total=discounts,
-        tax_total=taxes,
-        total=subtotal - discounts + taxes,
+        discount_total=discount_total,
+        tax_total=tax_total,
+        total=sum((row.total for row in rows), zero),
         source=source or None,
         description=description[:255],
+        tax_inclusive=terms.behavior == "inclusive",
+        tax_status=decision.reason,
+        tax_country=decision.country,
+        tax_subdivision=decision.subdivision or "",
+        tax_registration_id=decision.registration_id,
+        billing_country=evidence.pieces["billing_country"] or "",
+        card_country=evidence.pieces["card_country"] or "",
+        ip_country=evidence.pieces["ip_country"] or "",
+        tax_evidence_conclusive=evidence.conclusive,
+        buyer_business_name=buyer.business_name,
+        buyer_tax_id=buyer.tax_id,
     )
     for row in rows:
         row.invoice = invoice
@@ -87,16 +183,22 @@ def invoice_build(
 
 @transaction.atomic
 def invoice_create(
-    *, customer: Customer, currency: str, lines: list[LineSpec], source: str | None = None, description: str = ""
+    *,
+    customer: Customer,
+    currency: str,
+    lines: list[LineSpec],
+    terms: TaxTerms = NO_TERMS,
+    source: str | None = None,
+    description: str = "",
 ) -> Invoice:
-    """A draft invoice whose lines add up exactly. With a `source`, a second call returns the first
-    invoice (a rerun of the same billing finds its invoice instead of making another)."""
+    """A draft invoice, taxed, whose lines add up exactly. With a `source`, a second call returns
+    the first invoice (a rerun of the same billing finds its invoice instead of making another)."""
     if source:
         existing = Invoice.objects.filter(source=source).first()
         if existing is not None:
             return existing
     invoice, rows = invoice_build(
-        customer_id=customer.id, currency=currency, lines=lines, source=source, description=description
+        buyer=Buyer.of(customer), currency=currency, lines=lines, terms=terms, source=source, description=description
     )
     try:
         with transaction.atomic():

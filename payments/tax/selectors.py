@@ -88,9 +88,18 @@ def tax_rate_at(*, country: str, subdivision: str | None, category: str, at: dt.
     return None if row is None else row.rate
 
 
-def tax_table_load() -> TaxTable:
-    """Every registration and rate row as plain values, with the seller's country: what
-    `tax_decide` reads. A batch loads it once for all its invoices (two queries)."""
+def _rates_wanted(registrations: tuple, countries: list[str] | None) -> QuerySet[TaxRate]:
+    if not registrations:  # tax is off: no decision reads a rate
+        return TaxRate.objects.none()
+    if countries is None:
+        return TaxRate.objects.all()
+    return TaxRate.objects.filter(country__in=countries)
+
+
+def tax_table_load(*, countries: list[str] | None = None) -> TaxTable:
+    """The registrations and rate rows as plain values, with the seller's country: what
+    `tax_decide` reads. A batch loads it once for all its invoices (two queries); one invoice
+    reads only its country's rates (`countries`), and no rate at all while nothing is registered."""
     registrations = tuple(
         RegistrationFact(
             id=r.id,
@@ -113,6 +122,6 @@ def tax_table_load() -> TaxTable:
             valid_from=r.valid_from,
             valid_to=r.valid_to,
         )
-        for r in TaxRate.objects.order_by("country", "subdivision", "category", "valid_from")
+        for r in _rates_wanted(registrations, countries).order_by("country", "subdivision", "category", "valid_from")
     )
     return TaxTable(registrations=registrations, rates=rates, seller_country=settings.TAX_SELLER_COUNTRY)

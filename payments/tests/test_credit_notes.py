@@ -16,20 +16,32 @@ from payments.models import CreditNote, CreditNoteLine, Payment
 from payments.services import payment_refund, refund_apply_result
 from payments.services.credit_notes import shares_by_largest_remainder
 from payments.tests.factories import CustomerFactory, sandbox_account, sandbox_card, succeeded_payment
+from payments.tests.tax_helpers import registration, shipped_rates_loaded
 
 pytestmark = pytest.mark.django_db
 
 
+def _german_vat():
+    shipped_rates_loaded()
+    registration(country="DE", scheme="domestic")
+
+
 def _taxed_payment(currency="EUR"):
-    """Two taxed lines: 8.39 + 1.60 and 4.20 + 0.80 (13.00 + 2.40 tax = 14.99)."""
-    customer = CustomerFactory()
+    """Two lines at German VAT (19%, inclusive): 9.99 and 5.00, 14.99 whose net is 12.60 and tax
+    2.39, spread by largest remainder: 8.40 + 1.59 and 4.20 + 0.80."""
+    _german_vat()
+    customer = CustomerFactory(country="DE")
     lines = [
-        services.LineSpec(description="Monthly", unit_amount=Money("8.39", currency), tax=Money("1.60", currency)),
-        services.LineSpec(description="Extra", unit_amount=Money("4.20", currency), tax=Money("0.80", currency)),
+        services.LineSpec(description="Monthly", unit_amount=Money("9.99", currency)),
+        services.LineSpec(description="Extra", unit_amount=Money("5.00", currency)),
     ]
     invoice = services.invoice_finalize(
         invoice=services.invoice_create(customer=customer, currency=currency, lines=lines)
     )
+    assert [(line.net.amount, line.tax_amount.amount) for line in invoice.lines.order_by("position")] == [
+        (Decimal("8.40"), Decimal("1.59")),
+        (Decimal("4.20"), Decimal("0.80")),
+    ]
     payment = services.invoice_pay(
         invoice=invoice, payment_method=sandbox_card(customer=customer, account=sandbox_account())
     )
@@ -81,21 +93,23 @@ def test_a_pending_refund_issues_its_credit_note_when_it_succeeds_and_a_failed_o
 
 
 def test_a_zero_decimal_currency_is_credited_in_whole_units():
+    _german_vat()
     customer = CustomerFactory()
     invoice = services.invoice_finalize(
         invoice=services.invoice_create(
             customer=customer,
             currency="JPY",
-            lines=[services.LineSpec(description="Monthly", unit_amount=Money("909", "JPY"), tax=Money("91", "JPY"))],
+            lines=[services.LineSpec(description="Monthly", unit_amount=Money("1000", "JPY"))],
         )
     )
+    assert (invoice.tax_total.amount, invoice.total.amount) == (Decimal("160"), Decimal("1000"))  # 1000 / 1.19 = 840
     payment = services.invoice_pay(
         invoice=invoice, payment_method=sandbox_card(customer=customer, account=sandbox_account())
     )
 
     note = CreditNote.objects.get(refund=payment_refund(payment=payment, amount=Money("333", "JPY")))
 
-    assert (note.subtotal.amount, note.tax.amount) == (Decimal("303"), Decimal("30"))
+    assert (note.subtotal.amount, note.tax.amount) == (Decimal("280"), Decimal("53"))  # 333 x 160 / 1000 = 53.3
 
 
 @given(

@@ -121,6 +121,7 @@ def subscription_change_plan(*, subscription: Subscription, plan: Plan, return_u
             start=now,
             end=period_end(plan, now),
             price=price,
+            card=card,
             amount=Money(due, sub.currency),
             description=f"{plan.name} from {now:%Y-%m-%d}, less {format_amount(credit, sub.currency)} {sub.currency} unused on {sub.plan.name}",
         )

@@ -37,7 +37,7 @@ from payments.services import (
 from plans.models import LIVE_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
 from plans.periods import period_end, trial_end
 from plans.selectors import plan_current_price
-from plans.services.renewal import period_invoice
+from plans.services.renewal import period_invoice, tax_terms
 from plans.services.subscriptions import subscription_create
 
 Status = Subscription.Status
@@ -203,7 +203,7 @@ def subscription_start(
     """A trial (with or without a card, per the plan), or the first period charged now on-session
     (3-D Secure leaves it `incomplete` until the customer finishes). A free-trial coupon sets the
     trial's length; any coupon is redeemed with the subscription, in its transaction. `ip_country`
-    (checked by `checkout`) is evidence for the first invoice's tax; nothing stores it yet."""
+    (checked by `checkout`) is evidence for the first invoice's tax, which stores it."""
     now = clock.now()
     trial_override = trial_override_for(coupon.coupon) if coupon else None
 
@@ -276,7 +276,15 @@ def subscription_start(
             next_billing_at=now + timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS),
         )
         redeem(sub)
-        invoice = period_invoice(sub=sub, purpose=SubscriptionInvoice.Purpose.FIRST, start=now, end=ends, price=price)
+        invoice = period_invoice(
+            sub=sub,
+            purpose=SubscriptionInvoice.Purpose.FIRST,
+            start=now,
+            end=ends,
+            price=price,
+            card=payment_method,
+            ip_country=ip_country,
+        )
     payment = None
     if invoice.status == Invoice.Status.OPEN:
         payment = invoice_pay(invoice=invoice, payment_method=payment_method, off_session=False, return_url=return_url)
@@ -321,6 +329,7 @@ def _pass_buy(
                     description=plan.name, unit_amount=price.amount, discount=discount, reference=f"price:{price.pk}"
                 )
             ],
+            terms=tax_terms(plan, method, ip_country),
             source=f"access:{access.id}",
             description=plan.name,
         )

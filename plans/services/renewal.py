@@ -12,8 +12,16 @@ from coupons.services import discount_for_invoice
 from integrations.kernel import clock
 from integrations.kernel.db import update_rows
 from integrations.services import events_emit
-from payments.models import Invoice, Payment
-from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay, payment_cancel, payment_retry
+from payments.models import Invoice, Payment, PaymentMethod
+from payments.services import (
+    LineSpec,
+    TaxTerms,
+    invoice_create,
+    invoice_finalize,
+    invoice_pay,
+    payment_cancel,
+    payment_retry,
+)
 from plans import notifications
 from plans.locks import subscription_lock
 from plans.models import DUE_STATUSES, PlanPrice, Subscription, SubscriptionInvoice
@@ -40,6 +48,14 @@ def renewal_source(sub_id: str, start: datetime) -> str:
     return f"{sub_id}:{Purpose.RENEWAL}:{start.isoformat()}"
 
 
+def tax_terms(plan, card: PaymentMethod | None, ip_country: str = "") -> TaxTerms:
+    """The tax terms of a sale of `plan` charged to `card`: the plan's behaviour, the card's issuing
+    country and the app's IP country as evidence. Every invoice of a plan is built with these."""
+    return TaxTerms(
+        behavior=plan.tax_behavior, card_country=card.country if card is not None else "", ip_country=ip_country
+    )
+
+
 def period_invoice(
     *,
     sub: Subscription,
@@ -47,12 +63,15 @@ def period_invoice(
     start: datetime,
     end: datetime,
     price: PlanPrice,
+    card: PaymentMethod | None,
     amount: Money | None = None,
     description: str | None = None,
+    ip_country: str = "",
 ) -> Invoice:
-    """The invoice for one period (or an upgrade), finalized, with the discounts coupons give on it.
-    Unique per subscription, purpose and period start, so billing the same period again finds it
-    instead of making another."""
+    """The invoice for one period (or an upgrade), finalized, with the discounts coupons give on it,
+    taxed on the evidence of the billing country, the `card` it will be charged to and the app's
+    `ip_country`. Unique per subscription, purpose and period start, so billing the same period
+    again finds it instead of making another."""
     source = f"{sub.id}:{purpose}:{start.isoformat()}"
     existing = Invoice.objects.filter(source=source).first()
     if existing is not None:
@@ -67,7 +86,12 @@ def period_invoice(
         reference=f"price:{price.pk}",
     )
     invoice = invoice_create(
-        customer=sub.customer, currency=sub.currency, lines=[line], source=source, description=plan.name
+        customer=sub.customer,
+        currency=sub.currency,
+        lines=[line],
+        terms=tax_terms(plan, card, ip_country),
+        source=source,
+        description=plan.name,
     )
     SubscriptionInvoice.objects.get_or_create(
         invoice=invoice,
@@ -140,7 +164,12 @@ def _bill_locked(*, sub: Subscription, as_of: datetime):
 
     price = renewal_price(sub)
     invoice = period_invoice(
-        sub=sub, purpose=Purpose.RENEWAL, start=end, end=period_end(price.plan, end, anchor=end), price=price
+        sub=sub,
+        purpose=Purpose.RENEWAL,
+        start=end,
+        end=period_end(price.plan, end, anchor=end),
+        price=price,
+        card=card,
     )
     sub.refresh_from_db()
     if invoice.status != Invoice.Status.OPEN:  # a zero invoice, paid at once: the hook advanced the period
