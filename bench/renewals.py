@@ -1,17 +1,22 @@
 """Renewals per second of the billing engine on PostgreSQL with the sandbox gateway, and in the
 same run the plain-SQL ceiling: pgbench writing the same rows per renewal.
 
-    .venv/bin/python bench/renewals.py --subscriptions 5000 --workers 2
+    .venv/bin/python bench/renewals.py --subscriptions 5000 --workers 2 [--tax both|off|on]
 
 Setup (customers, cards, due subscriptions) is bulk-loaded and not timed. Then W `run_billing`
 processes run at once over the due subscriptions (each claims batches with SKIP LOCKED). The
 ceiling replays one renewal's writes (the same INSERTs and UPDATEs, into copies of the same
 tables with the same indexes) as a pgbench transaction, with the same number of clients.
+
+`--tax both` (the default) measures the engine twice in the same run on the same database, the
+billing tables emptied in between: tax off (no registration), then tax on (an `eu_oss`
+registration, customers spread over the member states, each taxed at its own rate).
 """
 
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,20 +26,25 @@ from pathlib import Path
 
 from _support import ROOT, django_setup, migrate, postgres
 
+# Tax on: consumers across the EU, each with a card of their own country, so the evidence agrees.
+TAXED_COUNTRIES = ["DE", "FR", "IT", "ES", "NL", "AT", "BE", "PL", "SE", "IE"]
 
-def prepare(count: int):
+
+def prepare(count: int, *, taxed: bool = False):
     from django.db import connection
     from django.utils import timezone
 
     from integrations.kernel.ids import new_id
     from payments.gateways.sandbox.models import SandboxCard
-    from payments.models import Customer, PaymentMethod
+    from payments.models import Customer, GatewayAccount, PaymentMethod
     from payments.services import gateway_account_create
-    from plans.models import Subscription
+    from plans.models import Plan, Subscription
     from plans.services import plan_create
 
-    account = gateway_account_create(provider="sandbox", display_name="Sandbox")
-    plan = plan_create(
+    account = GatewayAccount.objects.filter(provider="sandbox").first() or gateway_account_create(
+        provider="sandbox", display_name="Sandbox"
+    )
+    plan = Plan.objects.filter(code="monthly-bench").first() or plan_create(
         code="monthly-bench",
         name="Monthly",
         kind="recurring",
@@ -42,12 +52,19 @@ def prepare(count: int):
         prices=[{"amount": "9.99", "currency": "EUR"}],
     )
     price = plan.prices.get()
+    if taxed:
+        import datetime as dt
+
+        from payments.tax.services import tax_registration_create
+
+        tax_registration_create(country="DE", scheme="eu_oss", number="EU276000001", active_from=dt.date(2020, 1, 1))
     now = timezone.now()
     due = now - timedelta(minutes=1)
     customers, cards, methods, subs = [], [], [], []
     for i in range(count):
+        country = TAXED_COUNTRIES[i % len(TAXED_COUNTRIES)] if taxed else "DE"
         customer = Customer(
-            id=new_id("cus"), external_id=f"bench-{i}", email=f"b{i}@example.com", country="DE", currency="EUR"
+            id=new_id("cus"), external_id=f"bench-{i}", email=f"b{i}@example.com", country=country, currency="EUR"
         )
         card = SandboxCard(
             token=new_id("tok"),
@@ -68,6 +85,7 @@ def prepare(count: int):
             last4="4242",
             exp_month=12,
             exp_year=2034,
+            country=country if taxed else "",
             is_default=True,
         )
         customers.append(customer)
@@ -127,10 +145,10 @@ PGBENCH_SCRIPT = """
 \\set n random(1, 1000000000)
 BEGIN;
 SELECT id FROM bench_sub WHERE id = :n FOR UPDATE SKIP LOCKED;
-INSERT INTO bench_invoice (id, customer_id, currency, status, subtotal, subtotal_currency, discount_total, discount_total_currency, tax_total, tax_total_currency, total, total_currency, source, description, created_at, attempt_count)
-  VALUES ('inv_' || :client_id || '_' || :n, 'cus_x', 'EUR', 'draft', 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'sub_' || :client_id || '_' || :n, 'Monthly', now(), 0);
-INSERT INTO bench_invoiceline (invoice_id, position, description, quantity, unit_amount, unit_amount_currency, discount_amount, discount_amount_currency, tax_amount, tax_amount_currency, total, total_currency, reference)
-  VALUES ('inv_' || :client_id || '_' || :n, 1, 'Monthly', 1, 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'price:1');
+INSERT INTO bench_invoice (id, customer_id, currency, status, subtotal, subtotal_currency, discount_total, discount_total_currency, tax_total, tax_total_currency, total, total_currency, source, description, created_at, attempt_count, tax_inclusive, tax_status, tax_country, tax_subdivision, billing_country, card_country, ip_country, tax_evidence_conclusive, buyer_business_name, buyer_tax_id)
+  VALUES ('inv_' || :client_id || '_' || :n, 'cus_x', 'EUR', 'draft', 9.99, 'EUR', 0, 'EUR', 0, 'EUR', 9.99, 'EUR', 'sub_' || :client_id || '_' || :n, 'Monthly', now(), 0, true, 'not_registered', 'DE', '', 'DE', '', '', false, '', '');
+INSERT INTO bench_invoiceline (invoice_id, position, description, quantity, unit_amount, unit_amount_currency, discount_amount, discount_amount_currency, net, net_currency, tax_rate, tax_category, tax_amount, tax_amount_currency, total, total_currency, reference)
+  VALUES ('inv_' || :client_id || '_' || :n, 1, 'Monthly', 1, 9.99, 'EUR', 0, 'EUR', 9.99, 'EUR', 0, 'digital_services', 0, 'EUR', 9.99, 'EUR', 'price:1');
 INSERT INTO bench_link (invoice_id, subscription_id, purpose, period_start, period_end, price_id)
   VALUES ('inv_' || :client_id || '_' || :n, 'sub_x', 'renewal', now(), now() + interval '1 month', 1);
 INSERT INTO bench_event (id, type, created_at, customer_id, actor_type, actor_id, actor_name, payload) VALUES ('evt_a' || :client_id || '_' || :n, 'invoice.created', now(), 'cus_x', '', '', '', '{"invoice": {"id": "inv"}}');
@@ -231,34 +249,68 @@ def pgbench_ceiling(url: str, renewals: int, clients: int) -> float:
     raise SystemExit(result.stdout)
 
 
+def empty_billing_tables(url: str) -> None:
+    """Between two measurements: the customers and everything billed to them gone (the plan and
+    the gateway account stay), so the second starts from the same tables as the first."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE payments_customer, integrations_event, payments_sandboxcard, payments_sandboxcharge,"
+            " payments_taxregistration, django_q_ormq, django_q_task CASCADE"
+        )
+        conn.execute("VACUUM ANALYZE")
+
+
+def measure(url: str, count: int, workers: int, *, taxed: bool) -> float:
+    from payments.models import Invoice, Payment
+    from plans.models import Subscription
+
+    started = time.perf_counter()
+    as_of = prepare(count, taxed=taxed)
+    label = "tax on (eu_oss)" if taxed else "tax off"
+    print(f"{label}: setup of {count} due subscriptions in {time.perf_counter() - started:.1f} s")
+    elapsed = run_engine(url, workers, as_of)
+    renewed = Subscription.objects.filter(cycles_billed=2).count()
+    invoices = Invoice.objects.filter(status="paid").count()
+    payments = Payment.objects.filter(status="succeeded").count()
+    taxed_invoices = Invoice.objects.filter(status="paid", tax_total__gt=0).count()
+    rate = renewed / elapsed
+    print(
+        f"{label}: {renewed} renewals in {elapsed:.2f} s with {workers} workers = {rate:.0f} renewals/s "
+        f"(paid invoices {invoices}, of them taxed {taxed_invoices}; succeeded payments {payments})"
+    )
+    return rate
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tax", choices=["both", "off", "on"], default="both")
+    parser.add_argument("--rounds", type=int, default=2, help="measurements of each; off and on alternate")
     args = parser.parse_args()
 
     with postgres() as url:
         django_setup(url)
         print(f"migrate: {migrate():.1f} s")
-        started = time.perf_counter()
-        as_of = prepare(args.subscriptions)
-        print(f"setup: {args.subscriptions} due subscriptions in {time.perf_counter() - started:.1f} s")
-        elapsed = run_engine(url, args.workers, as_of)
-
-        from payments.models import Invoice, Payment
-        from plans.models import Subscription
-
-        renewed = Subscription.objects.filter(cycles_billed=2).count()
-        invoices = Invoice.objects.filter(status="paid").count()
-        payments = Payment.objects.filter(status="succeeded").count()
-        rate = renewed / elapsed
-        print(
-            f"engine: {renewed} renewals in {elapsed:.2f} s with {args.workers} workers = {rate:.0f} renewals/s "
-            f"(paid invoices {invoices}, succeeded payments {payments})"
-        )
+        runs: dict[bool, list[float]] = {}
+        modes = {"both": (False, True), "off": (False,), "on": (True,)}[args.tax]
+        for _ in range(args.rounds):
+            for taxed in modes:
+                if runs:
+                    empty_billing_tables(url)
+                runs.setdefault(taxed, []).append(measure(url, args.subscriptions, args.workers, taxed=taxed))
+        rates = {taxed: statistics.median(values) for taxed, values in runs.items()}
+        for taxed, values in runs.items():
+            shown = ", ".join(f"{value:.0f}" for value in values)
+            print(f"{'tax on' if taxed else 'tax off'}: {shown} renewals/s, median {rates[taxed]:.0f}")
+        if len(rates) == 2:
+            print(f"tax on / tax off (medians): {rates[True] / rates[False]:.2f}")
+        rate = rates[False] if False in rates else rates[True]
         ceiling = pgbench_ceiling(url, args.subscriptions, args.workers)
         print(f"plain-SQL ceiling (pgbench, same writes per renewal, {args.workers} clients): {ceiling:.0f} renewals/s")
-        print(f"ratio: {rate / ceiling:.2f} of the ceiling")
+        print(f"ratio: {rate / ceiling:.2f} of the ceiling ({'tax off' if False in rates else 'tax on'})")
 
 
 if __name__ == "__main__":
