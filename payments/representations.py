@@ -28,6 +28,7 @@ def customer_repr(customer: Customer) -> dict:
         "email": customer.email,
         "name": customer.name,
         "country": customer.country,
+        "subdivision": customer.subdivision or None,
         "currency": customer.currency,
         "business_name": customer.business_name,
         "tax_id": customer.tax_id,
