@@ -142,6 +142,14 @@ class PaymentMethodAttachSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=255, help_text="The token the gateway gave the app for the card.")
 
 
+class PriceTaxSerializer(serializers.Serializer):
+    """The tax of a price as charged to a customer (payments.representations.price_tax_repr)."""
+
+    rate = serializers.CharField(help_text='A fraction: "0.19" is 19%; "0" under the reverse charge.')
+    amount = MoneyOutputField(help_text="The tax: included in the price (inclusive) or added to it (exclusive).")
+    inclusive = serializers.BooleanField(help_text="Whether the price includes the tax (the plan's tax_behavior).")
+
+
 class InvoiceLineSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(invoice_line_repr)
     amount = MoneyOutputField(help_text="Quantity x unit amount, before discounts.")
