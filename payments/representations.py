@@ -1,6 +1,8 @@
 """How payments' resources look outside: one function each, which the API answers with and
 events carry (the API serializers only describe them)."""
 
+from typing import TYPE_CHECKING
+
 from moneyed import Money
 
 from integrations.kernel.representation import datetime_repr
@@ -20,6 +22,9 @@ from payments.models import (
 )
 from payments.tax.rules import rate_repr
 
+if TYPE_CHECKING:
+    from payments.services.invoices import PriceQuote
+
 
 def customer_repr(customer: Customer) -> dict:
     return {
@@ -28,6 +33,7 @@ def customer_repr(customer: Customer) -> dict:
         "email": customer.email,
         "name": customer.name,
         "country": customer.country,
+        "subdivision": customer.subdivision or None,
         "currency": customer.currency,
         "business_name": customer.business_name,
         "tax_id": customer.tax_id,
@@ -38,6 +44,14 @@ def customer_repr(customer: Customer) -> dict:
         "updated_at": datetime_repr(customer.updated_at),
         "erased_at": datetime_repr(customer.erased_at),
     }
+
+
+def price_tax_repr(quote: "PriceQuote") -> dict | None:
+    """The tax of a quoted price (`price_tax` of a customer's plan): null where none applies;
+    under the reverse charge rate "0" and amount 0."""
+    if not quote.taxed:
+        return None
+    return {"rate": rate_repr(quote.rate), "amount": money_repr(quote.tax), "inclusive": quote.inclusive}
 
 
 def gateway_account_repr(account: GatewayAccount) -> dict:

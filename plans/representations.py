@@ -3,6 +3,7 @@ carry (the API serializers only describe them)."""
 
 from integrations.kernel.representation import datetime_repr
 from payments.currency import money_repr
+from payments.representations import price_tax_repr
 from plans.models import Access, Plan, Subscription
 from plans.selectors import grace_ends, plan_current_prices
 
@@ -42,8 +43,16 @@ def plan_repr(plan: Plan) -> dict:
 
 
 def plan_for_sale_repr(plan: Plan) -> dict:
-    """A customer's view of a plan on sale: the price in their currency (`plan_list_for_sale`)."""
-    return {**_plan_terms(plan), "price": money_repr(plan.prices_in_currency[0].amount)}
+    """A customer's view of a plan on sale (`plan_list_for_sale`, quoted by `plans_priced_for`):
+    `price` in their currency as the plan is priced, and as it is charged to them: `price_tax`
+    (null where no tax applies) and `price_total`, what they pay."""
+    quote = plan.price_quote
+    return {
+        **_plan_terms(plan),
+        "price": money_repr(plan.prices_in_currency[0].amount),
+        "price_tax": price_tax_repr(quote),
+        "price_total": money_repr(quote.total),
+    }
 
 
 def subscription_repr(sub: Subscription) -> dict:

@@ -9,7 +9,8 @@ from coupons.models import Discount
 from integrations.kernel import clock
 from integrations.kernel.errors import NotFound
 from integrations.models import Event
-from payments.models import Invoice, Payment, PaymentMethod, Refund
+from payments.models import Customer, Invoice, Payment, PaymentMethod, Refund
+from payments.services import Buyer, PriceAsked, price_quotes
 from plans.models import ENTITLED_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
 
 
@@ -60,6 +61,21 @@ def plan_list_for_sale(*, currency: str) -> QuerySet[Plan]:
         )
         .distinct()
     )
+
+
+def plans_priced_for(*, customer: Customer, plans, country: str | None = None) -> list[Plan]:
+    """The plans of `plan_list_for_sale` (a page of them), each with `price_quote`: its price as
+    charged to the customer (payments' quote, what the first invoice would be: tax per the plan's
+    behaviour; in `country` if given, else the customer's). One read of the tax table for all."""
+    plans = list(plans)
+    quotes = price_quotes(
+        buyer=Buyer.of(customer),
+        prices=[PriceAsked(plan.prices_in_currency[0].amount, plan.tax_behavior) for plan in plans],
+        country=country,
+    )
+    for plan, quote in zip(plans, quotes, strict=True):
+        plan.price_quote = quote
+    return plans
 
 
 def plan_is_referenced(*, plan: Plan) -> bool:

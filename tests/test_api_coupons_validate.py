@@ -35,6 +35,7 @@ def test_validate_previews_the_first_invoice_with_the_discount(operator_client, 
         "preview": {
             "subtotal": {"amount": "10.00", "currency": "EUR"},
             "discount": {"amount": "2.50", "currency": "EUR"},
+            "tax": {"amount": "0.00", "currency": "EUR"},  # no registration: nothing taxed
             "total": {"amount": "7.50", "currency": "EUR"},
         },
     }
@@ -55,6 +56,7 @@ def test_validate_previews_an_amount_coupon_in_the_customers_currency(operator_c
     assert body["preview"] == {
         "subtotal": {"amount": "1000", "currency": "JPY"},
         "discount": {"amount": "300", "currency": "JPY"},
+        "tax": {"amount": "0", "currency": "JPY"},
         "total": {"amount": "700", "currency": "JPY"},
     }
 
@@ -70,6 +72,7 @@ def test_validate_of_a_free_trial_coupon_previews_nothing_to_pay_and_the_trial(
     assert body["preview"] == {
         "subtotal": {"amount": "10.00", "currency": "EUR"},
         "discount": {"amount": "10.00", "currency": "EUR"},
+        "tax": {"amount": "0.00", "currency": "EUR"},
         "total": {"amount": "0.00", "currency": "EUR"},
         "trial": {"length": 2, "unit": "week"},
     }

@@ -18,7 +18,7 @@ from payments.api.serializers import (
 from payments.services import customer_create, payment_refund
 from payments.tests.factories import sandbox_account, sandbox_card
 from plans.api.serializers import AccessSerializer, CustomerPlanSerializer, PlanSerializer, SubscriptionSerializer
-from plans.selectors import plan_list_for_sale
+from plans.selectors import plan_list_for_sale, plans_priced_for
 from plans.services import checkout
 from plans.tests.factories import PlanFactory
 
@@ -78,7 +78,9 @@ def test_a_serializers_fields_are_exactly_what_its_representation_gives(sold, se
 
 def test_invoice_lines_and_plans_for_sale_are_described_as_they_are_rendered(sold):
     line = sold["invoice"].lines.get()
-    for_sale = plan_list_for_sale(currency="EUR").get(pk=sold["plan"].pk)
+    [for_sale] = plans_priced_for(
+        customer=sold["customer"], plans=plan_list_for_sale(currency="EUR").filter(pk=sold["plan"].pk)
+    )
 
     assert set(InvoiceLineSerializer(line).data) == set(InvoiceLineSerializer().fields)
     assert set(CustomerPlanSerializer(for_sale).data) == set(CustomerPlanSerializer().fields)

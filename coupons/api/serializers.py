@@ -137,9 +137,10 @@ class CouponTrialSerializer(serializers.Serializer):
 
 
 class CouponPreviewSerializer(serializers.Serializer):
-    subtotal = MoneyOutputField()
+    subtotal = MoneyOutputField(help_text="The plan's price, before the discount.")
     discount = MoneyOutputField()
-    total = MoneyOutputField()
+    tax = MoneyOutputField(help_text="The tax of the invoice: included in the total (inclusive plans) or added to it.")
+    total = MoneyOutputField(help_text="What will be charged: after the discount, tax added for exclusive plans.")
     trial = CouponTrialSerializer(required=False, help_text="free_trial coupons: the trial the signup gets.")
 
 

@@ -20,6 +20,7 @@ from payments.services import (
     customer_update,
 )
 from payments.services.tax_ids import tax_id_read
+from payments.tax.subdivisions import customer_subdivision_read
 
 
 class CustomerPaymentMethodInline(ReadOnlyInline):
@@ -67,6 +68,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "email",
         "name",
         "country",
+        "subdivision",
         "currency",
         "currency_fixed_at",
         "business_name",
@@ -98,10 +100,19 @@ class CustomerAdmin(admin.ModelAdmin):
                 "A new one is verified with VIES after saving.",
             )
             form.clean_tax_id = _clean_tax_id
+        if "subdivision" in form.base_fields:  # "CA-QC" is longer than the column, which holds "QC"
+            form.base_fields["subdivision"] = forms.CharField(
+                required=False,
+                max_length=16,
+                label="Subdivision",
+                help_text="US state or Canadian province or territory for its tax (ISO 3166-2: QC or CA-QC); "
+                "empty elsewhere.",
+            )
+            form.clean_subdivision = _clean_subdivision
         return form
 
     def save_model(self, request, obj, form, change):
-        editable = ("external_id", "email", "name", "country", "business_name", "tax_id")
+        editable = ("external_id", "email", "name", "country", "subdivision", "business_name", "tax_id")
         data = {field: form.cleaned_data[field] for field in editable}
         if change:
             saved = customer_update(customer=obj, **{f: v for f, v in data.items() if f in form.changed_data})
@@ -116,6 +127,15 @@ def _clean_tax_id(form):
     except InvalidRequest as error:
         raise forms.ValidationError(error.message) from None
     return tax_id.number if tax_id else None
+
+
+def _clean_subdivision(form):
+    if "country" not in form.cleaned_data:  # the country's own error says what is wrong
+        return form.cleaned_data.get("subdivision") or ""
+    try:
+        return customer_subdivision_read(raw=form.cleaned_data.get("subdivision"), country=form.cleaned_data["country"])
+    except InvalidRequest as error:
+        raise forms.ValidationError(error.message) from None
 
 
 def _clean_country(form):

@@ -24,6 +24,10 @@ class CustomerSerializer(Represented, serializers.ModelSerializer):
         help_text="verified: VIES confirmed it (an EU VAT id); unverified: not (yet) confirmed, taxed as a consumer.",
     )
     tax_id_country = serializers.CharField(allow_null=True, help_text="ISO 3166-1 alpha-2 of the tax id's prefix.")
+    subdivision = serializers.CharField(
+        allow_null=True,
+        help_text='US state or Canadian province or territory (ISO 3166-2 without the country: "QC"), or null.',
+    )
 
     class Meta:
         model = Customer
@@ -33,6 +37,7 @@ class CustomerSerializer(Represented, serializers.ModelSerializer):
             "email",
             "name",
             "country",
+            "subdivision",
             "currency",
             "business_name",
             "tax_id",
@@ -53,6 +58,13 @@ TAX_ID_HELP = (
 )
 
 
+SUBDIVISION_HELP = (
+    'US or Canadian customers: their state, province or territory for its tax, ISO 3166-2 ("QC" or "CA-QC"; '
+    'stored and shown as "QC"). Any other country, or a code not of the customer\'s country, answers 400 '
+    'parameter_invalid; null or "" removes it. A change of country clears it unless a new one is given.'
+)
+
+
 class CustomerCreateSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=255)
     email = serializers.EmailField(max_length=254)
@@ -61,6 +73,9 @@ class CustomerCreateSerializer(serializers.Serializer):
     business_name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     tax_id = serializers.CharField(
         max_length=40, required=False, allow_null=True, allow_blank=True, default=None, help_text=TAX_ID_HELP
+    )
+    subdivision = serializers.CharField(
+        max_length=16, required=False, allow_null=True, allow_blank=True, default=None, help_text=SUBDIVISION_HELP
     )
 
 
@@ -72,6 +87,9 @@ class CustomerUpdateSerializer(serializers.Serializer):
     business_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
     tax_id = serializers.CharField(
         max_length=40, required=False, allow_null=True, allow_blank=True, help_text=TAX_ID_HELP
+    )
+    subdivision = serializers.CharField(
+        max_length=16, required=False, allow_null=True, allow_blank=True, help_text=SUBDIVISION_HELP
     )
 
 
@@ -122,6 +140,14 @@ class PaymentMethodSerializer(Represented, serializers.ModelSerializer):
 class PaymentMethodAttachSerializer(serializers.Serializer):
     gateway = serializers.CharField(help_text="The gateway id from GET /api/v1/me/gateway.")
     token = serializers.CharField(max_length=255, help_text="The token the gateway gave the app for the card.")
+
+
+class PriceTaxSerializer(serializers.Serializer):
+    """The tax of a price as charged to a customer (payments.representations.price_tax_repr)."""
+
+    rate = serializers.CharField(help_text='A fraction: "0.19" is 19%; "0" under the reverse charge.')
+    amount = MoneyOutputField(help_text="The tax: included in the price (inclusive) or added to it (exclusive).")
+    inclusive = serializers.BooleanField(help_text="Whether the price includes the tax (the plan's tax_behavior).")
 
 
 class InvoiceLineSerializer(Represented, serializers.ModelSerializer):

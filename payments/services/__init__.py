@@ -34,8 +34,12 @@ from payments.services.data_protection import (
 )
 from payments.services.gateway_accounts import gateway_account_create, gateway_account_update
 from payments.services.invoices import (
+    Buyer,
     LineSpec,
+    PriceAsked,
+    PriceQuote,
     TaxTerms,
+    buyer_priced_in,
     invoice_create,
     invoice_finalize,
     invoice_mark_paid,
@@ -44,6 +48,8 @@ from payments.services.invoices import (
     invoice_numbers_reserve,
     invoice_void,
     invoices_mark_paid,
+    price_quote,
+    price_quotes,
 )
 from payments.services.payment_methods import (
     gateway_account_check,
@@ -61,9 +67,13 @@ from payments.services.webhooks import gateway_webhook_receive
 __all__ = [
     "CUSTOMER_TOKEN_PREFIX",
     "OPEN_PAYMENT_STATUSES",
+    "Buyer",
     "InvoiceSpec",
     "LineSpec",
+    "PriceAsked",
+    "PriceQuote",
     "TaxTerms",
+    "buyer_priced_in",
     "customer_anonymise",
     "customer_create",
     "customer_tax_id_verify",
@@ -107,6 +117,8 @@ __all__ = [
     "payments_start_batch",
     "payout_record",
     "payouts_create_sandbox",
+    "price_quote",
+    "price_quotes",
     "refund_apply_result",
     "refund_sync",
     "refunds_reconcile",

@@ -22,6 +22,7 @@ from payments.representations import (
     customer_repr,
 )
 from payments.services.tax_ids import customer_tax_id_apply, tax_id_read, tax_id_verify_later
+from payments.tax.subdivisions import customer_subdivision_read
 
 logger = logging.getLogger("payments")
 
@@ -53,10 +54,13 @@ def customer_create(
     name: str = "",
     business_name: str = "",
     tax_id: str | None = None,
+    subdivision: str | None = None,
 ) -> Customer:
-    """A new customer; a business gives its `tax_id` (checked here, verified with VIES after commit)."""
+    """A new customer; a business gives its `tax_id` (checked here, verified with VIES after commit).
+    A US or Canadian customer may give their state or province (`subdivision`, "QC" or "CA-QC")."""
     external_id = _check_external_id(external_id)
     country = normalize_country(country)
+    subdivision = customer_subdivision_read(raw=subdivision, country=country)
     read_tax_id = tax_id_read(raw=tax_id, country=country)
     if Customer.objects.filter(external_id=external_id).exists():
         raise Conflict(
@@ -66,6 +70,7 @@ def customer_create(
         external_id=external_id,
         email=email,
         country=country,
+        subdivision=subdivision,
         name=name,
         business_name=(business_name or "").strip(),
         currency=country_currency(country),
@@ -83,13 +88,15 @@ def customer_create(
     return customer
 
 
-_EDITABLE = ("external_id", "email", "name", "country", "business_name", "tax_id")
+_EDITABLE = ("external_id", "email", "name", "country", "subdivision", "business_name", "tax_id")
 
 
 @transaction.atomic
 def customer_update(*, customer: Customer, **changes) -> Customer:
-    """Change any of external_id, email, name, country, business_name, tax_id; the currency follows
-    the country until a payment fixes it. A new tax_id starts unverified (null or "" removes it)."""
+    """Change any of external_id, email, name, country, subdivision, business_name, tax_id; the
+    currency follows the country until a payment fixes it. A new tax_id starts unverified (null or
+    "" removes it). A new country clears the subdivision unless the change gives one of the new
+    country's: a state or province of the old country says nothing of where the customer is now."""
     unknown = set(changes) - set(_EDITABLE)
     if unknown:
         raise InvalidRequest(f"Cannot change {', '.join(sorted(unknown))}.", code="parameter_invalid")
@@ -101,6 +108,11 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
             raise Conflict("Another customer has this external_id.", code="customer_exists", param="external_id")
     if "country" in changes:
         changes["country"] = normalize_country(changes["country"])
+    country = changes.get("country", customer.country)
+    if "subdivision" in changes:
+        changes["subdivision"] = customer_subdivision_read(raw=changes["subdivision"], country=country)
+    elif country != customer.country:
+        changes["subdivision"] = ""
     if "business_name" in changes:
         changes["business_name"] = (changes["business_name"] or "").strip()
     status_before, tax_id_changed = customer.tax_id_status, False

@@ -1,8 +1,10 @@
 """Invoices: taxed drafts whose lines add up exactly, gap-free numbers, and their states (open, paid, void, uncollectible)."""
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -16,6 +18,7 @@ from integrations.services import event_emit, events_emit
 from payments import hooks
 from payments.currency import (
     money,
+    normalize_country,
 )
 from payments.models import (
     Customer,
@@ -179,6 +182,86 @@ def invoice_build(
     for row in rows:
         row.invoice = invoice
     return invoice, rows
+
+
+@dataclass(frozen=True)
+class PriceAsked:
+    """A price to quote: an amount as priced (a plan's price), whether it includes tax, and the
+    discount a coupon would take off it."""
+
+    amount: Money
+    behavior: str = "inclusive"
+    discount: Money | None = None
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """A price as it would be charged to a buyer: the one-line invoice `invoice_build` makes of it.
+    `price` as priced; `net` after the discount, without tax; `total` what is charged. `taxed`:
+    tax applies (collected at `rate`, or reverse-charged at 0); otherwise `tax_status` says why not
+    (not_registered, no_rate) and the total is the price less the discount."""
+
+    price: Money
+    discount: Money
+    net: Money
+    tax: Money
+    total: Money
+    rate: Decimal
+    inclusive: bool
+    tax_status: str
+    tax_country: str
+
+    @property
+    def taxed(self) -> bool:
+        return self.tax_status in (Invoice.TaxStatus.COLLECTING, Invoice.TaxStatus.REVERSE_CHARGE)
+
+
+def buyer_priced_in(buyer: Buyer, country: object = None) -> Buyer:
+    """The buyer as a price for `country` sees them (a customer browsing another country's prices):
+    that country's tax, their own subdivision only in their own country, their tax id as it is.
+    No country: the buyer's. A country that is not ISO 3166-1 is a 400 country_invalid."""
+    if country is None or country == "":
+        return buyer
+    country = normalize_country(country)
+    return buyer if country == buyer.country else replace(buyer, country=country, subdivision="")
+
+
+def price_quotes(*, buyer: Buyer, prices: Sequence[PriceAsked], country: object = None) -> list[PriceQuote]:
+    """Each price as charged to the buyer today (the billing clock's day), in `country` if given
+    (`buyer_priced_in`). Each is the one-line invoice that `invoice_build` would make, so a quote
+    and the invoice that follows it cannot differ; the tax table is read once for all of them."""
+    buyer = buyer_priced_in(buyer, country)
+    table = tax_table_load(countries=[buyer.country])
+    quotes = []
+    for asked in prices:
+        invoice, [line] = invoice_build(
+            buyer=buyer,
+            currency=asked.amount.currency.code,
+            lines=[LineSpec(description="Quote", unit_amount=asked.amount, discount=asked.discount)],
+            terms=TaxTerms(behavior=asked.behavior),
+            table=table,
+        )
+        quotes.append(
+            PriceQuote(
+                price=line.unit_amount,
+                discount=line.discount_amount,
+                net=line.net,
+                tax=line.tax_amount,
+                total=line.total,
+                rate=line.tax_rate,
+                inclusive=invoice.tax_inclusive,
+                tax_status=invoice.tax_status,
+                tax_country=invoice.tax_country,
+            )
+        )
+    return quotes
+
+
+def price_quote(
+    *, buyer: Buyer, amount: Money, behavior: str, discount: Money | None = None, country: object = None
+) -> PriceQuote:
+    """One price as charged to the buyer (`price_quotes` for one)."""
+    return price_quotes(buyer=buyer, prices=[PriceAsked(amount, behavior, discount)], country=country)[0]
 
 
 @transaction.atomic

@@ -310,6 +310,7 @@ def test_get_customer_does_not_expose_currency_fixed_at_or_tokens(operator_clien
         "email",
         "name",
         "country",
+        "subdivision",
         "currency",
         "business_name",
         "tax_id",

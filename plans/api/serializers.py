@@ -4,7 +4,7 @@ from rest_framework import serializers
 from integrations.kernel.api.fields import DESCRIPTION_MAX_LENGTH, ColumnIntegerField
 from integrations.kernel.representation import Represented
 from payments.api.fields import MONEY_SCHEMA, MoneyOutputField
-from payments.api.serializers import InvoiceSerializer, NextActionSerializer
+from payments.api.serializers import InvoiceSerializer, NextActionSerializer, PriceTaxSerializer
 from payments.currency import money_repr
 from payments.representations import payment_next_action
 from plans.models import Access, Plan, Subscription
@@ -61,14 +61,18 @@ class PlanSerializer(_PlanBaseSerializer):
 
 
 class CustomerPlanSerializer(_PlanBaseSerializer):
-    """A customer's view: the price in their currency."""
+    """A customer's view: the price in their currency, and as it is charged to them."""
 
     represent = staticmethod(plan_for_sale_repr)
-    price = MoneyOutputField()
+    price = MoneyOutputField(help_text="As the plan is priced (tax included or not, per tax_behavior).")
+    price_tax = PriceTaxSerializer(
+        allow_null=True, read_only=True, help_text="The tax this customer pays on the price; null when none applies."
+    )
+    price_total = MoneyOutputField(help_text="What this customer pays: the price, with the tax added if exclusive.")
 
     class Meta:
         model = Plan
-        fields = [*_PLAN_FIELDS, "price"]
+        fields = [*_PLAN_FIELDS, "price", "price_tax", "price_total"]
         read_only_fields = fields
 
 

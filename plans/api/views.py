@@ -87,8 +87,15 @@ class MePlanListView(generics.ListAPIView):
     serializer_class = CustomerPlanSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("country", str, description="ISO 3166-1 alpha-2; default: the customer's.")],
-        summary="Plans on sale, priced in the country's currency",
+        parameters=[
+            OpenApiParameter(
+                "country",
+                str,
+                description="ISO 3166-1 alpha-2; default: the customer's. Prices in its currency, taxed as there "
+                "(the customer's subdivision counts only in their own country).",
+            )
+        ],
+        summary="Plans on sale, priced in the country's currency and as charged to this customer",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -98,6 +105,13 @@ class MePlanListView(generics.ListAPIView):
         customer = self.request.user.customer
         currency = country_currency(normalize_country(country)) if country else customer.currency
         return selectors.plan_list_for_sale(currency=currency)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        priced = selectors.plans_priced_for(
+            customer=request.user.customer, plans=page, country=request.query_params.get("country")
+        )
+        return self.get_paginated_response(self.get_serializer(priced, many=True).data)
 
 
 class MeCheckoutView(APIView):

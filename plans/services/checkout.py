@@ -27,12 +27,14 @@ from payments.currency import normalize_country
 from payments.gateways.base import ChargeStatus
 from payments.models import Customer, Invoice, Payment, PaymentMethod
 from payments.services import (
+    Buyer,
     LineSpec,
     gateway_account_check,
     invoice_create,
     invoice_finalize,
     invoice_pay,
     payment_method_setup,
+    price_quote,
 )
 from plans.models import LIVE_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
 from plans.periods import period_end, trial_end
@@ -350,7 +352,9 @@ def coupon_preview(*, customer: Customer, code: object, plan: Plan | str, addres
     `{valid, reason, discount, preview}`. A code that cannot be used is `valid: false` with the
     coupon error code as `reason` (never an error); an unknown plan is a 400 (resource_missing).
     `preview` is the first invoice in the customer's currency, Money values: {subtotal, discount,
-    total} (a free-trial coupon: all of it off, and its `trial`). An unknown code counts against the
+    tax, total}, `total` what will be charged (after the discount; tax added for an exclusive plan,
+    included for an inclusive one), taxed by payments' quote as the invoice will be (a free-trial
+    coupon: all of it off, nothing charged, and its `trial`). An unknown code counts against the
     customer's and the client `address`'s failed attempts; past a limit, 429 rate_limited."""
     if not isinstance(plan, Plan):
         plan_id, plan = plan, Plan.objects.filter(pk=plan).first()
@@ -367,13 +371,16 @@ def coupon_preview(*, customer: Customer, code: object, plan: Plan | str, addres
         return {"valid": False, "reason": refused.code, "discount": None, "preview": None}
     subtotal, trial = price.amount, trial_override_for(found.coupon)
     if trial:
+        nothing = Money(0, subtotal.currency)
         preview = {
             "subtotal": subtotal,
             "discount": subtotal,
-            "total": Money(0, subtotal.currency),
+            "tax": nothing,
+            "total": nothing,
             "trial": {"length": trial[0], "unit": trial[1]},
         }
     else:
-        discount = discount_preview(coupon=found.coupon, amount=subtotal)
-        preview = {"subtotal": subtotal, "discount": discount, "total": subtotal - discount}
+        discount = min(discount_preview(coupon=found.coupon, amount=subtotal), subtotal)
+        quote = price_quote(buyer=Buyer.of(customer), amount=subtotal, behavior=plan.tax_behavior, discount=discount)
+        preview = {"subtotal": subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total}
     return {"valid": True, "reason": None, "discount": coupon_discount_repr(found.coupon), "preview": preview}

@@ -46,7 +46,7 @@ def test_me_plans_answers_the_customer_plan_object_with_price_not_prices(custome
 
     [body] = customer_client.get("/api/v1/me/plans").json()["results"]
 
-    assert set(body) == PLAN_FIELDS | {"price"}
+    assert set(body) == PLAN_FIELDS | {"price", "price_tax", "price_total"}
     assert "prices" not in body
 
 
