@@ -27,6 +27,12 @@ class Plan(models.Model):
         INCLUSIVE = "inclusive"  # the prices include tax: the customer pays the price
         EXCLUSIVE = "exclusive"  # tax is added to the prices
 
+    class TaxCategory(models.TextChoices):
+        # The rate table's categories (payments/tax/rates.csv): a country without a row of a category taxes it
+        # at its digital_services rate.
+        DIGITAL_SERVICES = "digital_services", "digital services (streaming, video on demand)"
+        BROADCASTING = "broadcasting", "broadcasting (linear TV and radio, taxed lower in some countries)"
+
     class Status(models.TextChoices):
         ACTIVE = "active"
         ARCHIVED = "archived"
@@ -54,6 +60,12 @@ class Plan(models.Model):
         choices=TaxBehavior.choices,
         default=TaxBehavior.INCLUSIVE,
         help_text="Whether its prices include tax.",
+    )
+    tax_category = models.CharField(
+        max_length=30,
+        choices=TaxCategory.choices,
+        default=TaxCategory.DIGITAL_SERVICES,
+        help_text="What it sells, for its tax rate.",
     )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     archived_at = models.DateTimeField(null=True, blank=True)

@@ -28,6 +28,7 @@ def _plan_terms(plan: Plan) -> dict:
         "access_days": plan.access_days,
         "trial": trial,
         "tax_behavior": plan.tax_behavior,
+        "tax_category": plan.tax_category,
         "status": plan.status,
     }
 

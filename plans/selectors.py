@@ -70,7 +70,10 @@ def plans_priced_for(*, customer: Customer, plans, country: str | None = None) -
     plans = list(plans)
     quotes = price_quotes(
         buyer=Buyer.of(customer),
-        prices=[PriceAsked(plan.prices_in_currency[0].amount, plan.tax_behavior) for plan in plans],
+        prices=[
+            PriceAsked(plan.prices_in_currency[0].amount, plan.tax_behavior, category=plan.tax_category)
+            for plan in plans
+        ],
         country=country,
     )
     for plan, quote in zip(plans, quotes, strict=True):

@@ -19,7 +19,7 @@ from payments.tax.services import tax_rate_add
 from payments.tests.factories import CustomerFactory
 from payments.tests.tax_helpers import shipped_rates_loaded
 from plans import billing as billing_engine
-from plans.models import Subscription
+from plans.models import Plan, Subscription
 from plans.services.renewal import subscription_bill
 from plans.tests.factories import PlanFactory
 from tests.coupon_helpers import created as coupon_created
@@ -174,6 +174,31 @@ def test_zero_and_three_digit_currencies_are_taxed_in_their_minor_unit(
         {"amount": tax, "currency": currency},
         {"amount": price, "currency": currency},
     )
+
+
+@pytest.mark.parametrize(
+    ("country", "rate", "net", "tax"), [("AT", "0.1", "9.08", "0.91"), ("DE", "0.19", "8.39", "1.60")]
+)
+def test_a_broadcasting_plan_is_taxed_at_the_lower_rate_where_a_country_has_one(billing, oss, country, rate, net, tax):
+    created = billing.operator.post(
+        "/api/v1/plans",
+        {
+            "code": "linear-tv",
+            "name": "Linear TV",
+            "kind": "recurring",
+            "interval": "month",
+            "tax_category": "broadcasting",
+            "prices": [{"amount": "9.99", "currency": "EUR"}],
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    plan = Plan.objects.get(pk=created.json()["id"])
+
+    bought = _bought(billing, CustomerFactory(country=country), plan, DE_CARD)
+
+    line = _line(_invoice(billing, bought["invoice"]["id"]))
+    assert (line["tax_rate"], line["net"], line["tax"]) == (rate, eur(net), eur(tax))  # Austria: 10% on broadcasting
 
 
 # --- Evidence

@@ -45,7 +45,7 @@ class LineSpec:
     quantity: int = 1
     discount: Money | None = None
     reference: str = ""
-    tax_category: str = DIGITAL_SERVICES
+    tax_category: str | None = None  # None: the sale's (TaxTerms.category)
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,13 @@ class Buyer:
 @dataclass(frozen=True)
 class TaxTerms:
     """What the sale adds to the buyer for its tax: whether its prices include tax (the plan's
-    `tax_behavior`), and the evidence of where the buyer is beyond the billing country."""
+    `tax_behavior`), the tax category of what is sold (the plan's `tax_category`), and the evidence
+    of where the buyer is beyond the billing country."""
 
     behavior: str = "inclusive"
     card_country: str = ""
     ip_country: str = ""
+    category: str = DIGITAL_SERVICES  # the plan's: the standard rate, or one a country taxes lower
 
 
 NO_TERMS = TaxTerms()  # an inclusive price, no evidence beyond the billing country
@@ -113,6 +115,7 @@ def invoice_build(
         amounts.append(amount)
         discounts.append(discount)
 
+    categories = [spec.tax_category or terms.category for spec in lines]
     at = clock.now()
     evidence = tax_evidence_evaluate(
         billing_country=buyer.country, card_country=terms.card_country, ip_country=terms.ip_country
@@ -129,11 +132,11 @@ def invoice_build(
             category=category,
             table=table,
         )
-        for category in {spec.tax_category for spec in lines}
+        for category in set(categories)
     }
     taxes = tax_lines_per_rate(
         amounts=[(a - d).amount for a, d in zip(amounts, discounts, strict=True)],
-        rates=[decisions[spec.tax_category].rate for spec in lines],
+        rates=[decisions[category].rate for category in categories],
         currency=currency,
         behavior=terms.behavior,
     )
@@ -145,16 +148,18 @@ def invoice_build(
             unit_amount=money(spec.unit_amount.amount, currency),
             discount_amount=discount,
             net=money(tax.net, currency),
-            tax_rate=decisions[spec.tax_category].rate,
-            tax_category=spec.tax_category,
+            tax_rate=decisions[category].rate,
+            tax_category=category,
             tax_amount=money(tax.tax, currency),
             total=money(tax.gross, currency),
             reference=spec.reference,
         )
-        for position, (spec, discount, tax) in enumerate(zip(lines, discounts, taxes, strict=True), start=1)
+        for position, (spec, category, discount, tax) in enumerate(
+            zip(lines, categories, discounts, taxes, strict=True), start=1
+        )
     ]
-    # The invoice is named by its standard category's decision (every line shares the place and the buyer).
-    decision = decisions.get(DIGITAL_SERVICES) or next(iter(decisions.values()))
+    # Every line shares the place and the buyer: the sale's category's decision names the invoice.
+    decision = decisions.get(terms.category) or decisions[categories[0]]
     subtotal = sum(amounts, zero)
     discount_total = sum(discounts, zero)
     tax_total = sum((row.tax_amount for row in rows), zero)
@@ -192,6 +197,7 @@ class PriceAsked:
     amount: Money
     behavior: str = "inclusive"
     discount: Money | None = None
+    category: str = DIGITAL_SERVICES
 
 
 @dataclass(frozen=True)
@@ -238,7 +244,7 @@ def price_quotes(*, buyer: Buyer, prices: Sequence[PriceAsked], country: object 
             buyer=buyer,
             currency=asked.amount.currency.code,
             lines=[LineSpec(description="Quote", unit_amount=asked.amount, discount=asked.discount)],
-            terms=TaxTerms(behavior=asked.behavior),
+            terms=TaxTerms(behavior=asked.behavior, category=asked.category),
             table=table,
         )
         quotes.append(
@@ -258,10 +264,16 @@ def price_quotes(*, buyer: Buyer, prices: Sequence[PriceAsked], country: object 
 
 
 def price_quote(
-    *, buyer: Buyer, amount: Money, behavior: str, discount: Money | None = None, country: object = None
+    *,
+    buyer: Buyer,
+    amount: Money,
+    behavior: str,
+    discount: Money | None = None,
+    category: str = DIGITAL_SERVICES,
+    country: object = None,
 ) -> PriceQuote:
     """One price as charged to the buyer (`price_quotes` for one)."""
-    return price_quotes(buyer=buyer, prices=[PriceAsked(amount, behavior, discount)], country=country)[0]
+    return price_quotes(buyer=buyer, prices=[PriceAsked(amount, behavior, discount, category)], country=country)[0]
 
 
 @transaction.atomic

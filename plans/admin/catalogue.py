@@ -21,7 +21,8 @@ from plans.services import (
 )
 
 _TERM_FIELDS = [
-    "code", "name", "description", "kind", "interval", "interval_count", "billing_cycles", "access_days", "tax_behavior",
+    "code", "name", "description", "kind", "interval", "interval_count", "billing_cycles", "access_days",
+    "tax_behavior", "tax_category",
 ]  # fmt: skip
 
 
@@ -115,7 +116,17 @@ class PlanAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         (None, {"fields": ["id", "code", "name", "description", "status", "archived_at"]}),
         (
             "Billing",
-            {"fields": ["kind", "interval", "interval_count", "billing_cycles", "access_days", "tax_behavior"]},
+            {
+                "fields": [
+                    "kind",
+                    "interval",
+                    "interval_count",
+                    "billing_cycles",
+                    "access_days",
+                    "tax_behavior",
+                    "tax_category",
+                ]
+            },
         ),
         ("Trial", {"fields": ["trial_length", "trial_unit", "trial_requires_payment_method"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),

@@ -44,6 +44,7 @@ _PLAN_FIELDS = [
     "access_days",
     "trial",
     "tax_behavior",
+    "tax_category",
     "status",
 ]
 
@@ -103,6 +104,12 @@ class PlanWriteSerializer(serializers.Serializer):
         required=False,
         default=Plan.TaxBehavior.INCLUSIVE,
         help_text="Whether the prices include tax (inclusive, the default) or tax is added (exclusive).",
+    )
+    tax_category = serializers.ChoiceField(
+        choices=Plan.TaxCategory.choices,
+        required=False,
+        default=Plan.TaxCategory.DIGITAL_SERVICES,
+        help_text="What it sells, for its rate: digital_services (the default) or broadcasting (taxed lower in some countries).",
     )
     prices = serializers.ListField(
         child=serializers.DictField(), max_length=200, help_text='[{"amount": "9.99", "currency": "EUR"}, ...]'

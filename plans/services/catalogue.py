@@ -22,7 +22,15 @@ from plans.selectors import plan_is_referenced
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Terms that define what a subscriber bought; frozen once anything references the plan.
-STRUCTURAL_FIELDS = ("kind", "interval", "interval_count", "billing_cycles", "access_days", "tax_behavior")
+STRUCTURAL_FIELDS = (
+    "kind",
+    "interval",
+    "interval_count",
+    "billing_cycles",
+    "access_days",
+    "tax_behavior",
+    "tax_category",
+)
 EDITABLE_FIELDS = ("code", "name", "description", "trial", "prices", *STRUCTURAL_FIELDS)
 
 
@@ -106,10 +114,16 @@ def plan_terms_validate(terms: dict) -> dict:
         raise InvalidRequest(
             "tax_behavior is 'inclusive' or 'exclusive'.", code="parameter_invalid", param="tax_behavior"
         )
+    tax_category = terms.get("tax_category") or Plan.TaxCategory.DIGITAL_SERVICES
+    if tax_category not in Plan.TaxCategory.values:
+        raise InvalidRequest(
+            "tax_category is 'digital_services' or 'broadcasting'.", code="parameter_invalid", param="tax_category"
+        )
     columns = {
         "code": code,
         "name": name.strip(),
         "tax_behavior": tax_behavior,
+        "tax_category": tax_category,
         "description": terms.get("description") or "",
         "kind": kind,
         "interval": "",

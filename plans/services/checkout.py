@@ -381,6 +381,12 @@ def coupon_preview(*, customer: Customer, code: object, plan: Plan | str, addres
         }
     else:
         discount = min(discount_preview(coupon=found.coupon, amount=subtotal), subtotal)
-        quote = price_quote(buyer=Buyer.of(customer), amount=subtotal, behavior=plan.tax_behavior, discount=discount)
+        quote = price_quote(
+            buyer=Buyer.of(customer),
+            amount=subtotal,
+            behavior=plan.tax_behavior,
+            category=plan.tax_category,
+            discount=discount,
+        )
         preview = {"subtotal": subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total}
     return {"valid": True, "reason": None, "discount": coupon_discount_repr(found.coupon), "preview": preview}

@@ -52,7 +52,10 @@ def tax_terms(plan, card: PaymentMethod | None, ip_country: str = "") -> TaxTerm
     """The tax terms of a sale of `plan` charged to `card`: the plan's behaviour, the card's issuing
     country and the app's IP country as evidence. Every invoice of a plan is built with these."""
     return TaxTerms(
-        behavior=plan.tax_behavior, card_country=card.country if card is not None else "", ip_country=ip_country
+        behavior=plan.tax_behavior,
+        category=plan.tax_category,
+        card_country=card.country if card is not None else "",
+        ip_country=ip_country,
     )
 
 

@@ -17,6 +17,7 @@ PLAN_FIELDS = {
     "access_days",
     "trial",
     "tax_behavior",
+    "tax_category",
     "status",
 }
 

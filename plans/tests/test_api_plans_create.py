@@ -50,6 +50,7 @@ def test_create_answers_201_with_the_plan_object(operator_client):
         "access_days": None,
         "trial": {"length": 7, "unit": "day", "requires_payment_method": False},
         "tax_behavior": "inclusive",
+        "tax_category": "digital_services",
         "prices": [{"amount": "9.99", "currency": "EUR"}, {"amount": "1500", "currency": "JPY"}],
         "status": "active",
     }
@@ -251,3 +252,16 @@ def test_a_plan_is_priced_tax_inclusive_unless_it_says_exclusive(operator_client
     assert create("excl", tax_behavior="exclusive").json()["tax_behavior"] == "exclusive"
     bad = create("odd", tax_behavior="sometimes")
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "tax_behavior"
+
+
+def test_a_plan_sells_digital_services_unless_it_says_broadcasting(operator_client):
+    def create(code, **extra):
+        body = {"code": code, "name": code, "kind": "recurring", "interval": "month", **extra}
+        return operator_client.post(
+            "/api/v1/plans", {**body, "prices": [{"amount": "10.00", "currency": "EUR"}]}, format="json"
+        )
+
+    assert create("vod").json()["tax_category"] == "digital_services"
+    assert create("linear", tax_category="broadcasting").json()["tax_category"] == "broadcasting"
+    bad = create("odd", tax_category="food")
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "tax_category"

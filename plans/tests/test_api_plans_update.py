@@ -144,3 +144,16 @@ def test_tax_behavior_changes_only_while_nobody_uses_the_plan(operator_client):
     assert changed.status_code == 200 and changed.json()["tax_behavior"] == "exclusive"
     _assert_error(refused, 422, "plan_in_use", "tax_behavior")
     assert Plan.objects.get(pk=used.pk).tax_behavior == "inclusive"
+
+
+def test_tax_category_changes_only_while_nobody_uses_the_plan(operator_client):
+    """A category's rate may differ from the standard one: it is a billing term like the behaviour."""
+    unused, used = PlanFactory(code="unused"), PlanFactory(code="used")
+    plan_in_use(used)
+
+    changed = operator_client.patch(f"/api/v1/plans/{unused.id}", {"tax_category": "broadcasting"}, format="json")
+    refused = operator_client.patch(f"/api/v1/plans/{used.id}", {"tax_category": "broadcasting"}, format="json")
+
+    assert changed.status_code == 200 and changed.json()["tax_category"] == "broadcasting"
+    _assert_error(refused, 422, "plan_in_use", "tax_category")
+    assert Plan.objects.get(pk=used.pk).tax_category == "digital_services"

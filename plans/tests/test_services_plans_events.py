@@ -38,6 +38,7 @@ def _plan_object(plan: Plan, prices: list[dict]) -> dict:
             "requires_payment_method": plan.trial_requires_payment_method,
         },
         "tax_behavior": plan.tax_behavior,
+        "tax_category": plan.tax_category,
         "prices": prices,
         "status": plan.status,
         "created_at": datetime_repr(plan.created_at),
