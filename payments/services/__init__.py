@@ -42,6 +42,7 @@ from payments.services.invoices import (
     invoice_mark_uncollectible,
     invoice_next_attempt_plan,
     invoice_numbers_reserve,
+    invoice_tax_evidence_review,
     invoice_void,
     invoices_mark_paid,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "invoice_next_attempt_plan",
     "invoice_numbers_reserve",
     "invoice_pay",
+    "invoice_tax_evidence_review",
     "invoice_void",
     "invoices_issue_batch",
     "invoices_mark_paid",
