@@ -121,6 +121,16 @@ def test_the_invoice_page_of_an_untaxed_invoice_says_why_and_shows_no_breakdown(
     assert '<table class="tax-breakdown">' not in html
 
 
+def test_support_who_may_view_invoices_sees_their_lines_too():
+    invoice = _invoice(card_country="DE")
+    support = sign_in_verified(Client(), staff_in_role("support"))
+
+    html = support.get(f"{INVOICES}{invoice.pk}/change/").content.decode()
+
+    lines = html[html.index('id="lines-group"') :]
+    assert "Monthly" in lines and "20%" in lines and "€1.66" in lines
+
+
 def test_the_invoice_page_stays_read_only_for_finance(finance):
     invoice = _invoice(card_country="DE")
 
