@@ -26,6 +26,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.payment": (VIEW, CHANGE, "export_finance"),  # CSV exports of payments, refunds, invoices, payouts
         "payments.refund": (VIEW, ADD, CHANGE),
         "payments.invoice": (VIEW, CHANGE),
+        "payments.invoiceevidencereview": (VIEW, CHANGE),  # tax evidence to review; mark reviewed
         "payments.payout": (VIEW,),
         "payments.creditnote": (VIEW,),
         "payments.paymentmethod": (VIEW,),

@@ -1,5 +1,6 @@
 """Customers, gateway accounts, cards, invoices, payments, refunds and payouts."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -244,6 +245,11 @@ class Invoice(models.Model):
     )
     buyer_business_name = models.CharField(max_length=255, blank=True)
     buyer_tax_id = models.CharField(max_length=20, blank=True, help_text="The customer's tax id when it was built.")
+    # Finance's review of inconclusive evidence (invoice_tax_evidence_review): who looked, and when.
+    tax_evidence_reviewed_at = models.DateTimeField(null=True, blank=True)
+    tax_evidence_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -272,10 +278,25 @@ class Invoice(models.Model):
                 condition=~models.Q(tax_status="reverse_charge") | models.Q(tax_total=0),
                 name="invoice_reverse_charge_untaxed",
             ),
+            # Only inconclusive evidence is reviewed.
+            models.CheckConstraint(
+                condition=models.Q(tax_evidence_reviewed_at__isnull=True) | models.Q(tax_evidence_conclusive=False),
+                name="invoice_evidence_reviewed_inconclusive",
+            ),
         ]
 
     def __str__(self):
         return self.number or self.id
+
+
+class InvoiceEvidenceReview(Invoice):
+    """Finance's "Tax evidence to review" screen: finalized, taxed invoices whose location evidence
+    did not agree (payments.selectors.invoice_list_evidence_to_review), with permissions of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "tax evidence to review"
+        verbose_name_plural = "tax evidence to review"
 
 
 class InvoiceLine(models.Model):

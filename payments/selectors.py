@@ -1,4 +1,4 @@
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from integrations.kernel.api.authentication import CustomerPrincipal
@@ -105,6 +105,23 @@ def invoice_get(*, invoice_id: str, customer_id: str | None = None) -> Invoice:
     if invoice is None:
         raise NotFound(f"No invoice '{invoice_id}'.")
     return invoice
+
+
+# Invoices whose location evidence finance reviews: finalized, taxed (collecting or reverse charge;
+# where nothing is taxed the place changes nothing) and not voided (nothing was supplied), with fewer
+# than two pieces of evidence agreeing. The partial index invoice_evidence_to_review serves it.
+EVIDENCE_INCONCLUSIVE = (
+    Q(tax_evidence_conclusive=False, finalized_at__isnull=False)
+    & Q(tax_status__in=[Invoice.TaxStatus.COLLECTING, Invoice.TaxStatus.REVERSE_CHARGE])
+    & ~Q(status=Invoice.Status.VOID)
+)
+
+
+def invoice_list_evidence_inconclusive(*, invoices: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """`invoices` (default: all; the admin passes its own queryset) whose evidence is to be
+    reviewed, reviewed or not, newest first."""
+    invoices = Invoice.objects.all() if invoices is None else invoices
+    return invoices.filter(EVIDENCE_INCONCLUSIVE).order_by("-created_at", "-id")
 
 
 def credit_note_list(*, invoice_id: str | None = None, customer_id: str | None = None) -> QuerySet[CreditNote]:

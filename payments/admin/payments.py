@@ -1,4 +1,4 @@
-"""Payments with their refund actions (confirmation first), refunds and payouts."""
+"""Payments with their refund actions (confirmation first), refunds, payouts and credit notes with their tax."""
 
 from decimal import Decimal, InvalidOperation
 
@@ -15,16 +15,27 @@ from djmoney.money import Money  # django-money's Money formats like the MoneyFi
 
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ReadOnlyInline
 from integrations.kernel.errors import DomainError, InvalidRequest
-from payments.admin.columns import FinanceExportMixin, _payment_refunded
+from payments.admin.columns import (
+    TAX_STATUS_WORDS,
+    DocumentLinesInline,
+    FinanceExportMixin,
+    _payment_refunded,
+    breakdown_rates,
+    rate_percent,
+    tax_breakdown_table,
+    tax_place,
+)
 from payments.currency import format_amount, parse_amount
 from payments.models import (
     CreditNote,
     CreditNoteLine,
+    Invoice,
     Payment,
     PaymentAttempt,
     Payout,
     Refund,
 )
+from payments.representations import tax_breakdown
 from payments.services import (
     payment_refund,
 )
@@ -320,20 +331,83 @@ class PayoutAdmin(FinanceExportMixin, ReadOnlyAdmin):
         return payout.payment_count
 
 
-class CreditNoteLineInline(ReadOnlyInline):
+class CreditNoteLineInline(DocumentLinesInline):
     model = CreditNoteLine
-    fields = ["invoice_line", "net", "tax", "total"]
+    fields = ["line", "description", "rate", "net", "tax", "total"]
     show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice_line")
+
+    @admin.display(description="invoice line")
+    def line(self, credit_line):
+        return credit_line.invoice_line.position
+
+    @admin.display(description="description")
+    def description(self, credit_line):
+        return credit_line.invoice_line.description
+
+    @admin.display(description="tax rate")
+    def rate(self, credit_line):
+        return rate_percent(credit_line.invoice_line.tax_rate)
 
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(FinanceExportMixin, ReadOnlyAdmin):
-    list_display = ["number", "invoice", "refund", "total", "tax", "created_at"]
+    """What a refund gave back: the refunded share of each line of the invoice and of its tax, at
+    the invoice's rates and place (the figures the tax report nets)."""
+
+    list_display = ["number", "invoice", "refund", "total", "tax", "tax_place", "created_at"]
     list_filter = ["currency", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "=id", "=invoice__id", "=refund__id", "invoice__number"]
     list_select_related = ["invoice", "refund"]
     actions = ["export_csv"]
-    export_columns = ("id", "number", "created_at", "invoice_id", "refund_id", "currency", "subtotal", "tax", "total")
+    export_columns = (
+        "id", "number", "created_at", "invoice_id", "refund_id", "currency", "subtotal", "tax", "total",
+        "tax_country", "tax_rates", "reverse_charge",
+    )  # fmt: skip
+    export_prefetch = ("lines__invoice_line",)
     inlines = [CreditNoteLineInline]
-    fields = ["id", "number", "invoice", "refund", "currency", "subtotal", "tax", "total", "created_at"]
+    fields = [
+        "id",
+        "number",
+        "invoice",
+        "refund",
+        "currency",
+        "subtotal",
+        "tax",
+        "total",
+        "tax_place",
+        "tax_status_words",
+        "tax_per_rate",
+        "created_at",
+    ]
     readonly_fields = fields
+
+    def _breakdown(self, note) -> list[dict]:
+        lines = note.lines.all()
+        return tax_breakdown(
+            invoice=note.invoice, rates_nets_taxes=[(line.invoice_line.tax_rate, line.net, line.tax) for line in lines]
+        )
+
+    @admin.display(description="tax country", ordering="invoice__tax_country")
+    def tax_place(self, note):
+        return tax_place(note.invoice)
+
+    @admin.display(description="tax status (the invoice's)")
+    def tax_status_words(self, note):
+        return TAX_STATUS_WORDS.get(note.invoice.tax_status, note.invoice.tax_status)
+
+    @admin.display(description="tax per rate")
+    def tax_per_rate(self, note):
+        return tax_breakdown_table(self._breakdown(note), untaxed=self.tax_status_words(note))
+
+    # Export columns that are not the credit note's own attributes.
+    def tax_country(self, note) -> str:
+        return note.invoice.tax_country
+
+    def tax_rates(self, note) -> str:
+        return breakdown_rates(self._breakdown(note))
+
+    def reverse_charge(self, note) -> bool:
+        return note.invoice.tax_status == Invoice.TaxStatus.REVERSE_CHARGE

@@ -31,6 +31,7 @@ from payments.representations import (
     invoice_repr,
     invoice_reprs,
 )
+from payments.selectors import EVIDENCE_INCONCLUSIVE
 from payments.tax.models import DIGITAL_SERVICES
 from payments.tax.rules import TaxTable, tax_decide, tax_evidence_evaluate, tax_lines_per_rate
 from payments.tax.selectors import tax_table_load
@@ -421,3 +422,22 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
         invoice.save(update_fields=["status", "voided_at", "next_attempt_at"])
         event_emit(type="invoice.voided", payload={"invoice": invoice_repr(invoice)}, customer_id=invoice.customer_id)
     return invoice
+
+
+@transaction.atomic
+def invoice_tax_evidence_review(*, invoice: Invoice, reviewer) -> tuple[Invoice, bool]:
+    """Finance looked at an invoice's inconclusive location evidence (the admin's "Tax evidence to
+    review"): who and when are kept, and it leaves the list. The invoice's tax never changes.
+    Answers the invoice and whether this call reviewed it (False: someone already had); an invoice
+    that is not on the list (conclusive, untaxed, draft or void) is refused."""
+    locked = Invoice.objects.select_for_update().filter(EVIDENCE_INCONCLUSIVE, pk=invoice.pk).first()
+    if locked is None:
+        raise Unprocessable(
+            "Only a finalized, taxed invoice whose evidence is inconclusive is reviewed.",
+            code="invoice_evidence_not_reviewable",
+        )
+    if locked.tax_evidence_reviewed_at is not None:
+        return locked, False
+    locked.tax_evidence_reviewed_at, locked.tax_evidence_reviewed_by = clock.now(), reviewer
+    locked.save(update_fields=["tax_evidence_reviewed_at", "tax_evidence_reviewed_by"])
+    return locked, True
