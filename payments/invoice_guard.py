@@ -40,7 +40,6 @@ _INSTALL = [
     END
     $$
     """,  # noqa: S608 - the table names are our models'
-
     f"DROP TRIGGER IF EXISTS invoice_adds_up_to_lines ON {INVOICES}",
     f"DROP TRIGGER IF EXISTS invoice_line_adds_up_to_invoice ON {LINES}",
     f"""
