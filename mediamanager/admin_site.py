@@ -7,7 +7,9 @@ mediamanager.apps.BackOfficeAdminConfig, in place of django.contrib.admin's):
   second-step, enrolment and sign-out pages open before that;
 - the index and the sidebar are grouped by the team that works there (Support, Finance,
   Marketing, Catalogue, Administration), not by Django app; dj-stripe's mirror in its own
-  collapsed last group, for administrators only.
+  collapsed last group, for administrators only;
+- screens that are no model's list (integrations.kernel.admin.AdminScreen: the tax report) are
+  mounted here, permission-checked, and listed in their team's group like a model.
 
 Imported while the admin app gets ready: no model may be imported at module level."""
 
@@ -15,6 +17,7 @@ from functools import update_wrapper
 
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -38,6 +41,7 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "payments.payout",
             "payments.taxregistration",
             "payments.taxrate",
+            "payments.tax-report",
         ),
     ),
     ("marketing", "Marketing", ("coupons.coupon", "coupons.couponcode", "coupons.codegeneration")),
@@ -69,6 +73,8 @@ class BackOfficeSite(admin.AdminSite):
     def get_app_list(self, request, app_label=None):
         """The team groups, each with the models the staff member may view or change (Django's
         own per-model permission checks build the list); an app's own page stays Django's."""
+        from integrations.kernel.admin import admin_screens
+
         if app_label is not None:
             return super().get_app_list(request, app_label)
         model_team = {label: key for key, _, labels in TEAMS for label in labels}
@@ -82,11 +88,15 @@ class BackOfficeSite(admin.AdminSite):
                     mirror.append(model)
                     continue
                 team = model_team.get(label) or TEAM_OF_APP.get(app["app_label"], DEFAULT_TEAM)
-                groups[team]["models"].append(model)
+                groups[team]["models"].append({**model, "label": label})
+        for screen in admin_screens():
+            if request.user.has_perm(screen.permission):
+                team = model_team.get(screen.label) or TEAM_OF_APP.get(screen.app_label, DEFAULT_TEAM)
+                groups[team]["models"].append(self._screen_entry(screen))
         app_list = []
         for group in groups.values():
             if group["models"]:
-                group["models"].sort(key=lambda m: (position.get(m["model"]._meta.label_lower, 99), m["name"]))
+                group["models"].sort(key=lambda m: (position.get(m["label"], 99), m["name"]))
                 app_list.append({**group, "app_url": "", "has_module_perms": True})
         if mirror and self._is_administrator(request.user):
             mirror.sort(key=lambda m: m["name"])
@@ -101,6 +111,29 @@ class BackOfficeSite(admin.AdminSite):
                 }
             )
         return app_list
+
+    def _screen_entry(self, screen) -> dict:
+        """A screen as the index lists a model: a link, no "Add"."""
+        return {
+            "name": screen.name,
+            "object_name": screen.object_name,
+            "label": screen.label,
+            "model": None,
+            "perms": {"add": False, "change": False, "delete": False, "view": True},
+            "admin_url": reverse(f"{self.name}:{screen.url_name}", current_app=self.name),
+            "add_url": None,
+            "view_only": True,
+        }
+
+    def _screen_view(self, screen):
+        """The screen behind the second factor (admin_view), refused (403) without its permission."""
+
+        def view(request):
+            if not request.user.has_perm(screen.permission):
+                raise PermissionDenied
+            return screen.view(request, site=self)
+
+        return self.admin_view(update_wrapper(view, screen.view))
 
     @staticmethod
     def _is_administrator(user) -> bool:
@@ -155,6 +188,7 @@ class BackOfficeSite(admin.AdminSite):
     def get_urls(self):
         from django.urls import path
 
+        from integrations.kernel.admin import admin_screens
         from mediamanager import staff_security_views as views
 
         def signed_in(view):
@@ -172,5 +206,9 @@ class BackOfficeSite(admin.AdminSite):
             path("security/remove/", verified(views.device_remove), name="staff_device_remove"),
             # Signing out needs no second factor (the stock one sends an unverified session to the index).
             path("logout/", never_cache(self.logout), name="logout"),
+        ]
+        own += [
+            path(f"{screen.app_label}/{screen.slug}/", self._screen_view(screen), name=screen.url_name)
+            for screen in admin_screens()
         ]
         return own + [url for url in super().get_urls() if getattr(url, "name", None) != "logout"]

@@ -33,7 +33,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "integrations.event": (VIEW,),
         "integrations.auditevent": (VIEW,),  # who refunded what
         # Tax regions: registrations switch a region's tax on; a rate change is a new row.
-        "payments.taxregistration": (VIEW, ADD, CHANGE),
+        "payments.taxregistration": (VIEW, ADD, CHANGE, "view_tax_report"),  # and the tax report
         "payments.taxrate": (VIEW, ADD, CHANGE),
     },
     "marketing": {

@@ -1,7 +1,9 @@
-"""Admin bases for every app: read-only screens and inlines (the services write the rows), and
-actions that ask first and then call one service per selected row."""
+"""Admin bases for every app: read-only screens and inlines (the services write the rows),
+actions that ask first and then call one service per selected row, and screens that are no
+model's list (reports)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django import forms
@@ -174,3 +176,44 @@ class CsvExportMixin:
         )
         header = [list(self.export_columns)]
         return csv_response((row for part in (header, rows) for row in part), filename=f"{name}s.csv")
+
+
+@dataclass(frozen=True)
+class AdminScreen:
+    """A back-office page that is no model's list (a report). The admin site mounts it at
+    `<app_label>/<slug>/` (URL name `admin:<url_name>`) behind the sign-in and second factor,
+    answers 403 to a staff member without `permission`, and lists it in the index beside the
+    models of its team (mediamanager's admin site: `app_label.slug` may be named in a team's
+    list) for those who hold it. `view(request, *, site)` renders it."""
+
+    app_label: str
+    slug: str  # "tax-report"
+    name: str  # as the index shows it: "Tax report"
+    permission: str  # "app_label.codename"
+    view: Callable
+
+    @property
+    def label(self) -> str:
+        return f"{self.app_label}.{self.slug}"
+
+    @property
+    def url_name(self) -> str:
+        return f"{self.app_label}_{self.slug.replace('-', '_')}"
+
+    @property
+    def object_name(self) -> str:
+        """What the index names it by, as a model's class name: TaxReport."""
+        return "".join(part.capitalize() for part in self.slug.split("-"))
+
+
+_SCREENS: dict[str, AdminScreen] = {}
+
+
+def admin_screen_register(screen: AdminScreen) -> AdminScreen:
+    """Register a screen (from an app's admin module, which the admin imports at start-up)."""
+    _SCREENS[screen.label] = screen
+    return screen
+
+
+def admin_screens() -> tuple[AdminScreen, ...]:
+    return tuple(_SCREENS.values())

@@ -47,7 +47,7 @@ def test_a_superuser_sees_every_team_in_order_with_its_models(admin_client):
     ("role", "groups"),
     [
         ("support", {"Support": {"Customer", "Subscription", "PaymentMethod", "Event"}, "Finance": {"Payment", "Invoice", "Refund"}, "Marketing": {"Coupon"}}),
-        ("finance", {"Support": {"Customer", "PaymentMethod", "Event"}, "Finance": {"Payment", "Invoice", "CreditNote", "Refund", "Payout", "TaxRegistration", "TaxRate", "InvoiceEvidenceReview"}, "Administration": {"AuditEvent"}}),
+        ("finance", {"Support": {"Customer", "PaymentMethod", "Event"}, "Finance": {"Payment", "Invoice", "CreditNote", "Refund", "Payout", "TaxRegistration", "TaxRate", "InvoiceEvidenceReview", "TaxReport"}, "Administration": {"AuditEvent"}}),
         ("marketing", {"Marketing": {"Coupon", "CouponCode", "CodeGeneration"}, "Catalogue": {"Plan"}}),
         ("catalogue", {"Support": {"Subscription"}, "Catalogue": {"Plan"}}),
         ("administrator", {"Support": {"Event"}, "Administration": {"GatewayAccount", "ApiKey", "User", "Group", "Schedule", "Failure", "Success", "OrmQ", "AccessAttempt", "AccessFailureLog", "AuditEvent", "TOTPDevice", "StaticDevice", "WebAuthnCredential"}}),

@@ -1,13 +1,21 @@
-"""Finance's tax screens: registrations (the switch that turns a region's tax on) and rate rows
-(a change is a new row; a row in force is read-only). Every write goes through
+"""Finance's tax screens: registrations (the switch that turns a region's tax on), rate rows
+(a change is a new row; a row in force is read-only) and the tax report. Every write goes through
 payments.tax.services, whose checks are the forms' checks."""
+
+import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 
+from integrations.kernel.admin import AdminScreen, admin_screen_register
+from integrations.kernel.audit import audit_record
+from integrations.kernel.csv_export import csv_response
 from integrations.kernel.errors import DomainError
 from payments.tax.models import TaxRate, TaxRegistration
+from payments.tax.report import tax_report, tax_report_period, tax_report_table
 from payments.tax.rules import rate_repr
 from payments.tax.selectors import tax_today
 from payments.tax.services import (
@@ -213,3 +221,92 @@ class TaxRateAdmin(_ChangeRefusedMixin, admin.ModelAdmin):
         else:
             saved = tax_rate_add(**values)
         obj.pk, obj.valid_to, obj.created_at = saved.pk, saved.valid_to, saved.created_at
+
+
+# --- The tax report ------------------------------------------------------------------------------
+
+TAX_REPORT_PERMISSION = "payments.view_tax_report"
+_REPORT_HELP = (
+    "Taxable amounts and tax per country, rate and currency: the lines of invoices paid in the period (by "
+    "the day they were paid, UTC) that collected tax or were reverse-charged, less the credit notes issued "
+    "in it on such invoices. Invoices that owed no tax (no registration, no rate) are left out."
+)
+
+
+def _last_quarter(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The calendar quarter before today's: what an OSS return covers."""
+    first_month = (today.month - 1) // 3 * 3 + 1
+    end = dt.date(today.year, first_month, 1) - dt.timedelta(days=1)
+    return dt.date(end.year, end.month - 2, 1), end
+
+
+class TaxReportForm(forms.Form):
+    """The period, checked as the report's selector checks it (its error lands on the field it names)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        # "from" is a Python keyword, and the API's name: the fields are named here.
+        self.fields["from"] = forms.DateField(label="From", input_formats=["%Y-%m-%d"], widget=widget)
+        self.fields["to"] = forms.DateField(
+            label="To", input_formats=["%Y-%m-%d"], widget=widget, help_text="Included. Days are UTC."
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            try:
+                tax_report_period(date_from=cleaned["from"], date_to=cleaned["to"])
+            except DomainError as error:
+                self.add_error(error.param if error.param in self.fields else None, error.message)
+        return cleaned
+
+
+def tax_report_view(request, *, site):
+    """Finance's report screen: the period's form, the rows in a table, a CSV download of the same
+    rows (audited, as every finance export is)."""
+    if not request.user.has_perm(TAX_REPORT_PERMISSION):
+        raise PermissionDenied  # the admin site refuses first; checked again here, as every screen does
+    start, end = _last_quarter(tax_today())
+    form = TaxReportForm(request.GET or {"from": start.isoformat(), "to": end.isoformat()})
+    report = (
+        tax_report(date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"]) if form.is_valid() else None
+    )
+    if report is not None and request.GET.get("format") == "csv":
+        audit_record(
+            action="tax_report.exported",
+            object_type="tax_report",
+            object_id="",
+            changes={
+                "from": [None, report.date_from.isoformat()],
+                "to": [None, report.date_to.isoformat()],
+                "rows": [None, len(report.rows)],
+            },
+        )
+        name = f"tax-report-{report.date_from.isoformat()}-{report.date_to.isoformat()}.csv"
+        return csv_response(tax_report_table(report), filename=name)
+    table = list(tax_report_table(report)) if report is not None else []
+    context = {
+        **site.each_context(request),
+        "title": "Tax report",
+        "subtitle": _REPORT_HELP,
+        "form": form,
+        "report": report,
+        "header": table[0] if table else (),
+        "rows": table[1:],
+        "csv_query": f"from={report.date_from.isoformat()}&to={report.date_to.isoformat()}&format=csv"
+        if report is not None
+        else "",
+    }
+    return TemplateResponse(request, "admin/payments/tax_report.html", context)
+
+
+admin_screen_register(
+    AdminScreen(
+        app_label="payments",
+        slug="tax-report",
+        name="Tax report",
+        permission=TAX_REPORT_PERMISSION,
+        view=tax_report_view,
+    )
+)

@@ -48,6 +48,8 @@ class TaxRegistration(models.Model):
     class Meta:
         app_label = "payments"
         ordering = ["-created_at", "-id"]
+        # The tax report reads what every registration collected (payments/tax/report.py; finance).
+        permissions = [("view_tax_report", "Can view and download the tax report (finance)")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(country__regex=r"^[A-Z]{2}$"), name="taxregistration_country_iso"

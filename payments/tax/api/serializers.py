@@ -3,8 +3,10 @@
 from rest_framework import serializers
 
 from integrations.kernel.representation import Represented
+from payments.api.fields import MoneyOutputField
 from payments.currency import is_valid_country
 from payments.tax.models import TaxRegistration
+from payments.tax.report import tax_report_repr
 from payments.tax.representations import tax_rate_repr, tax_registration_repr
 
 
@@ -106,3 +108,32 @@ class TaxRateFilters(serializers.Serializer):
         if "subdivision" in attrs and "country" not in attrs:
             raise serializers.ValidationError({"subdivision": ["A subdivision needs its country."]})
         return attrs
+
+
+class TaxReportRowSerializer(serializers.Serializer):
+    country = serializers.CharField(help_text="Where the sales were taxed (place of supply), ISO 3166-1 alpha-2.")
+    subdivision = serializers.CharField(allow_null=True, help_text=_SUBDIVISION_HELP)
+    rate = serializers.CharField(help_text='The lines\' rate, a decimal fraction: "0.19" is 19%.')
+    currency = serializers.CharField(help_text="ISO 4217: one row per currency, never converted.")
+    reverse_charge = serializers.BooleanField(
+        help_text="Sales to businesses that account for the tax (none collected)."
+    )
+    taxable = MoneyOutputField(help_text="The net (after discounts, without tax) of the invoices paid in the period.")
+    tax = MoneyOutputField(help_text="Their tax.")
+    credited_taxable = MoneyOutputField(help_text="The net of the credit notes issued in the period (positive).")
+    credited_tax = MoneyOutputField(help_text="Their tax (positive).")
+    net_taxable = MoneyOutputField(help_text="taxable - credited_taxable.")
+    net_tax = MoneyOutputField(help_text="tax - credited_tax: what the return declares.")
+
+
+class TaxReportSerializer(Represented, serializers.Serializer):
+    represent = staticmethod(tax_report_repr)
+
+    def get_fields(self):  # `from` is a Python keyword: declared here, not as a class attribute
+        return {
+            "from": serializers.DateField(help_text="The first day (UTC) of the period."),
+            "to": serializers.DateField(help_text="The last day (UTC), included."),
+            "rows": TaxReportRowSerializer(
+                many=True, help_text="Per country, subdivision, rate, currency and reverse charge, sorted so."
+            ),
+        }

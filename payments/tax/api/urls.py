@@ -10,4 +10,5 @@ urlpatterns = [
         name="tax-registration-detail",
     ),
     path("tax/rates", views.TaxRateListView.as_view(), name="tax-rate-list"),
+    path("tax/report", views.TaxReportView.as_view(), name="tax-report"),
 ]
