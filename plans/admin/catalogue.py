@@ -19,6 +19,7 @@ from plans.services import (
     plan_terms_validate,
     plan_update,
 )
+from plans.services.catalogue import STRUCTURAL_FIELDS
 
 _TERM_FIELDS = [
     "code", "name", "description", "kind", "interval", "interval_count", "billing_cycles", "access_days",
@@ -114,20 +115,7 @@ class PlanAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     readonly_fields = ["id", "status", "archived_at", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["id", "code", "name", "description", "status", "archived_at"]}),
-        (
-            "Billing",
-            {
-                "fields": [
-                    "kind",
-                    "interval",
-                    "interval_count",
-                    "billing_cycles",
-                    "access_days",
-                    "tax_behavior",
-                    "tax_category",
-                ]
-            },
-        ),
+        ("Billing", {"fields": list(STRUCTURAL_FIELDS)}),  # the terms that change only while nobody uses the plan
         ("Trial", {"fields": ["trial_length", "trial_unit", "trial_requires_payment_method"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
