@@ -1,5 +1,7 @@
 """Customers, gateway accounts, cards, invoices, payments, refunds and payouts."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -12,6 +14,18 @@ from integrations.kernel.ids import PrefixedIdField
 # Tax registrations and rates live in payments/tax/ (which knows no invoice); imported here so that
 # Django finds them in the payments app.
 from payments.tax.models import DIGITAL_SERVICES, TaxRate, TaxRegistration  # noqa: F401
+
+# Money columns hold four decimal places, so two amounts within half of the fourth place are equal.
+# On PostgreSQL (exact numeric) this is plain equality; on SQLite (`make run`), which compares
+# decimals as floats, it absorbs their rounding error (8.33 + 1.66 is not 9.99 in binary).
+_HALF_LAST_PLACE = models.Value(Decimal("0.00005"))
+
+
+def sums_equal(column: str, expression) -> models.Q:
+    """A check that `column` equals `expression` (a sum of money columns)."""
+    return models.Q(
+        **{f"{column}__gte": expression - _HALF_LAST_PLACE, f"{column}__lte": expression + _HALF_LAST_PLACE}
+    )
 
 
 class Customer(models.Model):
@@ -267,10 +281,13 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_total_not_negative"),
             # Inclusive: the tax is inside the lines' amounts. Exclusive: it is added to them.
             models.CheckConstraint(
-                condition=models.Q(tax_inclusive=True, total=models.F("subtotal") - models.F("discount_total"))
-                | models.Q(
-                    tax_inclusive=False,
-                    total=models.F("subtotal") - models.F("discount_total") + models.F("tax_total"),
+                condition=(
+                    models.Q(tax_inclusive=True)
+                    & sums_equal("total", models.F("subtotal") - models.F("discount_total"))
+                )
+                | (
+                    models.Q(tax_inclusive=False)
+                    & sums_equal("total", models.F("subtotal") - models.F("discount_total") + models.F("tax_total"))
                 ),
                 name="invoice_total_adds_up",
             ),
@@ -319,10 +336,10 @@ class InvoiceLine(models.Model):
             models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique"),
             # net + tax = total; inclusive: the amount after discounts is the total, exclusive: it is the net.
             models.CheckConstraint(
-                condition=models.Q(total=models.F("net") + models.F("tax_amount"))
+                condition=sums_equal("total", models.F("net") + models.F("tax_amount"))
                 & (
-                    models.Q(total=models.F("quantity") * models.F("unit_amount") - models.F("discount_amount"))
-                    | models.Q(net=models.F("quantity") * models.F("unit_amount") - models.F("discount_amount"))
+                    sums_equal("total", models.F("quantity") * models.F("unit_amount") - models.F("discount_amount"))
+                    | sums_equal("net", models.F("quantity") * models.F("unit_amount") - models.F("discount_amount"))
                 ),
                 name="invoice_line_total_adds_up",
             ),
@@ -503,7 +520,7 @@ class CreditNote(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(total=models.F("subtotal") + models.F("tax")), name="credit_note_total_adds_up"
+                condition=sums_equal("total", models.F("subtotal") + models.F("tax")), name="credit_note_total_adds_up"
             ),
             models.CheckConstraint(condition=models.Q(subtotal__gte=0, tax__gte=0), name="credit_note_not_negative"),
         ]
@@ -524,7 +541,7 @@ class CreditNoteLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["credit_note", "invoice_line"], name="credit_note_line_unique"),
             models.CheckConstraint(
-                condition=models.Q(total=models.F("net") + models.F("tax")), name="credit_note_line_adds_up"
+                condition=sums_equal("total", models.F("net") + models.F("tax")), name="credit_note_line_adds_up"
             ),
             models.CheckConstraint(condition=models.Q(net__gte=0, tax__gte=0), name="credit_note_line_not_negative"),
         ]

@@ -265,6 +265,17 @@ def test_the_database_refuses_an_invoice_line_total_that_does_not_add_up():
         InvoiceLine.objects.filter(invoice=invoice).update(total=Money("9.98", "EUR"))
 
 
+def test_the_database_checks_sums_to_the_last_of_the_four_decimal_places():
+    """The checks allow half of the fourth place for SQLite's float comparisons; on PostgreSQL a
+    difference of one in the fourth place is still refused."""
+    invoice = _draft(CustomerFactory())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice=invoice).update(total=Money("9.9901", "EUR"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(total=Money("9.9899", "EUR"))
+
+
 def test_the_database_refuses_a_negative_invoice_total():
     invoice = _draft(CustomerFactory())
 
