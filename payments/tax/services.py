@@ -5,7 +5,6 @@ import datetime as dt
 import re
 from decimal import Decimal
 
-import pycountry
 from django.conf import settings
 from django.db import transaction
 
@@ -18,6 +17,7 @@ from payments.tax.models import DIGITAL_SERVICES, TaxRate, TaxRegistration
 from payments.tax.representations import tax_registration_repr
 from payments.tax.rules import EU_MEMBER_STATES, SUBDIVISION_COUNTRIES, tax_rate_checked
 from payments.tax.selectors import tax_today
+from payments.tax.subdivisions import SUBDIVISIONS
 
 # Canada's harmonized provinces: their HST is collected under the federal GST/HST registration.
 HST_PROVINCES = frozenset({"ON", "NS", "NB", "NL", "PE"})
@@ -46,7 +46,7 @@ def _subdivision(country: str, value: object) -> str:
     code = value.strip().upper().removeprefix(f"{country}-")
     if country not in SUBDIVISION_COUNTRIES:
         raise _invalid(f"Only the United States and Canada take a subdivision; {country} does not.", "subdivision")
-    if not code or pycountry.subdivisions.get(code=f"{country}-{code}") is None:
+    if code not in SUBDIVISIONS[country]:  # the customers' list: states, DC, provinces and territories
         raise _invalid(f"'{value}' is not a subdivision of {country} (ISO 3166-2, e.g. QC or NY).", "subdivision")
     return code
 

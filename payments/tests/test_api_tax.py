@@ -135,6 +135,8 @@ def test_a_canadian_province_with_its_own_tax_is_registered_with_its_subdivision
             "subdivision",
         ),  # HST: federal
         ({"country": "CA", "subdivision": "XX", "scheme": "domestic"}, "parameter_invalid", "subdivision"),
+        # Puerto Rico is a country of its own (PR), as a customer's country is: not a state.
+        ({"country": "US", "subdivision": "PR", "scheme": "domestic"}, "parameter_invalid", "subdivision"),
         ({"country": "US", "scheme": "eu_oss"}, "parameter_invalid", "country"),  # OSS is held in the EU
         ({"country": "FR", "scheme": "eu_oss"}, "parameter_invalid", "country"),  # an EU seller's OSS is at home
         ({"country": "FR", "scheme": "uk"}, "parameter_invalid", "scheme"),
