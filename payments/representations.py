@@ -192,8 +192,9 @@ def invoice_reprs(invoices: list[Invoice]) -> list[dict]:
 
 def credit_note_repr(note: CreditNote, *, lines: list[CreditNoteLine] | None = None) -> dict:
     """`lines`: the note's lines when the caller has them at hand (it just made them)."""
-    if lines is None:
-        lines = list(note.lines.select_related("invoice_line"))
+    if lines is None:  # prefetched by the list selector (with their invoice lines), else read here
+        prefetched = "lines" in getattr(note, "_prefetched_objects_cache", {})
+        lines = list(note.lines.all() if prefetched else note.lines.select_related("invoice_line"))
     return {
         "id": note.id,
         "number": note.number,

@@ -125,7 +125,7 @@ def invoice_list_evidence_inconclusive(*, invoices: QuerySet[Invoice] | None = N
 
 
 def credit_note_list(*, invoice_id: str | None = None, customer_id: str | None = None) -> QuerySet[CreditNote]:
-    notes = CreditNote.objects.prefetch_related(
+    notes = CreditNote.objects.select_related("invoice").prefetch_related(  # the invoice: its tax, per note
         Prefetch("lines", queryset=CreditNoteLine.objects.select_related("invoice_line"))
     )
     if invoice_id:

@@ -2,6 +2,8 @@
 and the invoice's `credit_notes`."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conftest import client_for_customer
 from payments.services import gateway_account_create
@@ -37,3 +39,19 @@ def test_unknown_and_malformed_ids(operator_client):
         "invalid_request_error",
         "parameter_invalid",
     )
+
+
+def test_listing_credit_notes_reads_as_many_queries_for_three_notes_as_for_one(operator_client, customer):
+    gateway_account_create(provider="sandbox", display_name="Sandbox")
+    payment = paid_checkout(client_for_customer(customer), PlanFactory(code="monthly"))["payment"]["id"]
+    refund(operator_client, payment, amount={"amount": "1.00", "currency": "EUR"})
+    with CaptureQueriesContext(connection) as one:
+        assert len(operator_client.get("/api/v1/credit-notes").json()["results"]) == 1
+    for amount in ("2.00", "3.00"):
+        refund(operator_client, payment, amount={"amount": amount, "currency": "EUR"})
+
+    with CaptureQueriesContext(connection) as three:
+        listed = operator_client.get("/api/v1/credit-notes").json()["results"]
+
+    assert len(listed) == 3
+    assert [q["sql"][:60] for q in three.captured_queries] == [q["sql"][:60] for q in one.captured_queries]
