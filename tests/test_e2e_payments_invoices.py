@@ -4,6 +4,8 @@ declines, and who may list and read them (the operator, their own customer, nobo
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conftest import client_for_customer
@@ -79,3 +81,20 @@ def test_the_invoice_routes_refuse_a_customer_token(customer_client, sandbox, ev
 
     assert customer_client.get("/api/v1/invoices").status_code == 403
     assert customer_client.get(f"/api/v1/invoices/{mine['invoice']['id']}").status_code == 403
+
+
+@pytest.mark.parametrize("route", ["/api/v1/invoices", "/api/v1/me/invoices"])
+def test_listing_invoices_reads_as_many_queries_for_three_as_for_one(
+    operator_client, customer_client, sandbox, event_pass, route
+):
+    client = operator_client if route == "/api/v1/invoices" else customer_client
+    paid_checkout(customer_client, event_pass)
+    with CaptureQueriesContext(connection) as one:
+        assert len(client.get(route).json()["results"]) == 1
+    for _ in range(2):
+        paid_checkout(customer_client, event_pass)
+
+    with CaptureQueriesContext(connection) as three:
+        assert len(client.get(route).json()["results"]) == 3
+
+    assert len(three.captured_queries) == len(one.captured_queries)
