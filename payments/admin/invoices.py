@@ -191,7 +191,8 @@ class InvoiceAdmin(FinanceExportMixin, ReadOnlyAdmin):
     export_columns = (
         "id", "number", "customer_id", "status", "currency", "subtotal", "discount_total", "net", "tax_total",
         "total", "tax_inclusive", "tax_status", "tax_country", "tax_subdivision", "tax_rates", "reverse_charge",
-        "tax_evidence_conclusive", "description", "created_at", "finalized_at", "paid_at", "voided_at",
+        "tax_evidence_conclusive", "buyer_business_name", "buyer_tax_id", "description", "created_at",
+        "finalized_at", "paid_at", "voided_at",
     )  # fmt: skip
     export_prefetch = ("lines",)
     list_filter = ["status", "currency", TaxStatusFilter, TaxBehaviourFilter, TaxCountryFilter, TaxEvidenceFilter]

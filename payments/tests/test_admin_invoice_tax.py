@@ -304,6 +304,9 @@ def test_the_invoice_export_has_net_tax_status_country_rates_reverse_charge_and_
     )
     assert (rows[reverse.pk]["net"], rows[reverse.pk]["tax_total"]) == ("9.99", "0.00")
     assert rows[reverse.pk]["tax_evidence_conclusive"] == "True"
+    # What an EC sales list of the reverse-charged sales needs: the buyer and their VAT id.
+    assert rows[reverse.pk]["buyer_tax_id"].startswith("FR") and rows[reverse.pk]["buyer_business_name"]
+    assert (rows[taxed.pk]["buyer_tax_id"], rows[taxed.pk]["buyer_business_name"]) == ("", "")
     assert (rows[exclusive.pk]["net"], rows[exclusive.pk]["tax_total"], rows[exclusive.pk]["total"]) == (
         "10.00",
         "2.00",
