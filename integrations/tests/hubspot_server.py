@@ -33,10 +33,13 @@ class HubSpotServer:
     faults: list[tuple[int, dict]] = field(default_factory=list)  # (status, headers) for the next requests
     _ids: itertools.count = field(default_factory=lambda: itertools.count(501))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    prefix: str = ""
 
-    def install(self, httpserver) -> "HubSpotServer":
-        httpserver.expect_request(re.compile(r"^/crm/v3/.*")).respond_with_handler(self.handle)
-        self.base_url = httpserver.url_for("/").rstrip("/")
+    def install(self, httpserver, *, prefix: str = "") -> "HubSpotServer":
+        """Serve under `prefix` ("/second": another portal on the same local server)."""
+        self.prefix = prefix
+        httpserver.expect_request(re.compile(rf"^{prefix}/crm/v3/.*")).respond_with_handler(self.handle)
+        self.base_url = httpserver.url_for(prefix or "/").rstrip("/")
         return self
 
     def fail_next(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
@@ -72,13 +75,14 @@ class HubSpotServer:
                 body = json.loads(request.get_data() or b"{}")
             except ValueError:
                 body = None
-            response = self._answer(request, body)
+            path = request.path.removeprefix(self.prefix)
+            response = self._answer(request, path, body)
             self.calls.append(
-                Call(request.method, request.path, request.headers.get("Authorization", ""), body, response.status_code)
+                Call(request.method, path, request.headers.get("Authorization", ""), body, response.status_code)
             )
             return response
 
-    def _answer(self, request: Request, body) -> Response:
+    def _answer(self, request: Request, path: str, body) -> Response:
         if self.faults:
             status, headers = self.faults.pop(0)
             if status == 429:
@@ -95,12 +99,12 @@ class HubSpotServer:
             return self._error(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
         if request.mimetype != "application/json" or not isinstance(body, dict):
             return self._error(415 if request.mimetype != "application/json" else 400, "VALIDATION_ERROR", "Bad body")
-        if request.method == "POST" and request.path == UPSERT:
+        if request.method == "POST" and path == UPSERT:
             return self._upsert(body)
-        if request.method == "POST" and request.path == GDPR_DELETE:
+        if request.method == "POST" and path == GDPR_DELETE:
             self.contacts.pop(str(body.get("objectId")), None)
             return Response(status=204)
-        match = CONTACT.match(request.path)
+        match = CONTACT.match(path)
         if request.method == "PATCH" and match:
             return self._patch(match["id"], body)
         return self._error(404, "OBJECT_NOT_FOUND", "resource not found")
