@@ -3,7 +3,7 @@ settle window, 429 with Retry-After, 401, back-off and its reset, disable/enable
 cursor, two runners at once, and credentials kept encrypted. Events are written with event_emit
 and payloads shaped as the API shows them (this app knows no domain model)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -299,3 +299,18 @@ def test_two_runners_at_once_send_each_event_once(hubspot, connector):
     emails = [c.body["inputs"][0]["id"] for c in hubspot.sent("POST")]
     assert sorted(emails) == sorted({*emails}) and len(emails) == 6
     assert refreshed(connector).events_handled == 6
+
+
+def test_the_cursor_floor_is_the_oldest_cursor_of_the_connectors_that_read_on(hubspot, connector):
+    from integrations.connectors.selectors import connectors_cursor_floor
+
+    connector_create(kind="zendesk", name="Never enabled")
+    assert connectors_cursor_floor() == datetime.min.replace(tzinfo=UTC)  # enabled, nothing handled yet
+    first = customer()
+    connector_run(connector=connector)
+    customer(cid="cus_2", email="grace@example.com")
+    assert connectors_cursor_floor() == first.created_at
+    connector_disable(connector=connector)
+    assert connectors_cursor_floor() == first.created_at  # disabled, it resumes from its cursor
+    Connector.objects.all().delete()
+    assert connectors_cursor_floor() is None
