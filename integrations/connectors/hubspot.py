@@ -188,7 +188,7 @@ class HubSpotHandler:
         state = record.state or {}
         if state.get("erased"):
             return
-        state.setdefault("subscriptions", {})
+        state.setdefault("subs", {})
         state.setdefault("lifetime_value", None)
         if "email" not in state:
             self._customer_seen(state, latest_customer_payload(customer_id) or {})
@@ -240,7 +240,7 @@ class HubSpotHandler:
     def _subscription_seen(state: dict, sub: dict, event: Event) -> None:
         if not sub.get("id"):
             return
-        state["subscriptions"][sub["id"]] = {
+        state["subs"][sub["id"]] = {
             "id": sub["id"],
             "status": sub.get("status") or "",
             "plan": sub.get("plan") or "",
@@ -261,9 +261,9 @@ class HubSpotHandler:
 
     def _properties(self, customer_id: str, state: dict) -> dict[str, str]:
         first, _, last = (state.get("name") or "").partition(" ")
-        current = _current(state["subscriptions"])
+        current = _current(state["subs"])
         mrr = Decimal(0)
-        for sub in state["subscriptions"].values():
+        for sub in state["subs"].values():
             if sub["status"] in IN_MRR:
                 mrr += monthly_value(sub, self._plan(sub["plan"]) if sub["plan"] else None)
         plan = self._plan(current["plan"]) if current and current["plan"] else None

@@ -152,9 +152,10 @@ def _failed(connector: Connector, error: VendorError, now: datetime) -> None:
     connector.next_attempt_at = now + timedelta(seconds=wait)
 
 
-def _batch(connector_id: str, *, force: bool, limit: int) -> RunResult:
+def _batch(connector_id: str, *, force: bool, limit: int, deadline: float) -> RunResult:
     """One locked transaction: the connector row (SKIP LOCKED: another runner has it = "busy"),
-    up to `limit` settled events, the cursor moved past each one that succeeded."""
+    up to `limit` settled events, the cursor moved past each one that succeeded. It stops early at
+    `deadline` (time.monotonic()), so a slow vendor cannot hold the transaction open for long."""
     with transaction.atomic():
         connector = Connector.objects.select_for_update(skip_locked=True).filter(pk=connector_id).first()
         if connector is None:
@@ -177,11 +178,14 @@ def _batch(connector_id: str, *, force: bool, limit: int) -> RunResult:
                     handler.handle(event)
                 connector.cursor_created_at, connector.cursor_event_id = event.created_at, event.id
                 handled += 1
+                if time.monotonic() >= deadline:
+                    break
         except VendorError as error:
             failure = error
         except Exception as error:  # a mapping bug: stop on this event, keep it, show it, retry later
-            logger.exception("Connector %s failed on event %s", connector.pk, events[handled].id if events else "-")
-            failure = VendorError(f"Internal error ({type(error).__name__}) on event {events[handled].id}")
+            where = events[handled].id if handled < len(events) else "-"
+            logger.exception("Connector %s failed on event %s", connector.pk, where)
+            failure = VendorError(f"Internal error ({type(error).__name__}) on event {where}")
         finally:
             if handler is not None:
                 handler.close()
@@ -207,7 +211,8 @@ def _batch(connector_id: str, *, force: bool, limit: int) -> RunResult:
         )
     if failure is not None:
         return RunResult(ran=True, handled=handled, error=failure.message)
-    return RunResult(ran=True, handled=handled, skipped="" if len(events) == limit else "caught up")
+    caught_up = handled == len(events) < limit
+    return RunResult(ran=True, handled=handled, skipped="caught up" if caught_up else "")
 
 
 def connector_run(
@@ -217,11 +222,11 @@ def connector_run(
     event fails (the error is kept, the same event is retried after the back-off, or the vendor's
     Retry-After) or `seconds` have passed. `force` (the admin's "run now") ignores the back-off.
     Safe to run twice at once: the second finds the connector locked and leaves it."""
-    handled, started = 0, time.monotonic()
+    handled, deadline = 0, time.monotonic() + seconds
     while True:
-        result = _batch(connector.pk, force=force, limit=batch)
+        result = _batch(connector.pk, force=force, limit=batch, deadline=deadline)
         handled += result.handled
-        if not result.ran or result.error or result.skipped or time.monotonic() - started >= seconds:
+        if not result.ran or result.error or result.skipped or time.monotonic() >= deadline:
             return RunResult(ran=result.ran or handled > 0, handled=handled, error=result.error, skipped=result.skipped)
         force = False  # a later batch of this run is due anyway: it just succeeded
 

@@ -314,3 +314,12 @@ def test_the_cursor_floor_is_the_oldest_cursor_of_the_connectors_that_read_on(hu
     assert connectors_cursor_floor() == first.created_at  # disabled, it resumes from its cursor
     Connector.objects.all().delete()
     assert connectors_cursor_floor() is None
+
+
+def test_a_run_out_of_time_stops_after_the_event_in_hand_and_the_next_run_goes_on(hubspot, connector):
+    customer()
+    subscription("trialing")
+    subscription("active")
+
+    assert [connector_run(connector=connector, seconds=0).handled for _ in range(4)] == [1, 1, 1, 0]
+    assert [c.status for c in hubspot.calls] == [200, 200, 200]
