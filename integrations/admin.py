@@ -3,16 +3,27 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from integrations.connectors.registry import KINDS
+from integrations.connectors.services import (
+    connector_backoff_reset,
+    connector_create,
+    connector_disable,
+    connector_enable,
+    connector_run,
+    connector_update,
+)
 from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin
 from integrations.kernel.api_keys import SCOPES, api_key_create, api_key_rename, api_key_revoke
 from integrations.kernel.audit import audit_record
 from integrations.kernel.csv_export import csv_response
+from integrations.kernel.errors import DomainError
 from integrations.kernel.representation import datetime_repr
-from integrations.models import ApiKey, AuditEvent, Event
+from integrations.models import ApiKey, AuditEvent, Connector, ConnectorRecord, Event
 
 
 @admin.register(Event)
@@ -185,3 +196,199 @@ class ApiKeyAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
 
         self._each(request, queryset, done="Revoked", call=revoke)
         return None
+
+
+# --- Connectors -----------------------------------------------------------------------------------
+
+_CREDENTIAL_PREFIX = "credential_"
+
+
+class ConnectorForm(forms.ModelForm):
+    """Name, base URL and the kind's credentials as write-only fields (never rendered back)."""
+
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="The vendor's API address; blank keeps the current one (HubSpot: https://api.hubapi.com).",
+    )
+    adding = True
+
+    class Meta:
+        model = Connector
+        fields = ["kind", "name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.adding:
+            self.initial["base_url"] = (self.instance.settings or {}).get("base_url", "")
+        stored = self.instance.credentials or {}
+        for name in self.credential_names():
+            self.fields[_CREDENTIAL_PREFIX + name] = forms.CharField(
+                label=name,
+                required=False,
+                help_text="A value is stored: leave blank to keep it." if stored.get(name) else "Not set.",
+                # render_value=False: the stored (or just typed) value never goes back into the page.
+                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+            )
+
+    def credential_names(self) -> tuple[str, ...]:
+        kinds = [self.instance.kind] if not self.adding else list(KINDS)
+        return tuple(dict.fromkeys(name for kind in kinds if kind in KINDS for name in KINDS[kind].credential_names))
+
+    def credentials(self) -> dict[str, str]:
+        return {
+            name: self.cleaned_data[_CREDENTIAL_PREFIX + name]
+            for name in self.credential_names()
+            if self.cleaned_data.get(_CREDENTIAL_PREFIX + name)
+        }
+
+
+@admin.register(Connector)
+class ConnectorAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
+    form = ConnectorForm
+    list_display = [
+        "name",
+        "kind",
+        "enabled",
+        "status",
+        "consecutive_failures",
+        "short_error",
+        "last_success_at",
+        "next_attempt_at",
+        "cursor",
+    ]
+    list_filter = ["kind", "enabled", "status"]
+    search_fields = ["=id", "name"]
+    actions = ["enable_selected", "disable_selected", "run_now", "reset_backoff"]
+    _health = [
+        "status",
+        "last_error",
+        "last_error_at",
+        "last_success_at",
+        "consecutive_failures",
+        "next_attempt_at",
+        "cursor",
+        "events_handled",
+    ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = type("ConnectorForm", (ConnectorForm,), {"adding": obj is None})
+        kwargs["fields"] = ["kind", "name"] if obj is None else ["name"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["id", "kind", "enabled", "stored_credentials", *self._health, "created_at", "updated_at"]
+
+    def get_fieldsets(self, request, obj=None):
+        form = type("ConnectorForm", (ConnectorForm,), {"adding": obj is None})(instance=obj)
+        credential_fields = [_CREDENTIAL_PREFIX + name for name in form.credential_names()]
+        head = ["kind", "name", "base_url"] if obj is None else ["id", "kind", "name", "enabled", "base_url"]
+        credentials = ["stored_credentials", *credential_fields] if obj else credential_fields
+        fieldsets = [
+            (None, {"fields": head}),
+            (
+                "Credentials",
+                {
+                    "fields": credentials,
+                    "description": "Write-only: stored encrypted and never shown again. A blank field keeps the stored value.",
+                },
+            ),
+        ]
+        if obj is not None:
+            fieldsets.append(
+                (
+                    "Health",
+                    {
+                        "fields": self._health,
+                        "description": "Enable, disable, run now and reset the back-off from the list's actions.",
+                    },
+                )
+            )
+        return fieldsets
+
+    @admin.display(description="stored credentials")
+    def stored_credentials(self, connector):
+        stored = connector.credentials or {}
+        rows = [(name, "stored (hidden)" if value else "not set") for name, value in stored.items()]
+        return format_html_join("", "<div><code>{}</code>: {}</div>", rows) or "none"
+
+    @admin.display(description="last error")
+    def short_error(self, connector):
+        return (connector.last_error[:120] + "…") if len(connector.last_error) > 120 else connector.last_error or "—"
+
+    @admin.display(description="cursor")
+    def cursor(self, connector):
+        if connector.cursor_created_at is None:
+            return "before the first event"
+        return f"{datetime_repr(connector.cursor_created_at)} {connector.cursor_event_id}"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:  # a service refused the save; its transaction rolled back
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        base_url = form.cleaned_data.get("base_url")
+        settings_ = {"base_url": base_url} if base_url else {}
+        if change:
+            saved = connector_update(
+                connector=obj, name=form.cleaned_data["name"], credentials=form.credentials(), settings=settings_
+            )
+        else:
+            saved = connector_create(
+                kind=form.cleaned_data["kind"],
+                name=form.cleaned_data["name"],
+                credentials=form.credentials(),
+                settings=settings_,
+            )
+        obj.pk = saved.pk
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # disable instead: its records hold the vendor's ids
+
+    def action_name(self, obj) -> str:
+        return obj.name
+
+    def action_ref(self, obj) -> str:
+        return obj.name
+
+    @admin.action(description="Enable selected connectors (resume from their cursor)", permissions=["change"])
+    def enable_selected(self, request, queryset):
+        self._each(request, queryset, done="Enabled", call=lambda c: (True, connector_enable(connector=c).status))
+
+    @admin.action(description="Disable selected connectors (the cursor stays)", permissions=["change"])
+    def disable_selected(self, request, queryset):
+        self._each(request, queryset, done="Disabled", call=lambda c: (True, connector_disable(connector=c).status))
+
+    @admin.action(description="Run selected connectors now", permissions=["change"])
+    def run_now(self, request, queryset):
+        def run(connector):
+            result = connector_run(connector=connector, force=True)
+            if result.error:
+                return False, f"{result.handled} events sent, then: {result.error}"
+            if not result.ran:
+                return False, {"busy": "already running", "disabled": "disabled"}.get(result.skipped, result.skipped)
+            return True, f"{result.handled} events"
+
+        self._each(request, queryset, done="Ran", call=run)
+
+    @admin.action(description="Reset the back-off of selected connectors", permissions=["change"])
+    def reset_backoff(self, request, queryset):
+        self._each(
+            request, queryset, done="Back-off reset", call=lambda c: (True, connector_backoff_reset(connector=c).status)
+        )
+
+
+@admin.register(ConnectorRecord)
+class ConnectorRecordAdmin(ReadOnlyAdmin):
+    """Which vendor record each of our objects is (read-only: the runner writes them)."""
+
+    list_display = ["connector", "object_type", "object_id", "external_id", "updated_at"]
+    list_filter = ["connector", "object_type"]
+    search_fields = ["=object_id", "=external_id"]
+    fields = ["connector", "object_type", "object_id", "external_id", "state", "created_at", "updated_at"]
+    readonly_fields = fields

@@ -1,6 +1,18 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+CONNECTOR_RUNNER_FIELDS = [
+    "cursor_created_at",
+    "cursor_event_id",
+    "status",
+    "last_error",
+    "last_error_at",
+    "last_success_at",
+    "consecutive_failures",
+    "next_attempt_at",
+    "events_handled",
+]
+
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
@@ -12,12 +24,14 @@ class IntegrationsConfig(AppConfig):
         from integrations.kernel import startup  # noqa: F401  (registers the production-keys deploy check)
         from integrations.kernel.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from integrations.kernel.audit import audit_signals_connect, audit_track
-        from integrations.models import ApiKey
+        from integrations.models import ApiKey, Connector
 
         audit_signals_connect()
         audit_track(ApiKey, object_type="api_key")
         audit_track(User, object_type="user", exclude=["last_login"], m2m=["groups", "user_permissions"])
         audit_track(Group, object_type="group", m2m=["permissions"])
+        # Operators' changes only: the runner's cursor and health move every minute.
+        audit_track(Connector, object_type="connector", exclude=CONNECTOR_RUNNER_FIELDS)
         post_migrate.connect(_audit_guard_install, sender=self)
 
 

@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from integrations.kernel.encryption import EncryptedJSONField
 from integrations.kernel.ids import PrefixedIdField
 from integrations.kernel.models import ApiKey, AuditEvent, IdempotencyKey  # noqa: F401  (the kernel's tables are this app's)
 
@@ -24,3 +25,67 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.type}"
+
+
+class Connector(models.Model):
+    """A further reader of the outbox (integrations/connectors/): its own cursor over the events,
+    its vendor's credentials, and its health as the admin shows it."""
+
+    class Kind(models.TextChoices):
+        HUBSPOT = "hubspot", "HubSpot (CRM)"
+        ZENDESK = "zendesk", "Zendesk (support)"
+        XERO = "xero", "Xero (accounting)"
+        MAILCHIMP = "mailchimp", "Mailchimp (marketing)"
+
+    class Health(models.TextChoices):
+        OK = "ok"
+        FAILING = "failing"
+        DISABLED = "disabled"
+
+    id = PrefixedIdField(prefix="con")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=False)
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    settings = models.JSONField(blank=True, default=dict)
+    # The last event handled, in (created_at, id) order; empty = before the first event.
+    cursor_created_at = models.DateTimeField(null=True, blank=True)
+    cursor_event_id = models.CharField(max_length=40, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Health.choices, default=Health.DISABLED)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    events_handled = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+
+class ConnectorRecord(models.Model):
+    """One of our objects as a connector knows it: the vendor's id for it (so updates hit the same
+    record) and the small state the connector keeps from the events it has seen."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="records")
+    object_type = models.CharField(max_length=40)  # "customer", "plan", ...
+    object_id = models.CharField(max_length=40)  # our id: cus_..., pln_...
+    external_id = models.CharField(max_length=100, blank=True, default="")
+    state = models.JSONField(blank=True, default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "object_type", "object_id"], name="connector_record_unique_object"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.object_type} {self.object_id} -> {self.external_id or '?'}"

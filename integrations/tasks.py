@@ -10,3 +10,10 @@ def idempotency_keys_purge() -> int:
 
 def audit_events_purge() -> int:
     return _audit_purge()
+
+
+def connectors_run() -> int:
+    """Every enabled connector that is due; answers how many events were handled."""
+    from integrations.connectors.services import connectors_run as run
+
+    return sum(result.handled for result in run().values())

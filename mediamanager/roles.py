@@ -52,6 +52,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "auth.user": (VIEW, ADD, CHANGE),
         "auth.group": (VIEW,),
         "integrations.event": (VIEW,),
+        "integrations.connector": (VIEW, ADD, CHANGE),
+        "integrations.connectorrecord": (VIEW,),
         "django_q.schedule": (VIEW, CHANGE),
         "django_q.failure": (VIEW, DELETE),
         "django_q.success": (VIEW,),

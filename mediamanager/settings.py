@@ -307,3 +307,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }
+
+# --- Connectors (integrations/connectors/): an event is handled once it is this old, so that one
+# written by a transaction that commits later (and so with an earlier created_at) is not passed by.
+CONNECTOR_SETTLE_SECONDS = env.int("CONNECTOR_SETTLE_SECONDS", default=30)
