@@ -13,6 +13,7 @@ from integrations.kernel.audit import audit_record
 from integrations.kernel.csv_export import csv_response
 from integrations.kernel.representation import datetime_repr
 from integrations.models import ApiKey, AuditEvent, Event
+from integrations.webhooks import admin as webhooks_admin  # noqa: F401  (registers the webhook screens)
 
 
 @admin.register(Event)

@@ -20,4 +20,5 @@ SCHEDULES = [
     ScheduledTask("release-gateway-cards", "payments.tasks.gateway_cards_release_pending", minutes=60),
     ScheduledTask("recheck-tax-ids", "payments.tasks.customer_tax_ids_recheck", minutes=1440),
     ScheduledTask("run-billing", "plans.tasks.run_billing", minutes=5),
+    ScheduledTask("send-webhooks", "integrations.tasks.webhook_deliveries_send_due", minutes=1),
 ]
