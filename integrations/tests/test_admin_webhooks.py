@@ -1,8 +1,11 @@
 """Webhook endpoints in the admin: the administrator role adds one (its secret shown once), rotates
 its secret and replays dead deliveries, all through the services; other roles do not see them."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.messages import get_messages
+from django.utils import timezone
 
 from conftest import sign_in_verified, staff_in_role
 from integrations.models import WebhookDelivery, WebhookEndpoint
@@ -76,3 +79,26 @@ def test_dead_deliveries_are_replayed_from_the_admin(administrator):
 def test_other_roles_do_not_see_webhook_endpoints(client):
     sign_in_verified(client, staff_in_role("support"))
     assert client.get(LIST).status_code == 403
+
+
+def test_an_endpoints_dead_deliveries_since_a_time_are_replayed(administrator):
+    _, endpoint = webhook_endpoint_create(url="https://hooks.example.com/in")
+    old, recent, alive = (event_emit(type="plan.created", payload={}) for _ in range(3))
+    WebhookDelivery.objects.filter(event__in=[old, recent]).update(status="failed", next_attempt_at=None)
+    WebhookDelivery.objects.filter(event=old).update(created_at=timezone.now() - timedelta(days=3))
+    since = timezone.now() - timedelta(days=1)
+    asked = administrator.post(LIST, {"action": "replay_dead", "_selected_action": [endpoint.pk]})
+    assert asked.status_code == 200 and "since" in asked.content.decode()
+    administrator.post(
+        LIST,
+        {
+            "action": "replay_dead",
+            "_selected_action": [endpoint.pk],
+            "confirm": "yes",
+            "since_0": since.strftime("%Y-%m-%d"),
+            "since_1": since.strftime("%H:%M:%S"),
+        },
+        follow=True,
+    )
+    statuses = dict(WebhookDelivery.objects.values_list("event_id", "status"))
+    assert statuses == {old.id: "failed", recent.id: "pending", alive.id: "pending"}

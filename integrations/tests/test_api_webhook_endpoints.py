@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from conftest import audit_text
 from integrations.kernel.api_keys import api_key_create
-from integrations.models import WebhookEndpoint
+from integrations.models import WebhookDelivery, WebhookEndpoint
+from integrations.services import event_emit
 from integrations.tests.webhook_helpers import secret_bytes
 from integrations.webhooks.services import signing_secrets
 
@@ -158,3 +159,28 @@ def test_writes_need_the_webhooks_scope(public):
 def test_an_unknown_endpoint_is_404(operator_client):
     answer = operator_client.get("/api/v1/webhook-endpoints/whe_nope")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "resource_missing"
+
+
+def test_redeliver_answers_404_for_an_unknown_event_and_409_for_a_disabled_endpoint(operator_client, public):
+    assert operator_client.post("/api/v1/events/evt_nope/redeliver", {}, format="json").status_code == 404
+    event = event_emit(type="plan.created", payload={})
+    nobody = operator_client.post(f"/api/v1/events/{event.id}/redeliver", {}, format="json")
+    assert nobody.status_code == 409 and nobody.json()["error"]["code"] == "no_webhook_endpoint"
+    endpoint = _create(operator_client).json()
+    operator_client.patch(f"/api/v1/webhook-endpoints/{endpoint['id']}", {"status": "disabled"}, format="json")
+    answer = operator_client.post(f"/api/v1/events/{event.id}/redeliver", {"endpoint": endpoint["id"]}, format="json")
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "webhook_endpoint_disabled"
+    bad = operator_client.post(f"/api/v1/events/{event.id}/redeliver", {"endpoint": "nope"}, format="json")
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "endpoint"
+
+
+def test_deliveries_are_listed_per_endpoint_and_filtered_by_status(operator_client, public):
+    endpoint = _create(operator_client).json()
+    first = event_emit(type="plan.created", payload={})
+    event_emit(type="plan.updated", payload={})
+    WebhookDelivery.objects.filter(event=first).update(status="failed")
+    path = f"/api/v1/webhook-endpoints/{endpoint['id']}/deliveries"
+    assert len(operator_client.get(path).json()["results"]) == 2
+    dead = operator_client.get(f"{path}?status=failed").json()["results"]
+    assert [d["event"] for d in dead] == [first.id] and dead[0]["id"].startswith("whd_")
+    assert operator_client.get(f"{path}?status=dead").status_code == 400
