@@ -279,6 +279,7 @@ SPECTACULAR_SETTINGS = {
         "AccessStatusEnum": "plans.models.Access.Status",
         "PlanKindEnum": "plans.models.Plan.Kind",
         "CouponKindEnum": "coupons.models.Coupon.Kind",
+        "WebhookEndpointStatusEnum": "integrations.webhooks.models.WebhookEndpoint.Status",
     },
 }
 

@@ -20,7 +20,7 @@ class WebhookEndpointSerializer(Represented, serializers.Serializer):
     url = serializers.CharField()
     enabled_events = serializers.ListField(child=serializers.CharField(), help_text=_EVENTS_HELP)
     description = serializers.CharField()
-    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.values)
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices)
     disabled_reason = serializers.CharField(allow_null=True, help_text="Why it was disabled; null while enabled.")
     created_at = serializers.DateTimeField()
 
@@ -58,7 +58,7 @@ class WebhookEndpointUpdateSerializer(WebhookEndpointCreateSerializer):
     description = serializers.CharField(
         max_length=WebhookEndpoint._meta.get_field("description").max_length, required=False, allow_blank=True
     )
-    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.values, required=False)
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
 
 
 class WebhookSecretSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import secrets
+import socket
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -257,8 +258,13 @@ def webhook_deliveries_send(*, endpoint_ids=None, budget_seconds: float | None =
     timeout = httpx.Timeout(settings.WEBHOOKS_TIMEOUT_SECONDS)
     attempts = 0
     in_flight = {}
+    # No Nagle: a request's headers and body go out as separate writes, and waiting for the ACK of
+    # the first (delayed by the receiver) would add 40 ms to every delivery.
+    transport = httpx.HTTPTransport(
+        limits=httpx.Limits(max_connections=cap), socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    )
     with (
-        httpx.Client(timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_connections=cap)) as client,
+        httpx.Client(timeout=timeout, follow_redirects=False, transport=transport) as client,
         ThreadPoolExecutor(max_workers=cap, thread_name_prefix="webhook") as pool,
     ):
         while True:
