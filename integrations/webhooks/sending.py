@@ -9,6 +9,7 @@ import random
 import secrets
 import socket
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.kernel.errors import InvalidRequest
@@ -55,9 +56,15 @@ def retry_delay(attempt: int) -> timedelta | None:
     return timedelta(seconds=base * random.uniform(1 - JITTER, 1 + JITTER))  # noqa: S311  (jitter, not a secret)
 
 
+# A sender claims up to this many rounds of an endpoint's share at once (its queue), and sends them
+# WEBHOOKS_ENDPOINT_MAX_IN_FLIGHT at a time: one claim per round would cost more than the sends.
+CLAIM_DEPTH = 8
+
+
 def _lease() -> timedelta:
-    # Past the HTTP timeout with room to record: a sender that died is replaced after it.
-    return timedelta(seconds=settings.WEBHOOKS_TIMEOUT_SECONDS * 2 + 30)
+    # Long enough for the whole queue to time out in turn, with room to record: a sender that died
+    # is replaced after it.
+    return timedelta(seconds=settings.WEBHOOKS_TIMEOUT_SECONDS * (CLAIM_DEPTH + 1) + 30)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Claimed:
     msg_id: str
     body: bytes
     secrets: tuple[str, ...]
+    endpoint_failing: bool = False  # when claimed: a success then clears the endpoint's failure clock
 
 
 @dataclass(frozen=True)
@@ -91,53 +99,65 @@ def _due(now: datetime):
     )
 
 
-def deliveries_claim(*, room: int, endpoint_ids=None, now: datetime | None = None) -> list[Claimed]:
-    """Up to `room` due deliveries, each endpoint's share bounded by what it has in flight. The
-    endpoint row is locked (SKIP LOCKED) while its share is counted and taken, so two senders never
-    both fill the same endpoint's slots."""
-    now = now or timezone.now()
-    per_endpoint = settings.WEBHOOKS_ENDPOINT_MAX_IN_FLIGHT
-    due = _due(now).filter(endpoint__status=WebhookEndpoint.Status.ENABLED)
+def endpoints_due(*, endpoint_ids=None, now: datetime | None = None) -> list[str]:
+    """Enabled endpoints with a delivery due and not leased, in a fair (shuffled) order."""
+    due = _due(now or timezone.now()).filter(endpoint__status=WebhookEndpoint.Status.ENABLED)
     if endpoint_ids is not None:
         due = due.filter(endpoint_id__in=list(endpoint_ids))
-    endpoints = list(due.order_by().values_list("endpoint_id", flat=True).distinct()[:200])
+    endpoints = list(due.order_by().values_list("endpoint_id", flat=True).distinct()[:500])
     random.shuffle(endpoints)  # fairness between endpoints
+    return endpoints
+
+
+def endpoint_claim(*, endpoint_id: str, room: int, now: datetime | None = None) -> list[Claimed]:
+    """Up to `room` of one endpoint's due deliveries, bounded by what is leased for it across all
+    senders (CLAIM_DEPTH rounds of its in-flight share): the endpoint row is locked (SKIP LOCKED)
+    while that is counted and taken, so two senders never both fill it. Empty when another sender
+    holds it, or nothing is due."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        endpoint = (
+            WebhookEndpoint.objects.select_for_update(skip_locked=True)
+            .filter(pk=endpoint_id, status=WebhookEndpoint.Status.ENABLED)
+            .first()
+        )
+        if endpoint is None:
+            return []  # another sender is claiming for it, or it was disabled or deleted
+        busy = WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id, status=WebhookDelivery.Status.PENDING, leased_until__gte=now
+        ).count()
+        take = min(settings.WEBHOOKS_ENDPOINT_MAX_IN_FLIGHT * CLAIM_DEPTH - busy, room)
+        if take <= 0:
+            return []
+        rows = list(
+            _due(now)
+            .filter(endpoint_id=endpoint_id)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("event")
+            .order_by("next_attempt_at", "id")[:take]
+        )
+        if not rows:
+            return []
+        token = secrets.token_hex(8)
+        WebhookDelivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+            leased_until=now + _lease(), lease_token=token
+        )
+        keys = tuple(signing_secrets(endpoint, now=now))
+        failing = endpoint.failing_since is not None
+        return [
+            Claimed(row.pk, token, endpoint_id, endpoint.url, row.event_id, event_body(row.event), keys, failing)
+            for row in rows
+        ]
+
+
+def deliveries_claim(*, room: int, endpoint_ids=None, now: datetime | None = None) -> list[Claimed]:
+    """Up to `room` due deliveries over every endpoint that has some, each within its share."""
+    now = now or timezone.now()
     claimed: list[Claimed] = []
-    for endpoint_id in endpoints:
+    for endpoint_id in endpoints_due(endpoint_ids=endpoint_ids, now=now):
         if len(claimed) >= room:
             break
-        with transaction.atomic():
-            endpoint = (
-                WebhookEndpoint.objects.select_for_update(skip_locked=True)
-                .filter(pk=endpoint_id, status=WebhookEndpoint.Status.ENABLED)
-                .first()
-            )
-            if endpoint is None:
-                continue  # another sender is claiming for it, or it was disabled or deleted
-            busy = WebhookDelivery.objects.filter(
-                endpoint_id=endpoint_id, status=WebhookDelivery.Status.PENDING, leased_until__gte=now
-            ).count()
-            take = min(per_endpoint - busy, room - len(claimed))
-            if take <= 0:
-                continue
-            rows = list(
-                _due(now)
-                .filter(endpoint_id=endpoint_id)
-                .select_for_update(skip_locked=True, of=("self",))
-                .select_related("event")
-                .order_by("next_attempt_at", "id")[:take]
-            )
-            if not rows:
-                continue
-            token = secrets.token_hex(8)
-            WebhookDelivery.objects.filter(pk__in=[row.pk for row in rows]).update(
-                leased_until=now + _lease(), lease_token=token
-            )
-            keys = tuple(signing_secrets(endpoint, now=now))
-            claimed.extend(
-                Claimed(row.pk, token, endpoint_id, endpoint.url, row.event_id, event_body(row.event), keys)
-                for row in rows
-            )
+        claimed += endpoint_claim(endpoint_id=endpoint_id, room=room - len(claimed), now=now)
     return claimed
 
 
@@ -192,6 +212,21 @@ def delivery_record(claimed: Claimed, answer: Answer, *, now: datetime | None = 
     """The attempt's outcome written, if this sender still holds the lease (a deleted endpoint's
     delivery is gone: nothing to write). Answers the delivery's status, or None."""
     now = now or timezone.now()
+    if answer.status is not None and 200 <= answer.status < 300 and not claimed.endpoint_failing:
+        # The common case in one statement: no lock to take, no endpoint to touch.
+        done = WebhookDelivery.objects.filter(pk=claimed.delivery_id, lease_token=claimed.lease_token).update(
+            status=WebhookDelivery.Status.SUCCEEDED,
+            attempt=F("attempt") + 1,
+            last_attempt_at=now,
+            response_status=answer.status,
+            duration_ms=answer.duration_ms,
+            response_body=answer.body,
+            last_error="",
+            leased_until=None,
+            lease_token="",
+            next_attempt_at=None,
+        )
+        return WebhookDelivery.Status.SUCCEEDED if done else None
     disable_reason = None
     with transaction.atomic():
         delivery = (
@@ -248,6 +283,10 @@ def delivery_record(claimed: Claimed, answer: Answer, *, now: datetime | None = 
     return delivery.status
 
 
+def _still_sending_to(endpoint_id: str) -> bool:
+    return WebhookEndpoint.objects.filter(pk=endpoint_id, status=WebhookEndpoint.Status.ENABLED).exists()
+
+
 def webhook_deliveries_send(*, endpoint_ids=None, budget_seconds: float | None = None) -> int:
     """Send what is due until nothing is, or until `budget_seconds` have passed (then finish what is
     in flight). As each attempt ends, more is claimed: a slow endpoint holds its own slots only.
@@ -256,33 +295,57 @@ def webhook_deliveries_send(*, endpoint_ids=None, budget_seconds: float | None =
     deadline = time.monotonic() + budget
     cap = settings.WEBHOOKS_MAX_IN_FLIGHT
     timeout = httpx.Timeout(settings.WEBHOOKS_TIMEOUT_SECONDS)
-    attempts = 0
-    in_flight = {}
+    per_endpoint = settings.WEBHOOKS_ENDPOINT_MAX_IN_FLIGHT
     # No Nagle: a request's headers and body go out as separate writes, and waiting for the ACK of
     # the first (delayed by the receiver) would add 40 ms to every delivery.
     transport = httpx.HTTPTransport(
         limits=httpx.Limits(max_connections=cap), socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     )
+    attempts = 0
+    in_flight: dict = {}
+    busy: dict[str, int] = {}  # this sender's deliveries in flight, per endpoint
+    queued: dict[str, deque] = {}  # claimed (leased) and not sent yet, per endpoint
+    due: list[str] = []
+    scanned = 0.0
     with (
         httpx.Client(timeout=timeout, follow_redirects=False, transport=transport) as client,
         ThreadPoolExecutor(max_workers=cap, thread_name_prefix="webhook") as pool,
     ):
         while True:
-            room = cap - len(in_flight)
-            if room > 0 and time.monotonic() < deadline:
-                for claimed in deliveries_claim(room=room, endpoint_ids=endpoint_ids):
+            claiming = time.monotonic() < deadline
+            # Which endpoints have work: asked again at most twice a second (it reads the due index).
+            if claiming and len(in_flight) < cap and time.monotonic() - scanned > 0.5:
+                due, scanned = endpoints_due(endpoint_ids=endpoint_ids), time.monotonic()
+            for endpoint_id in list(due) if claiming else ():
+                if queued.get(endpoint_id):
+                    continue
+                taken = endpoint_claim(endpoint_id=endpoint_id, room=per_endpoint * CLAIM_DEPTH)
+                if taken:
+                    queued[endpoint_id] = deque(taken)
+                else:
+                    due.remove(endpoint_id)  # nothing left, or another sender holds it: the next scan says
+            # Send from each endpoint's queue within its share and the sender's cap.
+            for endpoint_id, waiting in queued.items():
+                while waiting and len(in_flight) < cap and busy.get(endpoint_id, 0) < per_endpoint:
+                    claimed = waiting.popleft()
                     in_flight[pool.submit(delivery_post, claimed, client=client)] = claimed
+                    busy[endpoint_id] = busy.get(endpoint_id, 0) + 1
             if not in_flight:
+                if claiming and due:
+                    continue
                 break
-            # Wake at least every second to claim what fell due meanwhile (others' slots are free).
-            done, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+            # Wake at least twice a second to claim what fell due meanwhile.
+            done, _ = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 claimed = in_flight.pop(future)
+                busy[claimed.endpoint_id] -= 1
                 try:
                     answer = future.result()
                 except Exception as error:  # a bug in the sender must not lose the lease's delivery
                     logger.exception("Webhook delivery %s crashed", claimed.delivery_id)
                     answer = Answer(None, 0, "", f"sender error: {type(error).__name__}")
-                delivery_record(claimed, answer)
+                outcome = delivery_record(claimed, answer)
                 attempts += 1
+                if outcome != WebhookDelivery.Status.SUCCEEDED and not _still_sending_to(claimed.endpoint_id):
+                    queued.pop(claimed.endpoint_id, None)  # disabled (410, days of failures) or deleted: stop
     return attempts
