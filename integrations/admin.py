@@ -24,6 +24,7 @@ from integrations.kernel.csv_export import csv_response
 from integrations.kernel.errors import DomainError
 from integrations.kernel.representation import datetime_repr
 from integrations.models import ApiKey, AuditEvent, Connector, ConnectorRecord, Event
+from integrations.webhooks import admin as webhooks_admin  # noqa: F401  (registers the webhook screens)
 
 
 @admin.register(Event)

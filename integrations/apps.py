@@ -24,10 +24,11 @@ class IntegrationsConfig(AppConfig):
         from integrations.kernel import startup  # noqa: F401  (registers the production-keys deploy check)
         from integrations.kernel.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from integrations.kernel.audit import audit_signals_connect, audit_track
-        from integrations.models import ApiKey, Connector
+        from integrations.models import ApiKey, Connector, WebhookEndpoint
 
         audit_signals_connect()
         audit_track(ApiKey, object_type="api_key")
+        audit_track(WebhookEndpoint, object_type="webhook_endpoint", exclude=["failing_since"])
         audit_track(User, object_type="user", exclude=["last_login"], m2m=["groups", "user_permissions"])
         audit_track(Group, object_type="group", m2m=["permissions"])
         # Operators' changes only: the runner's cursor and health move every minute.

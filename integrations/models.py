@@ -5,6 +5,7 @@ from django.db import models
 from integrations.kernel.encryption import EncryptedJSONField
 from integrations.kernel.ids import PrefixedIdField
 from integrations.kernel.models import ApiKey, AuditEvent, IdempotencyKey  # noqa: F401  (the kernel's tables are this app's)
+from integrations.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: F401  (this app's tables too)
 
 
 class Event(models.Model):

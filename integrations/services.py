@@ -10,6 +10,7 @@ from django.utils import timezone
 from integrations.kernel.audit import audit_actor
 from integrations.kernel.ids import new_id
 from integrations.models import Event
+from integrations.webhooks.fanout import deliveries_fan_out_batch, deliveries_fan_out_many, deliveries_fan_out_one
 
 
 def frozen_payload(payload: dict[str, Any]) -> dict:
@@ -26,10 +27,13 @@ def _actor_columns() -> dict[str, str]:
 
 
 def event_emit(*, type: str, payload: dict[str, Any], customer_id: str = "") -> Event:
-    """Record an event inside the caller's transaction, so it exists exactly when the change does."""
-    return Event.objects.create(
+    """Record an event inside the caller's transaction, so it exists exactly when the change does,
+    with a webhook delivery for each endpoint that asked for its type."""
+    event = Event.objects.create(
         type=type, payload=frozen_payload(payload), customer_id=customer_id or "", **_actor_columns()
     )
+    deliveries_fan_out_one(event_id=event.id, event_type=event.type)
+    return event
 
 
 _COPY_FROM = 20  # events
@@ -39,17 +43,19 @@ def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
     """Record many events, (type, payload, customer_id) each, inside the caller's transaction: the
     set-based paths' `event_emit`. A batch on PostgreSQL is one COPY (its payloads are the bulk of
     its bytes, and COPY takes each as JSON text without per-parameter quoting); a few events are
-    one INSERT (COPY's extra round trips cost more than it saves for them)."""
+    one INSERT (COPY's extra round trips cost more than it saves for them). Their webhook deliveries
+    are one more statement: an EXISTS when no endpoint is enabled, else one INSERT ... SELECT."""
     if not events:
         return
     actor = _actor_columns()
     if connection.vendor != "postgresql" or len(events) < _COPY_FROM:
-        Event.objects.bulk_create(
+        written = Event.objects.bulk_create(
             [
                 Event(type=type_, payload=frozen_payload(payload), customer_id=customer_id or "", **actor)
                 for type_, payload, customer_id in events
             ]
         )
+        deliveries_fan_out_many([(event.id, event.type) for event in written])
         return
     now = timezone.now()
     table = Event._meta.db_table
@@ -60,10 +66,12 @@ def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
         ) as copy,
     ):
         who = (actor["actor_type"], actor["actor_id"], actor["actor_name"])
+        ids = []
         for type_, payload, customer_id in events:
-            copy.write_row(
-                (new_id("evt"), type_, now, customer_id or "", json.dumps(payload, cls=DjangoJSONEncoder), *who)
-            )
+            ids.append(new_id("evt"))
+            copy.write_row((ids[-1], type_, now, customer_id or "", json.dumps(payload, cls=DjangoJSONEncoder), *who))
+    # The batch's rows are those of its time and id range (ids are time-ordered, their tails random).
+    deliveries_fan_out_batch(event_table=table, created_at=now, first_id=min(ids), last_id=max(ids), count=len(ids))
 
 
 def _replaced(value: Any, replacements: dict[str, Any]) -> Any:

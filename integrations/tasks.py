@@ -2,6 +2,7 @@
 
 from integrations.kernel.api.idempotency import idempotency_keys_purge as _purge
 from integrations.kernel.audit import audit_events_purge as _audit_purge
+from integrations.webhooks.sending import webhook_deliveries_send as _send
 
 
 def idempotency_keys_purge() -> int:
@@ -17,3 +18,13 @@ def connectors_run() -> int:
     from integrations.connectors.services import connectors_run as run
 
     return sum(result.handled for result in run().values())
+
+
+def webhook_deliveries_send(endpoint_ids=None) -> int:
+    """After an event's transaction commits: send what is due for the endpoints it went to."""
+    return _send(endpoint_ids=endpoint_ids)
+
+
+def webhook_deliveries_send_due() -> int:
+    """Every minute: retries that fell due, and whatever a sender that died left leased."""
+    return _send()

@@ -49,6 +49,9 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "administrator": {
         "payments.gatewayaccount": (VIEW, ADD, CHANGE),
         "integrations.apikey": (VIEW, ADD, CHANGE),
+        # Outbound webhooks: endpoints (secrets shown once, rotated by an action), deliveries replayed.
+        "integrations.webhookendpoint": (VIEW, ADD, CHANGE, DELETE),
+        "integrations.webhookdelivery": (VIEW, CHANGE),
         "auth.user": (VIEW, ADD, CHANGE),
         "auth.group": (VIEW,),
         "integrations.event": (VIEW,),

@@ -21,4 +21,5 @@ SCHEDULES = [
     ScheduledTask("recheck-tax-ids", "payments.tasks.customer_tax_ids_recheck", minutes=1440),
     ScheduledTask("run-billing", "plans.tasks.run_billing", minutes=5),
     ScheduledTask("run-connectors", "integrations.tasks.connectors_run", minutes=1),
+    ScheduledTask("send-webhooks", "integrations.tasks.webhook_deliveries_send_due", minutes=1),
 ]

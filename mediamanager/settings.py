@@ -226,6 +226,16 @@ TAX_ID_RECHECK_DAYS = env.int("TAX_ID_RECHECK_DAYS", default=182)
 # --- Audit log: entries are kept at least a year (PCI DSS 10.5.1); a daily purge removes older ones.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)  # less than 365 is refused
 
+# --- Outbound webhooks (integrations/webhooks/, README "Webhooks"). Private, loopback and link-local
+# destinations are refused unless WEBHOOKS_ALLOW_PRIVATE_NETWORKS (tests, a receiver on the same host);
+# disabling an endpoint emails WEBHOOKS_OPERATOR_EMAIL (empty: ADMINS, through mail_admins).
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+WEBHOOKS_OPERATOR_EMAIL = env.str("WEBHOOKS_OPERATOR_EMAIL", default="")
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=15.0)
+WEBHOOKS_MAX_IN_FLIGHT = env.int("WEBHOOKS_MAX_IN_FLIGHT", default=32)  # per sender (a django-q2 task)
+WEBHOOKS_ENDPOINT_MAX_IN_FLIGHT = env.int("WEBHOOKS_ENDPOINT_MAX_IN_FLIGHT", default=4)  # per endpoint, all senders
+WEBHOOKS_SEND_BUDGET_SECONDS = env.float("WEBHOOKS_SEND_BUDGET_SECONDS", default=50.0)  # a task stops claiming after
+
 # --- API
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 CUSTOMER_TOKEN_TTL_SECONDS = env.int("CUSTOMER_TOKEN_TTL_SECONDS", default=3600)
@@ -269,6 +279,7 @@ SPECTACULAR_SETTINGS = {
         "AccessStatusEnum": "plans.models.Access.Status",
         "PlanKindEnum": "plans.models.Plan.Kind",
         "CouponKindEnum": "coupons.models.Coupon.Kind",
+        "WebhookEndpointStatusEnum": "integrations.webhooks.models.WebhookEndpoint.Status",
     },
 }
 

@@ -23,6 +23,8 @@ from moneyed import Money
 
 from coupons.services import coupon_create
 from coupons.services.generation import codes_generate_enqueue
+from integrations.models import Event
+from integrations.webhooks.services import webhook_endpoint_create
 from payments.gateways.sandbox.gateway import sandbox_tokenize
 from payments.models import Payment
 from payments.services import customer_token_create, gateway_account_create, payment_refund
@@ -222,6 +224,9 @@ def world(customer, api_key) -> World:
         "generation_id": codes_generate_enqueue(coupon=bulk, count=20).public_id,
         "token": pay_link(bought.invoice).rsplit("/", 1)[1],
         "registration_id": tax_registration.id,
+        # An IP literal: no DNS lookup from a test.
+        "endpoint_id": webhook_endpoint_create(url="https://93.184.216.34/hooks")[1].id,
+        "event_id": Event.objects.order_by("-created_at").values_list("id", flat=True).first(),
     }
     return_url = "https://app.example.com/done"
     bodies = {
@@ -273,6 +278,9 @@ def world(customer, api_key) -> World:
             "active_from": "2026-01-01",
         },
         ("api/v1/tax/registrations/<str:registration_id>", "PATCH"): {"number": "FR40303265045"},
+        ("api/v1/webhook-endpoints", "POST"): {"url": "https://93.184.216.34/hooks", "enabled_events": ["*"]},
+        ("api/v1/webhook-endpoints/<str:endpoint_id>", "PATCH"): {"description": "Renamed"},
+        ("api/v1/events/<str:event_id>/redeliver", "POST"): {},
         ("sandbox/v1/tokens", "POST"): {
             "publishable_key": publishable_key,
             "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
