@@ -112,7 +112,9 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> str:
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Deleted with its deliveries: what was queued for it is never sent."""
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).first() and endpoint.delete()
+    current = WebhookEndpoint.objects.filter(pk=endpoint.pk).first()
+    if current is not None:  # deleted twice (two operators at once) is harmless
+        current.delete()
 
 
 def _notify_operator(endpoint: dict, reason: str) -> None:
