@@ -3,7 +3,6 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -17,11 +16,10 @@ from integrations.connectors.services import (
     connector_run,
     connector_update,
 )
-from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin
+from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, ServiceRefusalsMixin
 from integrations.kernel.api_keys import SCOPES, api_key_create, api_key_rename, api_key_revoke
 from integrations.kernel.audit import audit_record
 from integrations.kernel.csv_export import csv_response
-from integrations.kernel.errors import DomainError
 from integrations.kernel.representation import datetime_repr
 from integrations.models import ApiKey, AuditEvent, Connector, ConnectorRecord, Event
 from integrations.webhooks import admin as webhooks_admin  # noqa: F401  (registers the webhook screens)
@@ -245,7 +243,7 @@ class ConnectorForm(forms.ModelForm):
 
 
 @admin.register(Connector)
-class ConnectorAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
+class ConnectorAdmin(ServiceRefusalsMixin, ConfirmedActionsMixin, admin.ModelAdmin):
     form = ConnectorForm
     list_display = [
         "name",
@@ -324,13 +322,6 @@ class ConnectorAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         if connector.cursor_created_at is None:
             return "before the first event"
         return f"{datetime_repr(connector.cursor_created_at)} {connector.cursor_event_id}"
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as error:  # a service refused the save; its transaction rolled back
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         base_url = form.cleaned_data.get("base_url")

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from integrations.kernel.audit import audit_object_type, audit_record
@@ -85,6 +86,18 @@ class ConfirmedActionsMixin:
             self.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
         if failed:
             self.message_user(request, f"Not done: {'; '.join(failed)}", messages.ERROR)
+
+
+class ServiceRefusalsMixin:
+    """A change form whose save goes through a service: a DomainError the service raises (its
+    transaction rolled back) is shown as a message on the same form instead of a 500."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 class ReadOnlyInlineFormSet(forms.BaseInlineFormSet):

@@ -1,11 +1,11 @@
 """Gateway accounts: credentials write-only, routing explained above the list."""
 
 from django import forms
-from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.contrib import admin
 from django.utils.html import format_html_join
 
-from integrations.kernel.errors import DomainError, InvalidRequest
+from integrations.kernel.admin import ServiceRefusalsMixin
+from integrations.kernel.errors import InvalidRequest
 from payments.currency import normalize_country, normalize_currency
 from payments.gateways.registry import GATEWAYS, provider_choices
 from payments.models import (
@@ -143,7 +143,7 @@ def _gateway_account_form(obj: GatewayAccount | None) -> type[GatewayAccountForm
 
 
 @admin.register(GatewayAccount)
-class GatewayAccountAdmin(admin.ModelAdmin):
+class GatewayAccountAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
     form = GatewayAccountForm
     list_display = ["display_name", "provider", "countries_served", "currencies_served", "priority", "active"]
     list_filter = ["provider", "active"]
@@ -207,13 +207,6 @@ class GatewayAccountAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"routing_rule": _ROUTING_RULE, **(extra_context or {})})
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as error:  # a service refused the save; its transaction rolled back
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

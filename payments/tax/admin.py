@@ -5,12 +5,11 @@ payments.tax.services, whose checks are the forms' checks."""
 import datetime as dt
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from integrations.kernel.admin import AdminScreen, admin_screen_register
+from integrations.kernel.admin import AdminScreen, ServiceRefusalsMixin, admin_screen_register
 from integrations.kernel.audit import audit_record
 from integrations.kernel.csv_export import csv_response
 from integrations.kernel.errors import DomainError
@@ -92,17 +91,8 @@ class TaxRegistrationForm(_ServiceCheckedForm):
         return tax_registration_validate(**values)
 
 
-class _ChangeRefusedMixin:
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as error:  # a service refused the save (a race the form's check missed); rolled back
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-
 @admin.register(TaxRegistration)
-class TaxRegistrationAdmin(_ChangeRefusedMixin, admin.ModelAdmin):
+class TaxRegistrationAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
     form = TaxRegistrationForm
     list_display = ["id", "country", "subdivision", "scheme", "number", "active_from", "expires_at", "status"]
     list_filter = ["scheme", "country"]
@@ -174,7 +164,7 @@ class RatePeriodFilter(admin.SimpleListFilter):
 
 
 @admin.register(TaxRate)
-class TaxRateAdmin(_ChangeRefusedMixin, admin.ModelAdmin):
+class TaxRateAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
     form = TaxRateForm
     list_display = ["country", "subdivision", "category", "name", "percent", "valid_from", "valid_to", "in_force"]
     list_filter = [RatePeriodFilter, "category", "name", "country"]

@@ -2,11 +2,10 @@
 `plans.services`."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Prefetch
-from django.http import HttpResponseRedirect
 
-from integrations.kernel.admin import ConfirmedActionsMixin
+from integrations.kernel.admin import ConfirmedActionsMixin, ServiceRefusalsMixin
 from integrations.kernel.errors import DomainError
 from plans.models import Plan, PlanPrice
 from plans.selectors import plan_current_prices, plan_is_referenced
@@ -105,7 +104,7 @@ class RetiredPriceInline(admin.TabularInline):
 
 
 @admin.register(Plan)
-class PlanAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
+class PlanAdmin(ServiceRefusalsMixin, ConfirmedActionsMixin, admin.ModelAdmin):
     form = PlanAdminForm
     inlines = [CurrentPriceInline, RetiredPriceInline]
     list_display = ["name", "code", "kind", "billing", "trial", "prices", "status"]
@@ -145,13 +144,6 @@ class PlanAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     @admin.display(description="prices")
     def prices(self, plan):
         return ", ".join(str(price.amount) for price in plan_current_prices(plan=plan))
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as error:  # a service refused the save (e.g. plan_in_use); its transaction rolled back
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def construct_change_message(self, request, form, formsets, add=False):
         # The formsets are never saved (the services write the prices), so they have no saved objects to log.
