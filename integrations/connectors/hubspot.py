@@ -7,14 +7,11 @@ into generated internals per API; the three calls we need are plain JSON, and we
 429/Retry-After in our own hands."""
 
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
-from dateutil.relativedelta import relativedelta
 
 from integrations.connectors.base import VendorError, VendorRateLimited, VendorUnauthorized, retry_after_seconds
-from integrations.connectors.records import latest_customer_payload, latest_plan_payload, record_find, record_for
+from integrations.connectors.facts import CustomerFacts, CustomerFactsReader
 from integrations.models import Connector, Event
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -31,9 +28,6 @@ CUSTOM_PROPERTIES = (
     "mm_trial_end",
     "mm_lifetime_value",
 )
-
-LIVE = ("trialing", "active", "past_due", "paused", "incomplete")
-IN_MRR = ("active", "past_due")  # trials are not revenue yet; past due still counts until churn
 
 
 # --- The client ----------------------------------------------------------------------------------
@@ -114,49 +108,23 @@ class HubSpotClient:
             raise self._refused(response, "POST", path)
 
 
-# --- The facts a contact carries, from the payloads seen -----------------------------------------
-
-
-def _months(interval: str | None, count: int | None) -> Decimal | None:
-    count = Decimal(count or 1)
-    per = {"day": Decimal(12) / 365, "week": Decimal(12) / 52, "month": Decimal(1), "year": Decimal(12)}
-    return per[interval] * count if interval in per else None
-
-
-def _months_between(start: str | None, end: str | None) -> Decimal | None:
-    """A period's length in months, when the plan's interval is not known (no plan event seen)."""
-    if not start or not end:
-        return None
-    begin, finish = datetime.fromisoformat(start), datetime.fromisoformat(end)
-    delta = relativedelta(finish, begin)
-    months = delta.years * 12 + delta.months
-    if months and not delta.days:
-        return Decimal(months)
-    days = Decimal((finish - begin).total_seconds()) / 86400
-    return days * 12 / 365 if days > 0 else None
-
-
-def monthly_value(sub: dict, plan: dict | None) -> Decimal:
-    """What a subscription brings in a month: its price per interval over the interval's months."""
-    amount = Decimal(sub["price"]["amount"])
-    months = _months(plan.get("interval"), plan.get("interval_count")) if plan else None
-    if months is None:
-        months = _months_between(sub.get("current_period_start"), sub.get("current_period_end"))
-    if not months:
-        return Decimal(0)
-    return (amount / months).quantize(amount if amount.as_tuple().exponent < 0 else Decimal(1), ROUND_HALF_UP)
-
-
-def _current(subscriptions: dict[str, dict]) -> dict | None:
-    """The subscription a contact shows: the newest live one, else the newest."""
-    ordered = sorted(subscriptions.values(), key=lambda sub: (sub["seen"], sub["id"]))
-    live = [sub for sub in ordered if sub["status"] in LIVE]
-    return (live or ordered or [None])[-1]
-
-
 # --- The handler ---------------------------------------------------------------------------------
 
-_TRACKED = ("customer.created", "customer.updated", "customer.erased", "invoice.paid", "payment.refunded")
+
+def contact_properties(facts: CustomerFacts) -> dict[str, str]:
+    return {
+        "email": facts.email,
+        "firstname": facts.first_name,
+        "lastname": facts.last_name,
+        "country": facts.country,
+        "mm_customer_id": facts.customer_id,
+        "mm_subscription_status": facts.status,
+        "mm_plan": facts.plan,
+        "mm_mrr": str(facts.mrr),
+        "mm_currency": facts.currency,
+        "mm_trial_end": facts.trial_end,
+        "mm_lifetime_value": str(facts.lifetime_value),
+    }
 
 
 class HubSpotHandler:
@@ -170,118 +138,28 @@ class HubSpotHandler:
             raise VendorUnauthorized("No HubSpot access token is set: enter the private app token.")
         base_url = (connector.settings or {}).get("base_url") or DEFAULT_BASE_URL
         self.client = HubSpotClient(access_token=token, base_url=base_url)
+        self.reader = CustomerFactsReader(connector)
 
     def close(self) -> None:
         self.client.close()
 
     def handle(self, event: Event) -> None:
-        payload = event.payload or {}
-        if event.type.startswith("plan."):
-            self._plan_seen(payload.get("plan") or {})
+        seen = self.reader.observe(event)
+        if seen is None:
             return
-        if not (event.type in _TRACKED or event.type.startswith("subscription.")):
-            return
-        customer_id = event.customer_id
-        if not customer_id:
-            return
-        record = record_for(connector=self.connector, object_type="customer", object_id=customer_id)
-        state = record.state or {}
-        if state.get("erased"):
-            return
-        state.setdefault("subs", {})
-        state.setdefault("lifetime_value", None)
-        if "email" not in state:
-            self._customer_seen(state, latest_customer_payload(customer_id) or {})
-
-        if event.type == "customer.erased":
+        record, state = seen.record, seen.state
+        if seen.erased:
             if record.external_id:
                 self.client.contact_gdpr_delete(contact_id=record.external_id)
-            record.state, record.external_id = {"erased": True}, ""
+            record.state, record.external_id = state, ""
             record.save(update_fields=["state", "external_id", "updated_at"])
             return
-        if event.type.startswith("customer."):
-            self._customer_seen(state, payload.get("customer") or {})
-        elif event.type.startswith("subscription."):
-            self._subscription_seen(state, payload.get("subscription") or {}, event)
-        elif event.type == "invoice.paid":
-            self._add_value(state, (payload.get("invoice") or {}).get("total"), sign=1)
-        elif event.type == "payment.refunded":
-            self._add_value(state, (payload.get("refund") or {}).get("amount"), sign=-1)
-
-        properties = self._properties(customer_id, state)
+        properties = contact_properties(self.reader.facts(record.object_id, state))
         if state.get("email") and properties != state.get("sent"):
             record.external_id = self._send(record.external_id, state["email"], properties)
             state["sent"] = properties
         record.state = state
         record.save(update_fields=["state", "external_id", "updated_at"])
-
-    # --- state from payloads
-
-    def _plan_seen(self, plan: dict) -> None:
-        if not plan.get("id"):
-            return
-        record = record_for(connector=self.connector, object_type="plan", object_id=plan["id"])
-        record.state = {key: plan.get(key) for key in ("code", "name", "interval", "interval_count")}
-        record.save(update_fields=["state", "updated_at"])
-
-    def _plan(self, plan_id: str) -> dict | None:
-        record = record_find(connector=self.connector, object_type="plan", object_id=plan_id)
-        if record is not None:
-            return record.state
-        return latest_plan_payload(plan_id)
-
-    @staticmethod
-    def _customer_seen(state: dict, customer: dict) -> None:
-        state["email"] = (customer.get("email") or "").strip().lower()
-        for key in ("name", "country", "currency"):
-            state[key] = customer.get(key) or ""
-
-    @staticmethod
-    def _subscription_seen(state: dict, sub: dict, event: Event) -> None:
-        if not sub.get("id"):
-            return
-        state["subs"][sub["id"]] = {
-            "id": sub["id"],
-            "status": sub.get("status") or "",
-            "plan": sub.get("plan") or "",
-            "price": sub.get("price") or {"amount": "0", "currency": ""},
-            "current_period_start": sub.get("current_period_start"),
-            "current_period_end": sub.get("current_period_end"),
-            "trial_end": sub.get("trial_end"),
-            "seen": event.created_at.isoformat(),
-        }
-
-    @staticmethod
-    def _add_value(state: dict, money: dict | None, *, sign: int) -> None:
-        if not money or money.get("amount") in (None, ""):
-            return
-        total = Decimal(state["lifetime_value"]["amount"]) if state["lifetime_value"] else Decimal(0)
-        amount = Decimal(money["amount"])
-        state["lifetime_value"] = {"amount": str(total + sign * amount), "currency": money.get("currency", "")}
-
-    def _properties(self, customer_id: str, state: dict) -> dict[str, str]:
-        first, _, last = (state.get("name") or "").partition(" ")
-        current = _current(state["subs"])
-        mrr = Decimal(0)
-        for sub in state["subs"].values():
-            if sub["status"] in IN_MRR:
-                mrr += monthly_value(sub, self._plan(sub["plan"]) if sub["plan"] else None)
-        plan = self._plan(current["plan"]) if current and current["plan"] else None
-        value = state.get("lifetime_value")
-        currency = (value or {}).get("currency") or (current or {}).get("price", {}).get("currency") or ""
-        return {
-            "email": state.get("email", ""),
-            "firstname": first,
-            "lastname": last,
-            "country": state.get("country", ""),
-            "mm_customer_id": customer_id,
-            "mm_subscription_status": current["status"] if current else "none",
-            "mm_plan": ((plan or {}).get("code") or current["plan"]) if current else "",
-            "mm_mrr": str(mrr),
-            "mm_currency": currency or state.get("currency", ""),
-            "mm_trial_end": (current or {}).get("trial_end") or "",
-            "mm_lifetime_value": value["amount"] if value else "0",
-        }
 
     def _send(self, contact_id: str, email: str, properties: dict[str, str]) -> str:
         """Updates reach the contact we made (its HubSpot id, so a changed email follows it); the

@@ -11,7 +11,7 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from integrations.connectors.hubspot import monthly_value
+from integrations.connectors.facts import monthly_value
 from integrations.connectors.services import (
     connector_backoff_reset,
     connector_create,
