@@ -1,7 +1,7 @@
 """Zendesk (support): one user per customer, created or updated by `external_id` (our `cus_` id)
 through the Support API v2 with the facts of their subscription as user fields, and a dated line in
-the user's notes (agents see it on the profile and beside each ticket) when a payment fails or a
-subscription is canceled.
+the user's notes (agents see them on the user's profile) when a payment fails or a subscription is
+canceled.
 
 A small typed client on httpx rather than an SDK: Zendesk maintains no Python SDK of its own. The
 community one (Zenpy, GPL) builds its host from `https://{subdomain}.{domain}` (a local server only
@@ -101,11 +101,12 @@ class ZendeskClient:
         except httpx.HTTPError as error:
             raise VendorError(f"Zendesk could not be reached ({type(error).__name__}) on {where}") from None
         if response.status_code == 401:
-            what = "OAuth access token" if self._oauth else "agent email and API token"
-            raise VendorUnauthorized(
-                f"Zendesk refused the {what} (401) on {where}: they are wrong, revoked or expired. "
-                "Enter an API token of an admin (Admin Center > Apps and integrations > APIs > Zendesk API)."
-            )
+            if self._oauth:
+                what, fix = "OAuth access token", "Enter a new OAuth access token with the users:write scope."
+            else:
+                what = "admin email and API token"
+                fix = "Enter an admin's email and an API token (Admin Center > Apps and integrations > APIs > Zendesk API)."
+            raise VendorUnauthorized(f"Zendesk refused the {what} (401) on {where}: wrong, revoked or expired. {fix}")
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         # Zendesk answers 429 over its rate limit, and 503 with Retry-After while it is unavailable.
         if response.status_code == 429 or (response.status_code == 503 and retry_after is not None):
@@ -163,8 +164,10 @@ class ZendeskClient:
         try:
             user = response.json()["user"]
         except (ValueError, KeyError, TypeError):
-            raise VendorError(f"Zendesk's answer to GET /api/v2{path} holds no user") from None
-        return user if isinstance(user, dict) else {}
+            user = None
+        if not isinstance(user, dict):  # never taken for a user without notes: they would be overwritten
+            raise VendorError(f"Zendesk's answer to GET /api/v2{path} holds no user")
+        return user
 
     def user_notes_update(self, *, user_id: str, notes: str) -> bool:
         """Replace the user's notes; False when Zendesk no longer has the user (404)."""

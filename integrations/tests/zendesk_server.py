@@ -1,7 +1,7 @@
 """A local server shaped like Zendesk's Support API v2 users (on pytest-httpserver): API token auth
 (`Basic base64("{email}/token:{token}")`) or an OAuth bearer token, create_or_update by external_id
 (else email), show, update, search by external_id, delete and permanent delete, the user fields the
-operator defined (others ignored, as Zendesk does), Zendesk's error bodies (401, 404, 422 with
+operator defined (values of others are not kept), Zendesk's error bodies (401, 404, 422 with
 `details`), and faults to inject: 429 with Retry-After, 401, or an answer lost after the change was
 made (a timeout). It keeps the users and every request it was sent."""
 
@@ -237,7 +237,7 @@ class ZendeskServer:
             if key in changes:
                 user[key] = changes[key]
         for key, value in (changes.get("user_fields") or {}).items():
-            if key in self.user_fields:  # Zendesk ignores keys of fields that do not exist
+            if key in self.user_fields:  # only fields the operator created hold values
                 user["user_fields"][key] = value
         user["updated_at"] = "2030-01-01T00:00:00Z"
 
