@@ -2,6 +2,7 @@
 
 from integrations.connectors.base import ConnectorKind
 from integrations.connectors.hubspot import HubSpotHandler
+from integrations.connectors.mailchimp import MailchimpHandler, settings_check
 
 KINDS: dict[str, ConnectorKind] = {
     "hubspot": ConnectorKind(
@@ -10,5 +11,17 @@ KINDS: dict[str, ConnectorKind] = {
         credential_names=("access_token",),
         default_settings={"base_url": "https://api.hubapi.com"},
         open=HubSpotHandler,
+    ),
+    "mailchimp": ConnectorKind(
+        kind="mailchimp",
+        label="Mailchimp (marketing)",
+        credential_names=("api_key",),
+        default_settings={"base_url": "", "list_id": "", "status_if_new": "transactional"},
+        open=MailchimpHandler,
+        setting_fields={
+            "list_id": "Mailchimp: the audience's id (Audience > Settings > Audience name and defaults); required to enable.",
+            "status_if_new": "Mailchimp: the status of a new member, transactional (default: no marketing consent) or subscribed.",
+        },
+        check_settings=settings_check,
     ),
 }
