@@ -1,7 +1,8 @@
 """What a connector kind is: the vendor errors the runner understands, and the interface a kind's
 handler implements (one event in, zero or more vendor calls out)."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
@@ -59,6 +60,11 @@ class ConnectorKind:
     credential_names: tuple[str, ...]  # write-only in the admin
     default_settings: dict
     open: "type[Handler] | None" = None  # called with the connector: a handler for one run
+    # The kind's own settings besides base_url (name -> help text), edited in the admin.
+    setting_fields: dict[str, str] = field(default_factory=dict)
+    # check_settings(settings, enabled=...) when they are saved, and before the connector is enabled
+    # (enabled=True, as while it is): raises InvalidRequest naming the setting.
+    check_settings: Callable[..., None] | None = None
 
     def handler(self, connector: Connector) -> Handler:
         assert self.open is not None

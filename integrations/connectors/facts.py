@@ -16,7 +16,14 @@ from integrations.models import Connector, ConnectorRecord, Event
 LIVE = ("trialing", "active", "past_due", "paused", "incomplete")
 IN_MRR = ("active", "past_due")  # trials are not revenue yet; past due still counts until churn
 
-_TRACKED = ("customer.created", "customer.updated", "customer.erased", "invoice.paid", "payment.refunded")
+_TRACKED = (
+    "customer.created",
+    "customer.updated",
+    "customer.erased",
+    "invoice.paid",
+    "payment.refunded",
+    "coupon.redeemed",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class CustomerFacts:
     currency: str
     trial_end: str  # ISO 8601, "" without a trial
     lifetime_value: Decimal  # paid invoices less refunds
+    coupon_used: bool = False  # a coupon.redeemed event was seen (Mailchimp's "coupon used" tag)
 
     @property
     def first_name(self) -> str:
@@ -121,6 +129,8 @@ class CustomerFactsReader:
             self._add_value(state, (payload.get("invoice") or {}).get("total"), sign=1)
         elif event.type == "payment.refunded":
             self._add_value(state, (payload.get("refund") or {}).get("amount"), sign=-1)
+        elif event.type == "coupon.redeemed":
+            state["coupon_used"] = True
         return Seen(record=record, state=state)
 
     def facts(self, customer_id: str, state: dict) -> CustomerFacts:
@@ -143,6 +153,7 @@ class CustomerFactsReader:
             currency=currency or state.get("currency", ""),
             trial_end=(current or {}).get("trial_end") or "",
             lifetime_value=Decimal(value["amount"]) if value else Decimal(0),
+            coupon_used=bool(state.get("coupon_used")),
         )
 
     # --- state from payloads

@@ -2,6 +2,8 @@
 
 from integrations.connectors.base import ConnectorKind
 from integrations.connectors.hubspot import HubSpotHandler
+from integrations.connectors.mailchimp import MailchimpHandler
+from integrations.connectors.mailchimp import settings_check as mailchimp_settings_check
 from integrations.connectors.zendesk import ZendeskHandler
 
 KINDS: dict[str, ConnectorKind] = {
@@ -18,5 +20,17 @@ KINDS: dict[str, ConnectorKind] = {
         credential_names=("email", "api_token", "access_token"),  # an API token, or an OAuth token
         default_settings={"base_url": ""},  # https://{subdomain}.zendesk.com: the operator's account
         open=ZendeskHandler,
+    ),
+    "mailchimp": ConnectorKind(
+        kind="mailchimp",
+        label="Mailchimp (marketing)",
+        credential_names=("api_key",),
+        default_settings={"base_url": "", "list_id": "", "status_if_new": "transactional"},
+        open=MailchimpHandler,
+        setting_fields={
+            "list_id": "Mailchimp: the audience's id (Audience > Settings > Audience name and defaults); required to enable.",
+            "status_if_new": "Mailchimp: the status of a new member, transactional (default: no marketing consent) or subscribed.",
+        },
+        check_settings=mailchimp_settings_check,
     ),
 }

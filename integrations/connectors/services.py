@@ -63,6 +63,11 @@ def _clean_settings(settings_: dict) -> dict:
     return dict(settings_ or {})
 
 
+def _check_settings(spec, settings_: dict, *, enabled: bool) -> None:
+    if spec is not None and spec.check_settings is not None:
+        spec.check_settings(settings_, enabled=enabled)
+
+
 def connector_create(
     *, kind: str, name: str, credentials: dict | None = None, settings: dict | None = None, enabled: bool = False
 ) -> Connector:
@@ -70,6 +75,7 @@ def connector_create(
     if not (name or "").strip():
         raise InvalidRequest("A connector needs a name.", code="parameter_missing", param="name")
     merged = {**(spec.default_settings if spec else {}), **_clean_settings(settings or {})}
+    _check_settings(spec, merged, enabled=False)
     connector = Connector.objects.create(
         kind=kind, name=name.strip(), credentials={k: v for k, v in (credentials or {}).items() if v}, settings=merged
     )
@@ -92,18 +98,21 @@ def connector_update(
             locked.credentials = {**(locked.credentials or {}), **{k: v for k, v in credentials.items() if v}}
         if settings is not None:
             locked.settings = {**(locked.settings or {}), **_clean_settings(settings)}
+            _check_settings(KINDS.get(locked.kind), locked.settings, enabled=locked.enabled)
         locked.save()
     return locked
 
 
 def connector_enable(*, connector: Connector) -> Connector:
     """Start (or resume) reading the outbox from the connector's cursor."""
-    if _kind_of(connector.kind) is None:
+    spec = _kind_of(connector.kind)
+    if spec is None:
         raise InvalidRequest(
             f"The {connector.get_kind_display()} connector is not available yet.", code="connector_unavailable"
         )
     with transaction.atomic():
         locked = Connector.objects.select_for_update().get(pk=connector.pk)
+        _check_settings(spec, locked.settings or {}, enabled=True)
         if not locked.enabled:
             locked.enabled, locked.status = True, Health.OK
             locked.consecutive_failures, locked.next_attempt_at = 0, None
