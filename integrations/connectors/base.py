@@ -46,6 +46,15 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - timezone.now()).total_seconds())
 
 
+def rate_limited(vendor: str, response, where: str) -> VendorRateLimited:
+    """The vendor's "slow down" answer (429, or whatever status it uses) with its Retry-After."""
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    waited = f", retry after {retry_after:g}s" if retry_after is not None else ""
+    return VendorRateLimited(
+        f"{vendor} rate limit ({response.status_code}) on {where}{waited}", retry_after=retry_after
+    )
+
+
 class Handler(Protocol):
     def handle(self, event: Event) -> None:
         """Map one event to the vendor's calls; raise VendorError to stop and retry it later."""

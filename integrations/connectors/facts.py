@@ -102,6 +102,19 @@ class CustomerFactsReader:
     def __init__(self, connector: Connector):
         self.connector = connector
 
+    def known(self, customer_id: str) -> Seen | None:
+        """A customer as the connector knows them, before any event is applied (their email read
+        from the outbox the first time); None once they were erased."""
+        record = record_for(connector=self.connector, object_type="customer", object_id=customer_id)
+        state = dict(record.state or {})
+        if state.get("erased"):
+            return None
+        state.setdefault("subs", {})
+        state.setdefault("lifetime_value", None)
+        if "email" not in state:
+            self._customer_seen(state, latest_customer_payload(customer_id) or {})
+        return Seen(record=record, state=state)
+
     def observe(self, event: Event) -> Seen | None:
         """The customer's record with the event applied; None when the event tells nothing about a
         customer's facts (plans are remembered on the way) or the customer was erased before."""
@@ -111,14 +124,10 @@ class CustomerFactsReader:
             return None
         if not (event.type in _TRACKED or event.type.startswith("subscription.")) or not event.customer_id:
             return None
-        record = record_for(connector=self.connector, object_type="customer", object_id=event.customer_id)
-        state = dict(record.state or {})
-        if state.get("erased"):
+        seen = self.known(event.customer_id)
+        if seen is None:
             return None
-        state.setdefault("subs", {})
-        state.setdefault("lifetime_value", None)
-        if "email" not in state:
-            self._customer_seen(state, latest_customer_payload(event.customer_id) or {})
+        record, state = seen.record, seen.state
         if event.type == "customer.erased":
             return Seen(record=record, state={"erased": True}, erased=True)
         if event.type.startswith("customer."):

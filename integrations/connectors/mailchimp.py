@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 from django.utils import timezone
 
-from integrations.connectors.base import VendorError, VendorRateLimited, VendorUnauthorized, retry_after_seconds
+from integrations.connectors.base import VendorError, VendorUnauthorized, rate_limited
 from integrations.connectors.facts import CustomerFacts, CustomerFactsReader
 from integrations.kernel.errors import InvalidRequest
 from integrations.models import Connector, ConnectorRecord, Event
@@ -176,9 +176,7 @@ class MailchimpClient:
                 "revoked or of another data center. Enter a current key."
             )
         if response.status_code == 429:
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            waited = f", retry after {retry_after:g}s" if retry_after is not None else ""
-            raise VendorRateLimited(f"Mailchimp rate limit (429) on {what}{waited}", retry_after=retry_after)
+            raise rate_limited("Mailchimp", response, what)
         if response.status_code == 400:
             problem = Problem.of(response)
             if problem.title in MEMBER_REFUSALS:

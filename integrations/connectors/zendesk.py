@@ -20,9 +20,9 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 
-from integrations.connectors.base import VendorError, VendorRateLimited, VendorUnauthorized, retry_after_seconds
+from integrations.connectors.base import VendorError, VendorUnauthorized, rate_limited
 from integrations.connectors.facts import CustomerFacts, CustomerFactsReader, Seen
-from integrations.connectors.records import latest_customer_payload, latest_plan_payload, record_find, record_for
+from integrations.connectors.records import latest_plan_payload, record_find
 from integrations.models import Connector, Event
 
 TIMEOUT_SECONDS = 15
@@ -107,13 +107,9 @@ class ZendeskClient:
                 what = "admin email and API token"
                 fix = "Enter an admin's email and an API token (Admin Center > Apps and integrations > APIs > Zendesk API)."
             raise VendorUnauthorized(f"Zendesk refused the {what} (401) on {where}: wrong, revoked or expired. {fix}")
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         # Zendesk answers 429 over its rate limit, and 503 with Retry-After while it is unavailable.
-        if response.status_code == 429 or (response.status_code == 503 and retry_after is not None):
-            waited = f", retry after {retry_after:g}s" if retry_after is not None else ""
-            raise VendorRateLimited(
-                f"Zendesk rate limit ({response.status_code}) on {where}{waited}", retry_after=retry_after
-            )
+        if response.status_code == 429 or (response.status_code == 503 and "Retry-After" in response.headers):
+            raise rate_limited("Zendesk", response, where)
         return response
 
     @staticmethod
@@ -304,7 +300,7 @@ class ZendeskHandler:
             self._erase(seen)
             return
         if seen is None and event.type == "payment.failed" and event.customer_id:
-            seen = self._known(event.customer_id)
+            seen = self.reader.known(event.customer_id)
         if seen is None:
             return
         record, state = seen.record, seen.state
@@ -316,19 +312,6 @@ class ZendeskHandler:
             self._note(record, user, event)
         record.state = state
         record.save(update_fields=["state", "external_id", "updated_at"])
-
-    def _known(self, customer_id: str) -> Seen | None:
-        """A customer as the connector knows them, for an event the facts do not read (a failed
-        payment); read from the outbox the first time, as the facts' reader does."""
-        record = record_for(connector=self.connector, object_type="customer", object_id=customer_id)
-        state = dict(record.state or {})
-        if state.get("erased"):
-            return None
-        state.setdefault("subs", {})
-        state.setdefault("lifetime_value", None)
-        if "email" not in state:
-            CustomerFactsReader._customer_seen(state, latest_customer_payload(customer_id) or {})
-        return Seen(record=record, state=state)
 
     def _plan_code(self, event: Event) -> str:
         plan_id = ((event.payload or {}).get("subscription") or {}).get("plan") or ""
