@@ -92,6 +92,19 @@ def test_private_networks_are_allowed_when_the_setting_is_on(operator_client, re
 
 
 @pytest.mark.parametrize(
+    "target",
+    ["http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x", "http://[fd00:ec2::254]/", "http://0.0.0.0/"],
+)
+def test_metadata_and_link_local_addresses_are_refused_even_when_private_networks_are_allowed(
+    operator_client, resolver, settings, target
+):
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
+    answer = operator_client.post("/api/v1/webhook-endpoints", {"url": target}, format="json")
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["code"] == "url_not_allowed"
+
+
+@pytest.mark.parametrize(
     "url", ["http://hooks.example.com/in", "ftp://hooks.example.com/", "https://user:pw@hooks.example.com/", "hooks"]
 )
 def test_plain_http_and_malformed_urls_are_refused(operator_client, public, url):

@@ -38,6 +38,19 @@ def address_is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+# Cloud metadata services (AWS's IPv6 one sits in the private fd00::/8 range).
+_METADATA = {ipaddress.ip_address("fd00:ec2::254")}
+
+
+def address_never_allowed(address: str) -> bool:
+    """Never a receiver, even with WEBHOOKS_ALLOW_PRIVATE_NETWORKS: link-local (169.254.169.254,
+    the cloud metadata service, lives there), the metadata services, unspecified and multicast."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip in _METADATA
+
+
 def url_parts(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of a well-formed webhook URL, else 400 parameter_invalid naming `url`."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH or not url.isprintable() or " " in url:
@@ -58,8 +71,8 @@ def url_parts(url: str) -> tuple[str, str, int]:
 
 def destination_resolve(url: str) -> Destination:
     """The URL checked and its host resolved: 400 url_not_allowed when any address it resolves to is
-    private, loopback, link-local or reserved (unless WEBHOOKS_ALLOW_PRIVATE_NETWORKS), or when it
-    does not resolve at all."""
+    private, loopback or reserved (unless WEBHOOKS_ALLOW_PRIVATE_NETWORKS), link-local or a cloud
+    metadata address (always), or when it does not resolve at all."""
     _scheme, host, port = url_parts(url)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -68,11 +81,12 @@ def destination_resolve(url: str) -> Destination:
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise _refused(f"The host {host!r} does not resolve.")
-    if not private_networks_allowed():
-        # Every address, not the first: a name answering one public and one private address is refused.
-        for address in addresses:
-            if not address_is_public(address):
-                raise _refused(
-                    f"The host {host!r} resolves to {address}, a private, loopback, link-local or reserved address."
-                )
+    # Every address, not the first: a name answering one public and one private address is refused.
+    for address in addresses:
+        if address_never_allowed(address):
+            raise _refused(f"The host {host!r} resolves to {address}, a link-local or metadata address.")
+        if not private_networks_allowed() and not address_is_public(address):
+            raise _refused(
+                f"The host {host!r} resolves to {address}, a private, loopback, link-local or reserved address."
+            )
     return Destination(url=url, host=host, port=port, address=addresses[0])
