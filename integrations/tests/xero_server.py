@@ -62,6 +62,7 @@ class XeroServer:
     replays: dict = field(default_factory=dict)  # idempotency key -> (body, status, answer)
     prefix: str = ""
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, httpserver, *, prefix: str = "") -> "XeroServer":
@@ -101,6 +102,10 @@ class XeroServer:
 
     def token_calls(self) -> list[Call]:
         return [call for call in self.calls if call.path == TOKEN_PATH]
+
+    def _new_id(self) -> str:
+        """Xero's ids are UUIDs; counted here, so two organisations sent the same calls give the same ids."""
+        return str(uuid.UUID(int=next(self._ids)))
 
     # --- HTTP
 
@@ -228,7 +233,7 @@ class XeroServer:
         for other_id, other in self.contacts.items():
             if other_id != contact_id and other["Name"] == name:
                 return self._validation(f"The contact name {name} is already assigned to another contact.")
-        contact_id = contact_id or str(uuid.uuid4())
+        contact_id = contact_id or self._new_id()
         stored = {**self.contacts.get(contact_id, {}), **contact, "ContactID": contact_id, "ContactStatus": "ACTIVE"}
         self.contacts[contact_id] = stored
         return self._json(200, {"Status": "OK", "Contacts": [stored]})
@@ -283,13 +288,11 @@ class XeroServer:
             "Allocations": [],
         }
         if invoice:
-            stored.update(
-                InvoiceID=str(uuid.uuid4()), AmountDue=total, AmountPaid=Decimal(0), AmountCredited=Decimal(0)
-            )
+            stored.update(InvoiceID=self._new_id(), AmountDue=total, AmountPaid=Decimal(0), AmountCredited=Decimal(0))
             stored["Status"] = "PAID" if total == 0 else "AUTHORISED"
             self.invoices[stored["InvoiceID"]] = stored
         else:
-            stored.update(CreditNoteID=str(uuid.uuid4()), RemainingCredit=total)
+            stored.update(CreditNoteID=self._new_id(), RemainingCredit=total)
             self.credit_notes[stored["CreditNoteID"]] = stored
         return self._json(200, {"Status": "OK", collection: [stored]})
 
@@ -344,7 +347,7 @@ class XeroServer:
             document["AmountPaid"] += amount
         if document[owed] == 0:
             document["Status"] = "PAID"
-        stored = {**payment, "PaymentID": str(uuid.uuid4()), "Status": "AUTHORISED"}
+        stored = {**payment, "PaymentID": self._new_id(), "Status": "AUTHORISED"}
         self.payments[stored["PaymentID"]] = stored
         document["Payments"].append(stored["PaymentID"])
         return self._json(200, {"Status": "OK", "Payments": [stored]})
@@ -372,7 +375,7 @@ class XeroServer:
         for document, owed in ((invoice, "AmountDue"), (note, "RemainingCredit")):
             if document[owed] == 0:
                 document["Status"] = "PAID"
-        stored = {**allocation, "AllocationID": str(uuid.uuid4())}
+        stored = {**allocation, "AllocationID": self._new_id()}
         note["Allocations"].append(stored)
         return self._json(200, {"Status": "OK", "Allocations": [stored]})
 
