@@ -490,6 +490,7 @@ def test_a_customer_who_never_pays_is_not_a_contact(xero, connector):
 # --- OAuth2
 
 
+@pytest.mark.postgres  # SQLite has one writer: there the tokens are saved in the runner's transaction
 def test_the_rotated_refresh_token_survives_a_failing_event_and_the_next_run_uses_it(xero, connector):
     customer()
     paid(invoice())
@@ -510,6 +511,7 @@ class Crash(BaseException):
     """The process dying: not an Exception, so nothing on the way catches it."""
 
 
+@pytest.mark.postgres
 def test_a_crash_right_after_the_refresh_keeps_the_new_tokens(xero, connector, monkeypatch):
     from integrations.connectors.xero import XeroClient
 

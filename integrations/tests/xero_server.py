@@ -392,6 +392,8 @@ def forget_committed_tokens() -> None:
     from django.db import DEFAULT_DB_ALIAS, connections
 
     current = connections[DEFAULT_DB_ALIAS]
+    if current.vendor == "sqlite":
+        return  # there the tokens were saved in the test's own transaction, which rolls back
     apart = type(current)(current.settings_dict, current.alias)
     try:
         with apart.cursor() as cursor:

@@ -68,6 +68,7 @@ class XeroClient:
 
     def close(self) -> None:
         self._http.close()
+        self._store.flush()
 
     # --- OAuth2
 

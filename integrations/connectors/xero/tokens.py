@@ -32,6 +32,7 @@ class XeroTokenStore:
     def __init__(self, connector: Connector):
         self.connector_id = connector.pk
         self.entered = (connector.credentials or {}).get("refresh_token", "")
+        self._pending: dict | None = None
 
     def load(self) -> Tokens:
         row = ConnectorToken.objects.filter(connector_id=self.connector_id).first()
@@ -54,12 +55,20 @@ class XeroTokenStore:
         }
         if connection.vendor == "sqlite":
             # The laptop demo's SQLite has one writer at a time: a second connection would wait on
-            # the runner's own transaction. There the tokens are saved in it (lost if it rolls back).
-            ConnectorToken.objects.update_or_create(
-                connector_id=self.connector_id, defaults={"tokens": value, "updated_at": timezone.now()}
-            )
+            # the runner's own transaction. There the tokens are kept until `flush`, which the handler
+            # calls when the run's batch ends, outside every event's savepoint: they survive a failing
+            # event, not a crash.
+            self._pending = value
             return
         _commit_apart(self.connector_id, value)
+
+    def flush(self) -> None:
+        """Write tokens kept back (SQLite only) in the runner's transaction."""
+        if self._pending is not None:
+            ConnectorToken.objects.update_or_create(
+                connector_id=self.connector_id, defaults={"tokens": self._pending, "updated_at": timezone.now()}
+            )
+            self._pending = None
 
 
 _UPSERT_TOKENS = (
