@@ -122,8 +122,10 @@ class CouponCode(models.Model):
 
 class Redemption(models.Model):
     """One use of a campaign by a customer. (coupon, customer, sequence) is unique and sequence is
-    at most the per-customer limit: the database has the last word on both."""
+    at most the per-customer limit: the database has the last word on both. Outside (the
+    coupon.redeemed event) it is known by `public_id` (red_...), never by its number or its code."""
 
+    public_id = PrefixedIdField(prefix="red", primary_key=False, unique=True)
     coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
     code = models.ForeignKey(CouponCode, on_delete=models.PROTECT, related_name="redemptions")
     customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="coupon_redemptions")

@@ -201,6 +201,7 @@ class ApiKeyAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
 # --- Connectors -----------------------------------------------------------------------------------
 
 _CREDENTIAL_PREFIX = "credential_"
+_SETTING_PREFIX = "setting_"
 
 
 class ConnectorForm(forms.ModelForm):
@@ -209,7 +210,10 @@ class ConnectorForm(forms.ModelForm):
     base_url = forms.URLField(
         required=False,
         assume_scheme="https",
-        help_text="The vendor's API address; blank keeps the current one (HubSpot: https://api.hubapi.com).",
+        help_text=(
+            "The vendor's API address; blank keeps the current one (HubSpot: https://api.hubapi.com; "
+            "Mailchimp: blank derives https://<dc>.api.mailchimp.com/3.0 from the API key)."
+        ),
     )
     adding = True
 
@@ -221,6 +225,11 @@ class ConnectorForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.adding:
             self.initial["base_url"] = (self.instance.settings or {}).get("base_url", "")
+        current = self.instance.settings or {}
+        for name, help_text in self.setting_fields().items():
+            self.fields[_SETTING_PREFIX + name] = forms.CharField(
+                label=name, required=False, max_length=200, help_text=help_text, initial=current.get(name, "")
+            )
         stored = self.instance.credentials or {}
         for name in self.credential_names():
             self.fields[_CREDENTIAL_PREFIX + name] = forms.CharField(
@@ -234,6 +243,17 @@ class ConnectorForm(forms.ModelForm):
     def credential_names(self) -> tuple[str, ...]:
         kinds = [self.instance.kind] if not self.adding else list(KINDS)
         return tuple(dict.fromkeys(name for kind in kinds if kind in KINDS for name in KINDS[kind].credential_names))
+
+    def setting_fields(self) -> dict[str, str]:
+        """The kinds' own settings (adding: every kind's, each saved only for its own kind)."""
+        kinds = [self.instance.kind] if not self.adding else list(KINDS)
+        return {name: text for kind in kinds if kind in KINDS for name, text in KINDS[kind].setting_fields.items()}
+
+    def kind_settings(self, kind: str) -> dict[str, str]:
+        """What was typed for the kind's settings; adding, a blank one keeps the kind's default."""
+        names = KINDS[kind].setting_fields if kind in KINDS else {}
+        typed = {name: (self.cleaned_data.get(_SETTING_PREFIX + name) or "").strip() for name in names}
+        return {name: value for name, value in typed.items() if value or not self.adding}
 
     def credentials(self) -> dict[str, str]:
         return {
@@ -285,6 +305,7 @@ class ConnectorAdmin(ServiceRefusalsMixin, ConfirmedActionsMixin, admin.ModelAdm
         form = type("ConnectorForm", (ConnectorForm,), {"adding": obj is None})(instance=obj)
         credential_fields = [_CREDENTIAL_PREFIX + name for name in form.credential_names()]
         head = ["kind", "name", "base_url"] if obj is None else ["id", "kind", "name", "enabled", "base_url"]
+        head += [_SETTING_PREFIX + name for name in form.setting_fields()]
         credentials = ["stored_credentials", *credential_fields] if obj else credential_fields
         fieldsets = [
             (None, {"fields": head}),
@@ -327,6 +348,7 @@ class ConnectorAdmin(ServiceRefusalsMixin, ConfirmedActionsMixin, admin.ModelAdm
     def save_model(self, request, obj, form, change):
         base_url = form.cleaned_data.get("base_url")
         settings_ = {"base_url": base_url} if base_url else {}
+        settings_ |= form.kind_settings(obj.kind if change else form.cleaned_data["kind"])
         if change:
             saved = connector_update(
                 connector=obj, name=form.cleaned_data["name"], credentials=form.credentials(), settings=settings_

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 CONNECTOR_RUNNER_FIELDS = [
+    "cursor_seq",
     "cursor_created_at",
     "cursor_event_id",
     "status",
@@ -34,6 +35,7 @@ class IntegrationsConfig(AppConfig):
         # Operators' changes only: the runner's cursor and health move every minute.
         audit_track(Connector, object_type="connector", exclude=CONNECTOR_RUNNER_FIELDS)
         post_migrate.connect(_audit_guard_install, sender=self)
+        post_migrate.connect(_event_order_install, sender=self)
 
 
 def _audit_guard_install(sender, using="default", **kwargs):
@@ -43,3 +45,12 @@ def _audit_guard_install(sender, using="default", **kwargs):
     from integrations.kernel.audit_guard import audit_guard_install
 
     audit_guard_install(connections[using])
+
+
+def _event_order_install(sender, using="default", **kwargs):
+    """Event.seq's sequence or trigger, also where the tables were made without migrations."""
+    from django.db import connections
+
+    from integrations.event_order import event_order_install
+
+    event_order_install(connections[using])

@@ -21,9 +21,14 @@ class Event(models.Model):
     actor_type = models.CharField(max_length=10, blank=True, db_default="", default="")
     actor_id = models.CharField(max_length=64, blank=True, db_default="", default="")
     actor_name = models.CharField(max_length=150, blank=True, db_default="", default="")
+    # The order the events were written in, for the outbox's readers (connectors), filled by the
+    # database (integrations/event_order.py), never by us; 0 in memory until read back on SQLite.
+    # created_at cannot order them: a batch's events share it, and their ids' tails are random.
+    seq = models.BigIntegerField(db_default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["seq"], name="event_seq")]
 
     def __str__(self):
         return f"{self.id} {self.type}"
@@ -50,7 +55,8 @@ class Connector(models.Model):
     enabled = models.BooleanField(default=False)
     credentials = EncryptedJSONField(blank=True, default=dict)
     settings = models.JSONField(blank=True, default=dict)
-    # The last event handled, in (created_at, id) order; empty = before the first event.
+    # The last event handled (its seq; 0 = before the first event), and its id and time to show.
+    cursor_seq = models.BigIntegerField(default=0)
     cursor_created_at = models.DateTimeField(null=True, blank=True)
     cursor_event_id = models.CharField(max_length=40, blank=True, default="")
     status = models.CharField(max_length=10, choices=Health.choices, default=Health.DISABLED)

@@ -1,15 +1,20 @@
-"""Writes to the event outbox."""
+"""Writes to the event outbox, and its retention purge."""
 
 import json
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
+from integrations.connectors.selectors import connectors_cursor_floor
 from integrations.kernel.audit import audit_actor
 from integrations.kernel.ids import new_id
-from integrations.models import Event
+from integrations.models import Event, WebhookDelivery
 from integrations.webhooks.fanout import deliveries_fan_out_batch, deliveries_fan_out_many, deliveries_fan_out_one
 
 
@@ -96,3 +101,38 @@ def event_payloads_scrub(*, customer_id: str, replacements: dict[str, Any]) -> i
             Event.objects.filter(pk=event.pk).update(payload=scrubbed)
             changed += 1
     return changed
+
+
+PURGE_BATCH = 2000  # events per short transaction
+PURGE_SECONDS = 240  # one scheduled run's budget, under the worker's 300 s timeout; the next run goes on
+
+
+def events_purge(*, now: datetime | None = None, batch: int = PURGE_BATCH, seconds: float = PURGE_SECONDS) -> int:
+    """Delete the events older than EVENT_RETENTION_DAYS that nothing needs any more: every
+    connector that reads on has handled them (connectors_cursor_floor) and none has a webhook
+    delivery still pending; their finished deliveries (the delivery log) go with them. Oldest first,
+    `batch` at a time, each batch its own short transaction (rows another purge holds are skipped),
+    so the outbox is never locked for long. The newest event always stays: SQLite numbers seq from
+    it. Answers how many events were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    newest = Event.objects.aggregate(newest=Max("seq"))["newest"]
+    if newest is None:
+        return 0
+    floor = connectors_cursor_floor()
+    below = newest if floor is None else min(floor + 1, newest)
+    pending = WebhookDelivery.objects.filter(event=OuterRef("pk"), status=WebhookDelivery.Status.PENDING)
+    purgeable = Event.objects.filter(created_at__lt=cutoff, seq__lt=below).exclude(Exists(pending))
+    deleted, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with transaction.atomic():
+            ids = list(
+                purgeable.order_by("created_at")
+                .select_for_update(skip_locked=True)
+                .values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                break
+            WebhookDelivery.objects.filter(event_id__in=ids).delete()
+            Event.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+    return deleted

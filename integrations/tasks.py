@@ -9,6 +9,13 @@ def idempotency_keys_purge() -> int:
     return _purge()
 
 
+def events_purge() -> int:
+    """The outbox's retention (EVENT_RETENTION_DAYS)."""
+    from integrations.services import events_purge as purge
+
+    return purge()
+
+
 def audit_events_purge() -> int:
     return _audit_purge()
 

@@ -12,6 +12,7 @@ class ScheduledTask:
 
 SCHEDULES = [
     ScheduledTask("purge-idempotency-keys", "integrations.tasks.idempotency_keys_purge", minutes=60),
+    ScheduledTask("purge-events", "integrations.tasks.events_purge", minutes=60),
     ScheduledTask("purge-audit-events", "integrations.tasks.audit_events_purge", minutes=1440),
     ScheduledTask("purge-customer-tokens", "payments.tasks.customer_tokens_purge", minutes=360),
     ScheduledTask("reconcile-payments", "payments.tasks.payments_reconcile", minutes=5),

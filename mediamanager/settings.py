@@ -226,6 +226,10 @@ TAX_ID_RECHECK_DAYS = env.int("TAX_ID_RECHECK_DAYS", default=182)
 # --- Audit log: entries are kept at least a year (PCI DSS 10.5.1); a daily purge removes older ones.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)  # less than 365 is refused
 
+# --- The event outbox: events older than this (and their webhook delivery log) are purged hourly once
+# every connector has handled them and no delivery is still pending (integrations.services.events_purge).
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=400)
+
 # --- Outbound webhooks (integrations/webhooks/, README "Webhooks"). Private, loopback and link-local
 # destinations are refused unless WEBHOOKS_ALLOW_PRIVATE_NETWORKS (tests, a receiver on the same host);
 # disabling an endpoint emails WEBHOOKS_OPERATOR_EMAIL (empty: ADMINS, through mail_admins).

@@ -11,6 +11,7 @@ from coupons.services.attempts import CodeAttempt, code_attempt
 from coupons.services.campaigns import _emit, normalize_code
 from integrations.kernel import clock
 from integrations.kernel.errors import InvalidRequest
+from integrations.services import event_emit
 
 
 class CouponRefused(InvalidRequest):
@@ -133,10 +134,24 @@ def coupon_redeem(
                 active=not used_now,
             )
         coupon.refresh_from_db()
-        _emit(coupon, "redeemed", customer_id=customer.id, code=code_row.code, subscription=subscription_id or None)
+        _redeemed_emit(coupon=coupon, redemption=redemption, customer_id=customer.id)
         if coupon_state(coupon) == "maxed_out":
             _emit(coupon, "maxed_out")
     return redemption
+
+
+def _redeemed_emit(*, coupon: Coupon, redemption: Redemption, customer_id: str) -> None:
+    """coupon.redeemed, in the redemption's transaction. Never the code: a bulk code is a secret
+    that webhooks and connectors (Mailchimp's "coupon used" tag) have no use for."""
+    event_emit(
+        type="coupon.redeemed",
+        payload={
+            "coupon": {"id": coupon.id, "name": coupon.name},
+            "redemption": {"id": redemption.public_id},
+            "subscription": redemption.subscription_id or None,
+        },
+        customer_id=customer_id,
+    )
 
 
 @transaction.atomic

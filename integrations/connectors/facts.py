@@ -16,7 +16,14 @@ from integrations.models import Connector, ConnectorRecord, Event
 LIVE = ("trialing", "active", "past_due", "paused", "incomplete")
 IN_MRR = ("active", "past_due")  # trials are not revenue yet; past due still counts until churn
 
-_TRACKED = ("customer.created", "customer.updated", "customer.erased", "invoice.paid", "payment.refunded")
+_TRACKED = (
+    "customer.created",
+    "customer.updated",
+    "customer.erased",
+    "invoice.paid",
+    "payment.refunded",
+    "coupon.redeemed",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class CustomerFacts:
     currency: str
     trial_end: str  # ISO 8601, "" without a trial
     lifetime_value: Decimal  # paid invoices less refunds
+    coupon_used: bool = False  # a coupon.redeemed event was seen (Mailchimp's "coupon used" tag)
 
     @property
     def first_name(self) -> str:
@@ -94,6 +102,19 @@ class CustomerFactsReader:
     def __init__(self, connector: Connector):
         self.connector = connector
 
+    def known(self, customer_id: str) -> Seen | None:
+        """A customer as the connector knows them, before any event is applied (their email read
+        from the outbox the first time); None once they were erased."""
+        record = record_for(connector=self.connector, object_type="customer", object_id=customer_id)
+        state = dict(record.state or {})
+        if state.get("erased"):
+            return None
+        state.setdefault("subs", {})
+        state.setdefault("lifetime_value", None)
+        if "email" not in state:
+            self._customer_seen(state, latest_customer_payload(customer_id) or {})
+        return Seen(record=record, state=state)
+
     def observe(self, event: Event) -> Seen | None:
         """The customer's record with the event applied; None when the event tells nothing about a
         customer's facts (plans are remembered on the way) or the customer was erased before."""
@@ -103,14 +124,10 @@ class CustomerFactsReader:
             return None
         if not (event.type in _TRACKED or event.type.startswith("subscription.")) or not event.customer_id:
             return None
-        record = record_for(connector=self.connector, object_type="customer", object_id=event.customer_id)
-        state = dict(record.state or {})
-        if state.get("erased"):
+        seen = self.known(event.customer_id)
+        if seen is None:
             return None
-        state.setdefault("subs", {})
-        state.setdefault("lifetime_value", None)
-        if "email" not in state:
-            self._customer_seen(state, latest_customer_payload(event.customer_id) or {})
+        record, state = seen.record, seen.state
         if event.type == "customer.erased":
             return Seen(record=record, state={"erased": True}, erased=True)
         if event.type.startswith("customer."):
@@ -121,6 +138,8 @@ class CustomerFactsReader:
             self._add_value(state, (payload.get("invoice") or {}).get("total"), sign=1)
         elif event.type == "payment.refunded":
             self._add_value(state, (payload.get("refund") or {}).get("amount"), sign=-1)
+        elif event.type == "coupon.redeemed":
+            state["coupon_used"] = True
         return Seen(record=record, state=state)
 
     def facts(self, customer_id: str, state: dict) -> CustomerFacts:
@@ -143,6 +162,7 @@ class CustomerFactsReader:
             currency=currency or state.get("currency", ""),
             trial_end=(current or {}).get("trial_end") or "",
             lifetime_value=Decimal(value["amount"]) if value else Decimal(0),
+            coupon_used=bool(state.get("coupon_used")),
         )
 
     # --- state from payloads

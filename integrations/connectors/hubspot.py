@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from integrations.connectors.base import VendorError, VendorRateLimited, VendorUnauthorized, retry_after_seconds
+from integrations.connectors.base import VendorError, VendorUnauthorized, rate_limited
 from integrations.connectors.facts import CustomerFacts, CustomerFactsReader
 from integrations.models import Connector, Event
 
@@ -64,9 +64,7 @@ class HubSpotClient:
                 "Enter a private app token with the crm.objects.contacts.write scope."
             )
         if response.status_code == 429:
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            waited = f", retry after {retry_after:g}s" if retry_after is not None else ""
-            raise VendorRateLimited(f"HubSpot rate limit (429) on {method} {path}{waited}", retry_after=retry_after)
+            raise rate_limited("HubSpot", response, f"{method} {path}")
         return response
 
     @staticmethod

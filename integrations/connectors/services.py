@@ -1,11 +1,12 @@
 """Connectors' writes: creating and switching them, and the runner that feeds each one the outbox
-after its cursor, in order, one event at a time.
+after its cursor, in the order the events were written (Event.seq), one event at a time.
 
-Why a settle window: an event row is inserted before its transaction commits, so an event with an
-earlier created_at can become visible after a later one was already read. A cursor that passed the
-later one would never see it. Events younger than CONNECTOR_SETTLE_SECONDS are left for the next
-run, by which time every transaction that could still insert an older one has committed (or a
-transaction longer than the window has: keep them short, as the services do)."""
+Why a settle window: an event row is numbered when it is inserted, before its transaction commits,
+so an event with a lower seq can become visible after a higher one was already read. A cursor that
+passed the higher one would never see it. The runner stops at the first event younger than
+CONNECTOR_SETTLE_SECONDS and leaves it and all after it for the next run, by which time every
+transaction that could still insert a lower one has committed (or a transaction longer than the
+window has: keep them short, as the services do)."""
 
 import logging
 import time
@@ -14,7 +15,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from integrations.connectors.base import VendorError, VendorRateLimited
@@ -63,6 +63,11 @@ def _clean_settings(settings_: dict) -> dict:
     return dict(settings_ or {})
 
 
+def _check_settings(spec, settings_: dict, *, enabled: bool) -> None:
+    if spec is not None and spec.check_settings is not None:
+        spec.check_settings(settings_, enabled=enabled)
+
+
 def connector_create(
     *, kind: str, name: str, credentials: dict | None = None, settings: dict | None = None, enabled: bool = False
 ) -> Connector:
@@ -70,6 +75,7 @@ def connector_create(
     if not (name or "").strip():
         raise InvalidRequest("A connector needs a name.", code="parameter_missing", param="name")
     merged = {**(spec.default_settings if spec else {}), **_clean_settings(settings or {})}
+    _check_settings(spec, merged, enabled=False)
     connector = Connector.objects.create(
         kind=kind, name=name.strip(), credentials={k: v for k, v in (credentials or {}).items() if v}, settings=merged
     )
@@ -92,18 +98,21 @@ def connector_update(
             locked.credentials = {**(locked.credentials or {}), **{k: v for k, v in credentials.items() if v}}
         if settings is not None:
             locked.settings = {**(locked.settings or {}), **_clean_settings(settings)}
+            _check_settings(KINDS.get(locked.kind), locked.settings, enabled=locked.enabled)
         locked.save()
     return locked
 
 
 def connector_enable(*, connector: Connector) -> Connector:
     """Start (or resume) reading the outbox from the connector's cursor."""
-    if _kind_of(connector.kind) is None:
+    spec = _kind_of(connector.kind)
+    if spec is None:
         raise InvalidRequest(
             f"The {connector.get_kind_display()} connector is not available yet.", code="connector_unavailable"
         )
     with transaction.atomic():
         locked = Connector.objects.select_for_update().get(pk=connector.pk)
+        _check_settings(spec, locked.settings or {}, enabled=True)
         if not locked.enabled:
             locked.enabled, locked.status = True, Health.OK
             locked.consecutive_failures, locked.next_attempt_at = 0, None
@@ -133,14 +142,15 @@ def connector_backoff_reset(*, connector: Connector) -> Connector:
 # --- The runner ------------------------------------------------------------------------------------
 
 
-def _events_after(connector: Connector, *, until: datetime, limit: int):
-    events = Event.objects.filter(created_at__lte=until)
-    if connector.cursor_created_at is not None:
-        events = events.filter(
-            Q(created_at__gt=connector.cursor_created_at)
-            | Q(created_at=connector.cursor_created_at, id__gt=connector.cursor_event_id)
-        )
-    return list(events.order_by("created_at", "id")[:limit])
+def _events_after(connector: Connector, *, until: datetime, limit: int) -> list[Event]:
+    """The next events in seq order, up to the first one that has not settled (created after
+    `until`): none after it may be handled before it."""
+    events = []
+    for event in Event.objects.filter(seq__gt=connector.cursor_seq).order_by("seq")[:limit]:
+        if event.created_at > until:
+            break
+        events.append(event)
+    return events
 
 
 def _failed(connector: Connector, error: VendorError, now: datetime) -> None:
@@ -176,7 +186,11 @@ def _batch(connector_id: str, *, force: bool, limit: int, deadline: float) -> Ru
                 # A savepoint per event: a failed event's record writes go, the earlier ones stay.
                 with transaction.atomic():
                     handler.handle(event)
-                connector.cursor_created_at, connector.cursor_event_id = event.created_at, event.id
+                connector.cursor_seq, connector.cursor_created_at, connector.cursor_event_id = (
+                    event.seq,
+                    event.created_at,
+                    event.id,
+                )
                 handled += 1
                 if time.monotonic() >= deadline:
                     break
@@ -197,6 +211,7 @@ def _batch(connector_id: str, *, force: bool, limit: int, deadline: float) -> Ru
             _failed(connector, failure, now)
         connector.save(
             update_fields=[
+                "cursor_seq",
                 "cursor_created_at",
                 "cursor_event_id",
                 "events_handled",
@@ -218,7 +233,7 @@ def _batch(connector_id: str, *, force: bool, limit: int, deadline: float) -> Ru
 def connector_run(
     *, connector: Connector, force: bool = False, seconds: float = RUN_SECONDS, batch: int = BATCH_EVENTS
 ) -> RunResult:
-    """Feed the connector its settled events in (created_at, id) order until it has caught up, an
+    """Feed the connector its settled events in seq order until it has caught up, an
     event fails (the error is kept, the same event is retried after the back-off, or the vendor's
     Retry-After) or `seconds` have passed. `force` (the admin's "run now") ignores the back-off.
     Safe to run twice at once: the second finds the connector locked and leaves it."""

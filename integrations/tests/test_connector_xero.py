@@ -624,7 +624,7 @@ def test_a_429_backs_off_as_told_and_the_same_event_is_sent_again_once(xero, con
         xero.fail_next(429, retry_after="30", problem="minute")
         connector_run(connector=connector)  # the contact call is refused
         failing = refreshed(connector)
-        assert "429, minute limit" in failing.last_error and "retry after 30s" in failing.last_error
+        assert "Xero rate limit (429) on POST /Contacts, retry after 30s (minute limit)" in failing.last_error
         assert failing.next_attempt_at == timezone.now() + timedelta(seconds=30)
         clock.shift(timedelta(seconds=29))
         assert connector_run(connector=connector).skipped == "not due"
@@ -680,16 +680,19 @@ def test_a_wrong_tenant_is_refused_by_xero_and_shown_as_such(xero, connector):
     assert "403" in result.error and "tenant id" in result.error
 
 
-def test_a_xero_connector_without_its_credentials_or_tenant_says_what_is_missing(xero, settled):
+def test_a_xero_connector_is_enabled_only_with_its_tenant_and_says_which_credentials_are_missing(xero, settled):
     from integrations.connectors.services import connector_enable
 
-    bare = connector_enable(
-        connector=connector_create(kind="xero", name="Ledger", credentials={"client_id": CLIENT_ID})
-    )
+    bare = connector_create(kind="xero", name="Ledger", credentials={"client_id": CLIENT_ID})
+    with pytest.raises(InvalidRequest) as refused:
+        connector_enable(connector=bare)
+    assert refused.value.param == "tenant_id" and "mapping screen" in refused.value.message
+    xero_settings_update(connector=bare, values={"tenant_id": TENANT_ID})
+    enabled = connector_enable(connector=bare)
     customer()
-    assert "needs its client_secret, refresh_token" in connector_run(connector=bare).error
-    connector_update(connector=bare, credentials={"client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN})
-    assert "No Xero tenant id is set" in connector_run(connector=bare, force=True).error
+    assert "needs its client_secret, refresh_token" in connector_run(connector=enabled).error
+    with pytest.raises(InvalidRequest):  # an enabled connector keeps its tenant
+        xero_settings_update(connector=enabled, values={"tenant_id": ""})
 
 
 # --- The settings service

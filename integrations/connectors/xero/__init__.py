@@ -19,6 +19,7 @@ from integrations.connectors.xero.mapping import (
     TAX_STATUSES,
     TaxRule,
     XeroMapping,
+    settings_check,
     xero_settings_update,
     xero_settings_validate,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "XeroMapping",
     "XeroTokenStore",
     "contact_body",
+    "settings_check",
     "xero_json",
     "xero_settings_update",
     "xero_settings_validate",

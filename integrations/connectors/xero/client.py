@@ -7,7 +7,13 @@ from decimal import Decimal
 import httpx
 from django.utils import timezone
 
-from integrations.connectors.base import VendorError, VendorRateLimited, VendorUnauthorized, retry_after_seconds
+from integrations.connectors.base import (
+    VendorError,
+    VendorRateLimited,
+    VendorUnauthorized,
+    rate_limited,
+    retry_after_seconds,
+)
 from integrations.connectors.xero.tokens import Tokens, XeroTokenStore
 
 DEFAULT_BASE_URL = "https://api.xero.com/api.xro/2.0"
@@ -150,11 +156,11 @@ class XeroClient:
                 )
         status = response.status_code
         if status == 429:
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            problem = response.headers.get("X-Rate-Limit-Problem", "")
-            which = f", {problem[:20]} limit" if problem else ""
-            waited = f", retry after {retry_after:g}s" if retry_after is not None else ""
-            raise VendorRateLimited(f"Xero rate limit (429{which}) on {method} {path}{waited}", retry_after=retry_after)
+            limited = rate_limited("Xero", response, f"{method} {path}")
+            problem = response.headers.get("X-Rate-Limit-Problem", "")[:20]
+            if problem:  # minute, day or concurrent: which of Xero's limits was hit
+                limited = VendorRateLimited(f"{limited.message} ({problem} limit)", retry_after=limited.retry_after)
+            raise limited
         if status == 404:
             return None
         try:

@@ -219,7 +219,7 @@ class XeroHandler:
         linked = (
             Event.objects.filter(customer_id=event.customer_id, payload__invoice=invoice["id"])
             .filter(type__startswith="subscription.")
-            .order_by("created_at", "id")
+            .order_by("seq")
             .only("payload")
             .first()
         )
@@ -303,7 +303,7 @@ class XeroHandler:
         found = (
             Event.objects.filter(customer_id=event.customer_id, type__startswith="invoice.")
             .filter(payload__invoice__id=note.get("invoice"))
-            .order_by("-created_at", "-id")
+            .order_by("-seq")
             .only("payload")
             .first()
         )

@@ -214,6 +214,29 @@ def xero_settings_validate(values: dict) -> dict:
     return clean
 
 
+_SETTING_NAMES = (
+    "tenant_id",
+    "token_url",
+    "default_account_code",
+    "plan_account_codes",
+    "default_tax_type",
+    "tax_types",
+    "payment_account_code",
+)
+
+
+def settings_check(settings_: dict, *, enabled: bool) -> None:
+    """The connector kind's check (on every save, and before enabling): what is stored is valid,
+    and an enabled connector has its organisation's tenant id."""
+    xero_settings_validate({name: settings_[name] for name in _SETTING_NAMES if name in settings_})
+    if enabled and not settings_.get("tenant_id"):
+        raise InvalidRequest(
+            f"Set the Xero organisation's tenant id on {MAPPING_SCREEN} before enabling the connector.",
+            code="parameter_missing",
+            param="tenant_id",
+        )
+
+
 def xero_settings_update(*, connector: Connector, values: dict) -> Connector:
     """Change a Xero connector's tenant, token URL and mapping (validated), through connector_update
     so the change is audited like any other."""

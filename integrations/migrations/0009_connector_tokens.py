@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0007_webhooks'),
+        ('integrations', '0008_event_seq'),
     ]
 
     operations = [
