@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from integrations.connectors import admin as connectors_admin  # noqa: F401  (registers the Xero mapping screen)
 from integrations.connectors.registry import KINDS
 from integrations.connectors.services import (
     connector_backoff_reset,

@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from integrations.connectors.models import ConnectorToken  # noqa: F401  (this app's table too)
 from integrations.kernel.encryption import EncryptedJSONField
 from integrations.kernel.ids import PrefixedIdField
 from integrations.kernel.models import ApiKey, AuditEvent, IdempotencyKey  # noqa: F401  (the kernel's tables are this app's)

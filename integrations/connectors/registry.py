@@ -4,6 +4,10 @@ from integrations.connectors.base import ConnectorKind
 from integrations.connectors.hubspot import HubSpotHandler
 from integrations.connectors.mailchimp import MailchimpHandler
 from integrations.connectors.mailchimp import settings_check as mailchimp_settings_check
+from integrations.connectors.xero import DEFAULT_BASE_URL as XERO_BASE_URL
+from integrations.connectors.xero import DEFAULT_TOKEN_URL as XERO_TOKEN_URL
+from integrations.connectors.xero import XeroHandler
+from integrations.connectors.xero import settings_check as xero_settings_check
 from integrations.connectors.zendesk import ZendeskHandler
 
 KINDS: dict[str, ConnectorKind] = {
@@ -32,5 +36,14 @@ KINDS: dict[str, ConnectorKind] = {
             "status_if_new": "Mailchimp: the status of a new member, transactional (default: no marketing consent) or subscribed.",
         },
         check_settings=mailchimp_settings_check,
+    ),
+    "xero": ConnectorKind(
+        kind="xero",
+        label="Xero (accounting)",
+        credential_names=("client_id", "client_secret", "refresh_token"),
+        default_settings={"base_url": XERO_BASE_URL, "token_url": XERO_TOKEN_URL},
+        open=XeroHandler,
+        # The tenant and the mapping are set on the Xero mapping screen (integrations/connectors/admin.py).
+        check_settings=xero_settings_check,
     ),
 }
