@@ -4,50 +4,14 @@ operator's API, a trial with a card, the paid first invoice at the trial's end, 
 --as-of`, the connector run as its schedule would after each step, against a local HubSpot-shaped
 server; a second connector that runs only once at the end sends exactly the same calls."""
 
-from datetime import timedelta
-
 import pytest
-import time_machine
-from dateutil.relativedelta import relativedelta
 
 from integrations.connectors.services import connector_create, connector_run
 from integrations.models import ConnectorRecord
 from integrations.tests.hubspot_server import TOKEN, HubSpotServer
-from payments.models import Customer
-from plans.services import Trial
-from plans.tests.factories import PlanFactory
-from tests.subscription_helpers import (
-    NO_FUNDS_CARD,
-    START,
-    Billing,
-    attach_card,
-    checkout,
-    make_default,
-    payments,
-    subscription,
-)
-from tests.subscription_lifecycle_helpers import cancel
+from tests.connector_life_helpers import TRIAL_END, fixture_billing, fixture_trial_plan, subscriber_life  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def billing(api_key, django_capture_on_commit_callbacks, settings):
-    """As tests/conftest.py's, but the clock ticks from START: events keep the order they were written
-    in (a frozen clock gives every event of a request the same created_at)."""
-    from payments.services import gateway_account_create
-
-    settings.CONNECTOR_SETTLE_SECONDS = 0
-    gateway_account_create(provider="sandbox", display_name="Sandbox")
-    with time_machine.travel(START, tick=True) as traveller:
-        yield Billing(traveller=traveller, capture=django_capture_on_commit_callbacks, api_key=api_key)
-
-
-@pytest.fixture
-def trial_plan(db):
-    return PlanFactory(
-        code="stream-monthly", name="Streaming monthly", trial=Trial(7, "day", requires_payment_method=True)
-    )
 
 
 def hubspot_connector(server: HubSpotServer, name: str):
@@ -74,55 +38,11 @@ def test_a_subscribers_whole_life_lands_in_hubspot_once_and_in_order(billing, ht
     every_minute = hubspot_connector(live, "CRM")
     once_at_the_end = hubspot_connector(later, "CRM (caught up later)")
 
-    def scheduled():
+    def scheduled(step, life):
         result = connector_run(connector=every_minute)
         assert result.error == "", result.error
 
-    # Created by the operator's API.
-    created = billing.operator.post(
-        "/api/v1/customers",
-        {"external_id": "viewer-1", "email": "Ada@Example.com", "country": "DE", "name": "Ada Lovelace"},
-        format="json",
-    )
-    assert created.status_code == 201, created.content
-    customer = Customer.objects.get(pk=created.json()["id"])
-    app = billing.app(customer)
-    scheduled()
-
-    # A 7-day trial with a card.
-    started = checkout(app, trial_plan, attach_card(app))
-    assert started.status_code == 201, started.content
-    sub = started.json()["subscription"]
-    assert sub["status"] == "trialing"
-    scheduled()
-
-    # The trial ends: the first invoice is paid.
-    trial_end = START + timedelta(days=7)
-    billing.run(trial_end + timedelta(minutes=1))
-    assert subscription(app, sub["id"])["status"] == "active"
-    scheduled()
-
-    # The renewal fails: past due.
-    make_default(app, attach_card(app, NO_FUNDS_CARD))
-    renewal = trial_end + relativedelta(months=1)
-    billing.run(renewal + timedelta(minutes=1))
-    assert subscription(app, sub["id"])["status"] == "past_due"
-    scheduled()
-
-    # Recovered by a new default card.
-    billing.travel(renewal + timedelta(hours=5))
-    make_default(app, attach_card(app))
-    assert subscription(app, sub["id"])["status"] == "active"
-    scheduled()
-
-    # Canceled now, then the last payment partly refunded.
-    billing.travel(renewal + timedelta(days=2))
-    cancel(app, sub["id"], at_period_end=False)
-    scheduled()
-    last_paid = [p for p in payments(app) if p["status"] == "succeeded"][-1]
-    refunded = billing.operator.post(f"/api/v1/payments/{last_paid['id']}/refunds", {"amount": "4.00"}, format="json")
-    assert refunded.status_code == 201, refunded.content
-    scheduled()
+    customer = subscriber_life(billing, trial_plan, after=scheduled).customer
 
     # One contact, keyed by the lower-cased email, updated by its HubSpot id after the first upsert.
     assert len(live.contacts) == 1
@@ -159,7 +79,7 @@ def test_a_subscribers_whole_life_lands_in_hubspot_once_and_in_order(billing, ht
     assert contact["mm_currency"] == "EUR"
     assert contact["mm_customer_id"] == customer.pk
     assert (contact["firstname"], contact["lastname"], contact["country"]) == ("Ada", "Lovelace", "DE")
-    assert contact["mm_trial_end"].startswith(trial_end.date().isoformat())
+    assert contact["mm_trial_end"].startswith(TRIAL_END.date().isoformat())
 
     # A connector that catches up in one run sends the very same calls.
     assert connector_run(connector=once_at_the_end).error == ""

@@ -9,48 +9,14 @@ same account adds no note twice."""
 from datetime import timedelta
 
 import pytest
-import time_machine
-from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
 from integrations.connectors.services import connector_create, connector_run
 from integrations.models import Connector, ConnectorRecord, Event
 from integrations.tests.zendesk_server import AGENT_EMAIL, API_TOKEN, CREATE_OR_UPDATE, ZendeskServer, basic
-from payments.models import Customer
-from plans.services import Trial
-from plans.tests.factories import PlanFactory
-from tests.subscription_helpers import (
-    NO_FUNDS_CARD,
-    START,
-    Billing,
-    attach_card,
-    checkout,
-    make_default,
-    payments,
-    subscription,
-)
-from tests.subscription_lifecycle_helpers import cancel
+from tests.connector_life_helpers import TRIAL_END, fixture_billing, fixture_trial_plan, subscriber_life  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def billing(api_key, django_capture_on_commit_callbacks, settings):
-    """As tests/conftest.py's, but the clock ticks from START: events keep the order they were written
-    in (a frozen clock gives every event of a request the same created_at)."""
-    from payments.services import gateway_account_create
-
-    settings.CONNECTOR_SETTLE_SECONDS = 0
-    gateway_account_create(provider="sandbox", display_name="Sandbox")
-    with time_machine.travel(START, tick=True) as traveller:
-        yield Billing(traveller=traveller, capture=django_capture_on_commit_callbacks, api_key=api_key)
-
-
-@pytest.fixture
-def trial_plan(db):
-    return PlanFactory(
-        code="stream-monthly", name="Streaming monthly", trial=Trial(7, "day", requires_payment_method=True)
-    )
 
 
 def zendesk_connector(server: ZendeskServer, name: str) -> Connector:
@@ -78,65 +44,23 @@ def test_a_subscribers_whole_life_lands_in_zendesk_once_and_in_order(billing, ht
     every_minute = zendesk_connector(live, "Support desk")
     once_at_the_end = zendesk_connector(later, "Support desk (caught up later)")
 
-    def scheduled():
+    def run_as_scheduled(step, life):
+        if step == "past_due":
+            # Zendesk answers the first call 429 "retry after 60 s": nothing is sent before then,
+            # then everything, once.
+            live.fail_next(429, retry_after="60")
+            limited = connector_run(connector=every_minute)
+            assert "429" in limited.error and "retry after 60s" in limited.error
+            told = Connector.objects.get(pk=every_minute.pk).next_attempt_at
+            assert told is not None and timedelta(seconds=59) < told - timezone.now() <= timedelta(seconds=60)
+            calls_then = len(live.calls)
+            assert connector_run(connector=every_minute).skipped == "not due"
+            assert len(live.calls) == calls_then
+            billing.travel(told + timedelta(seconds=1))
         result = connector_run(connector=every_minute)
         assert result.error == "", result.error
 
-    # Created by the operator's API.
-    created = billing.operator.post(
-        "/api/v1/customers",
-        {"external_id": "viewer-1", "email": "Ada@Example.com", "country": "DE", "name": "Ada Lovelace"},
-        format="json",
-    )
-    assert created.status_code == 201, created.content
-    customer = Customer.objects.get(pk=created.json()["id"])
-    app = billing.app(customer)
-    scheduled()
-
-    # A 7-day trial with a card.
-    started = checkout(app, trial_plan, attach_card(app))
-    assert started.status_code == 201, started.content
-    sub = started.json()["subscription"]
-    assert sub["status"] == "trialing"
-    scheduled()
-
-    # The trial ends: the first invoice is paid.
-    trial_end = START + timedelta(days=7)
-    billing.run(trial_end + timedelta(minutes=1))
-    assert subscription(app, sub["id"])["status"] == "active"
-    scheduled()
-
-    # The renewal fails: past due. Zendesk answers the first call 429 "retry after 60 s": nothing is
-    # sent before then, then everything, once.
-    make_default(app, attach_card(app, NO_FUNDS_CARD))
-    renewal = trial_end + relativedelta(months=1)
-    billing.run(renewal + timedelta(minutes=1))
-    assert subscription(app, sub["id"])["status"] == "past_due"
-    live.fail_next(429, retry_after="60")
-    limited = connector_run(connector=every_minute)
-    assert "429" in limited.error and "retry after 60s" in limited.error
-    told = Connector.objects.get(pk=every_minute.pk).next_attempt_at
-    assert told is not None and timedelta(seconds=59) < told - timezone.now() <= timedelta(seconds=60)
-    calls_then = len(live.calls)
-    assert connector_run(connector=every_minute).skipped == "not due"
-    assert len(live.calls) == calls_then
-    billing.travel(told + timedelta(seconds=1))
-    scheduled()
-
-    # Recovered by a new default card.
-    billing.travel(renewal + timedelta(hours=5))
-    make_default(app, attach_card(app))
-    assert subscription(app, sub["id"])["status"] == "active"
-    scheduled()
-
-    # Canceled now, then the last payment partly refunded.
-    billing.travel(renewal + timedelta(days=2))
-    cancel(app, sub["id"], at_period_end=False)
-    scheduled()
-    last_paid = [p for p in payments(app) if p["status"] == "succeeded"][-1]
-    refunded = billing.operator.post(f"/api/v1/payments/{last_paid['id']}/refunds", {"amount": "4.00"}, format="json")
-    assert refunded.status_code == 201, refunded.content
-    scheduled()
+    customer = subscriber_life(billing, trial_plan, after=run_as_scheduled).customer
 
     # One user, keyed by our customer id, with the agent's API token on every call.
     assert len(live.users) == 1
@@ -168,7 +92,7 @@ def test_a_subscribers_whole_life_lands_in_zendesk_once_and_in_order(billing, ht
     ]
     assert user["user_fields"]["mm_plan"] == "stream-monthly"
     assert user["user_fields"]["mm_currency"] == "EUR"
-    assert user["user_fields"]["mm_trial_end"] == trial_end.date().isoformat()
+    assert user["user_fields"]["mm_trial_end"] == TRIAL_END.date().isoformat()
 
     # Exactly one note per failed payment and per cancelation, in order, each naming its event.
     noted = Event.objects.filter(customer_id=customer.pk, type__in=["payment.failed", "subscription.canceled"])
