@@ -28,6 +28,7 @@ from integrations.kernel.errors import InvalidRequest
 from integrations.models import Connector, ConnectorRecord
 from integrations.services import event_emit
 from integrations.tests.mailchimp_server import API_KEY, LIST_ID, MailchimpServer, md5_of
+from integrations.tests.outbox_events import customer, fixture_settled, refreshed, subscription  # noqa: F401 (fixture_settled)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +41,6 @@ LIFECYCLE = ("trialing", "active", "past_due", "canceled")
 @pytest.fixture
 def mailchimp(httpserver):
     return MailchimpServer().install(httpserver)
-
-
-@pytest.fixture
-def settled(settings):
-    settings.CONNECTOR_SETTLE_SECONDS = 0
 
 
 def mailchimp_connector(server: MailchimpServer, **settings):
@@ -62,25 +58,6 @@ def connector(mailchimp, settled):
     return mailchimp_connector(mailchimp)
 
 
-def customer(cid="cus_1", email="Ada@Example.com", name="Ada Lovelace", type_="customer.created"):
-    payload = {"customer": {"id": cid, "email": email, "name": name, "country": "DE", "currency": "EUR"}}
-    return event_emit(type=type_, payload=payload, customer_id=cid)
-
-
-def subscription(status, cid="cus_1", sid="sub_1", amount="9.99", trial_end=None, type_=None):
-    sub = {
-        "id": sid,
-        "customer": cid,
-        "plan": "pln_1",
-        "status": status,
-        "price": {"amount": amount, "currency": "EUR"},
-        "current_period_start": "2030-01-10T12:00:00+00:00",
-        "current_period_end": "2030-02-10T12:00:00+00:00",
-        "trial_end": trial_end,
-    }
-    return event_emit(type=type_ or f"subscription.{status}", payload={"subscription": sub}, customer_id=cid)
-
-
 def plan():
     payload = {"plan": {"id": "pln_1", "code": "stream-monthly", "name": "Streaming", "interval": "month"}}
     return event_emit(type="plan.created", payload=payload)
@@ -89,10 +66,6 @@ def plan():
 def coupon_redeemed(cid="cus_1", redemption="red_1"):
     payload = {"coupon": {"id": "cpn_1", "name": "Spring"}, "redemption": {"id": redemption}, "subscription": None}
     return event_emit(type="coupon.redeemed", payload=payload, customer_id=cid)
-
-
-def refreshed(connector) -> Connector:
-    return Connector.objects.get(pk=connector.pk)
 
 
 def record(cid="cus_1") -> ConnectorRecord:

@@ -17,6 +17,14 @@ from integrations.connectors.services import connector_create, connector_run
 from integrations.connectors.zendesk import USER_FIELDS, api_root, note_line
 from integrations.models import Connector, ConnectorRecord, Event
 from integrations.services import event_emit
+from integrations.tests.outbox_events import (  # noqa: F401 (fixture_settled)
+    customer,
+    fixture_settled,
+    invoice_paid,
+    plan_created,
+    refreshed,
+    subscription,
+)
 from integrations.tests.zendesk_server import (
     AGENT_EMAIL,
     API_TOKEN,
@@ -31,11 +39,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def zendesk(httpserver):
     return ZendeskServer().install(httpserver)
-
-
-@pytest.fixture
-def settled(settings):
-    settings.CONNECTOR_SETTLE_SECONDS = 0
 
 
 def zendesk_connector(server: ZendeskServer, name: str = "Support desk", **credentials) -> Connector:
@@ -53,36 +56,6 @@ def connector(zendesk, settled):
     return zendesk_connector(zendesk)
 
 
-def customer(cid="cus_1", email="ada@example.com", name="Ada Lovelace", type_="customer.created"):
-    payload = {"customer": {"id": cid, "email": email, "name": name, "country": "DE", "currency": "EUR"}}
-    return event_emit(type=type_, payload=payload, customer_id=cid)
-
-
-def plan_created(pid="pln_1", code="stream-monthly"):
-    plan = {"id": pid, "code": code, "name": "Streaming monthly", "interval": "month", "interval_count": 1}
-    return event_emit(type="plan.created", payload={"plan": plan})
-
-
-def subscription(status, cid="cus_1", sid="sub_1", trial_end=None, type_=None, cancel_reason=None):
-    sub = {
-        "id": sid,
-        "customer": cid,
-        "plan": "pln_1",
-        "status": status,
-        "price": {"amount": "9.99", "currency": "EUR"},
-        "current_period_start": "2030-01-10T12:00:00+00:00",
-        "current_period_end": "2030-02-10T12:00:00+00:00",
-        "trial_end": trial_end,
-        "cancel_reason": cancel_reason,
-    }
-    return event_emit(type=type_ or f"subscription.{status}", payload={"subscription": sub}, customer_id=cid)
-
-
-def invoice_paid(total="9.99", cid="cus_1"):
-    invoice = {"id": "inv_1", "customer": cid, "total": {"amount": total, "currency": "EUR"}}
-    return event_emit(type="invoice.paid", payload={"invoice": invoice}, customer_id=cid)
-
-
 def payment_failed(cid="cus_1", pid="pay_1", code="insufficient_funds", message="Your card has insufficient funds."):
     payment = {
         "id": pid,
@@ -94,10 +67,6 @@ def payment_failed(cid="cus_1", pid="pay_1", code="insufficient_funds", message=
         "failure_message": message,
     }
     return event_emit(type="payment.failed", payload={"payment": payment}, customer_id=cid)
-
-
-def refreshed(connector) -> Connector:
-    return Connector.objects.get(pk=connector.pk)
 
 
 def record(connector, cid="cus_1") -> ConnectorRecord:

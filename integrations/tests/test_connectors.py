@@ -24,6 +24,7 @@ from integrations.models import Connector, ConnectorRecord, Event
 from integrations.services import event_emit, events_emit
 from integrations.tests.concurrency import run_at_once
 from integrations.tests.hubspot_server import TOKEN, HubSpotServer
+from integrations.tests.outbox_events import customer, fixture_settled, invoice_paid, refreshed, subscription  # noqa: F401 (fixture_settled)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +32,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def hubspot(httpserver):
     return HubSpotServer().install(httpserver)
-
-
-@pytest.fixture
-def settled(settings):
-    settings.CONNECTOR_SETTLE_SECONDS = 0
 
 
 @pytest.fixture
@@ -47,34 +43,6 @@ def connector(hubspot, settled):
         settings={"base_url": hubspot.base_url},
         enabled=True,
     )
-
-
-def customer(cid="cus_1", email="ada@example.com", name="Ada Lovelace", type_="customer.created"):
-    payload = {"customer": {"id": cid, "email": email, "name": name, "country": "DE", "currency": "EUR"}}
-    return event_emit(type=type_, payload=payload, customer_id=cid)
-
-
-def subscription(status, cid="cus_1", sid="sub_1", amount="9.99", trial_end=None, type_=None):
-    sub = {
-        "id": sid,
-        "customer": cid,
-        "plan": "pln_1",
-        "status": status,
-        "price": {"amount": amount, "currency": "EUR"},
-        "current_period_start": "2030-01-10T12:00:00+00:00",
-        "current_period_end": "2030-02-10T12:00:00+00:00",
-        "trial_end": trial_end,
-    }
-    return event_emit(type=type_ or f"subscription.{status}", payload={"subscription": sub}, customer_id=cid)
-
-
-def invoice_paid(total, cid="cus_1"):
-    invoice = {"id": "inv_1", "customer": cid, "total": {"amount": total, "currency": "EUR"}}
-    return event_emit(type="invoice.paid", payload={"invoice": invoice}, customer_id=cid)
-
-
-def refreshed(connector) -> Connector:
-    return Connector.objects.get(pk=connector.pk)
 
 
 def test_events_reach_hubspot_in_order_once_and_the_cursor_moves_past_each(hubspot, connector):
