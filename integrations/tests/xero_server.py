@@ -61,6 +61,10 @@ class XeroServer:
     used_refresh_tokens: list = field(default_factory=list)
     replays: dict = field(default_factory=dict)  # idempotency key -> (body, status, answer)
     prefix: str = ""
+    # Set: API requests (not the token endpoint) wait for it before they are handled, so a worker
+    # can be killed while one is in flight; `held` counts those that waited.
+    hold: threading.Event | None = None
+    held: int = 0
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -123,6 +127,10 @@ class XeroServer:
         return self._json(400, body)
 
     def handle(self, request: Request) -> Response:
+        if self.hold is not None and request.path.removeprefix(self.prefix) != TOKEN_PATH:
+            with self._lock:
+                self.held += 1
+            self.hold.wait(timeout=120)
         with self._lock:
             path = request.path.removeprefix(self.prefix)
             raw = request.get_data()
