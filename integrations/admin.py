@@ -341,9 +341,9 @@ class ConnectorAdmin(ServiceRefusalsMixin, ConfirmedActionsMixin, admin.ModelAdm
 
     @admin.display(description="cursor")
     def cursor(self, connector):
-        if connector.cursor_created_at is None:
+        if not connector.cursor_seq:
             return "before the first event"
-        return f"{datetime_repr(connector.cursor_created_at)} {connector.cursor_event_id}"
+        return f"#{connector.cursor_seq} {datetime_repr(connector.cursor_created_at)} {connector.cursor_event_id}"
 
     def save_model(self, request, obj, form, change):
         base_url = form.cleaned_data.get("base_url")
