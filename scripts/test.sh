@@ -49,6 +49,13 @@ echo "==> Starting a throwaway PostgreSQL ($("$PG_BIN/postgres" --version | awk 
   start >/dev/null
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/mediamanager"
+# The whole suite (no arguments) runs on several processes, one test database each (pytest-xdist):
+# TEST_WORKERS of them, by default one per CPU up to 4. A chosen file or test runs in one process.
+if [ $# -eq 0 ]; then
+  WORKERS=${TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}
+  [ "$WORKERS" -gt 1 ] && set -- -n "$WORKERS"
+  echo "==> $WORKERS test processes"
+fi
 set +e
 $PY -m pytest "$@"
 status=$?
