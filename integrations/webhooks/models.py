@@ -65,6 +65,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         app_label = "integrations"
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once_per_endpoint"),
