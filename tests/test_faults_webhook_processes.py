@@ -5,6 +5,8 @@ its own OS process and verifies every delivery with the `standardwebhooks` packa
 - The receiver is down for hours, then back: every event is delivered, none twice.
 - The worker is killed (SIGKILL, its whole process group) while a request is in flight: once its
   lease has run out the delivery is sent again by a new worker, with the same webhook-id.
+- A receiver that stops answering does not hold up another endpoint's deliveries.
+- An endpoint deleted (through the API) while its deliveries are queued gets none of them.
 
 Hours and leases pass by moving the rows' next_attempt_at / leased_until into the past: the test
 never sleeps out a real retry delay and never depends on timing (it waits for states, with a
@@ -85,16 +87,16 @@ class Process:
 
 
 class Receiver:
-    def __init__(self, folder: Path, secret: str, *, port: int, hang_first: bool = False, name: str = "receiver"):
-        self.log = folder / "received.jsonl"
+    def __init__(self, folder: Path, secret: str, *, port: int, hang: str = "", name: str = "receiver"):
+        self.log = folder / ("received.jsonl" if name == "receiver" else f"{name}.jsonl")
         args = [sys.executable, "-m", "tests.webhook_receiver_process", "--port", str(port), "--log", str(self.log)]
-        args += ["--secret", secret] + (["--hang-first"] if hang_first else [])
+        args += ["--secret", secret] + ([f"--hang-{hang}"] if hang else [])
         self.process = Process(args, folder=folder, name=name)
         wait_for(lambda: "ready" in self.process.output(), what="the receiver to listen")
 
     @staticmethod
-    def received(folder: Path) -> list[dict]:
-        log = folder / "received.jsonl"
+    def received(folder: Path, name: str = "receiver") -> list[dict]:
+        log = folder / ("received.jsonl" if name == "receiver" else f"{name}.jsonl")
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
@@ -173,7 +175,7 @@ def test_a_receiver_down_for_hours_gets_every_event_once_when_it_is_back(tmp_pat
 def test_a_worker_killed_mid_send_is_replaced_and_the_delivery_sent_again_with_the_same_webhook_id(tmp_path, workers):
     port = free_port()
     secret, _ = webhook_endpoint_create(url=f"http://127.0.0.1:{port}/hooks")
-    receiver = Receiver(tmp_path, secret, port=port, hang_first=True)
+    receiver = Receiver(tmp_path, secret, port=port, hang="first")
     first_worker = workers("qcluster-1")
     with transaction.atomic():
         event = event_emit(type="payment.succeeded", payload={"payment": {"id": "pay_1"}}, customer_id="cus_1")
@@ -197,3 +199,36 @@ def test_a_worker_killed_mid_send_is_replaced_and_the_delivery_sent_again_with_t
     assert all(r["verified"] for r in received)
     assert deliveries().get().attempt == 1
     receiver.process.kill()
+
+
+def test_a_receiver_that_stops_answering_does_not_hold_up_another_endpoint(tmp_path, workers):
+    slow_port, fast_port = free_port(), free_port()
+    slow_secret, slow = webhook_endpoint_create(url=f"http://127.0.0.1:{slow_port}/hooks")
+    fast_secret, fast = webhook_endpoint_create(url=f"http://127.0.0.1:{fast_port}/hooks")
+    Receiver(tmp_path, slow_secret, port=slow_port, hang="all", name="slow")
+    Receiver(tmp_path, fast_secret, port=fast_port, name="fast")
+    workers()
+    with transaction.atomic():
+        events_emit([("invoice.paid", {"invoice": {"id": f"inv_{n}"}}, f"cus_{n}") for n in range(20)])
+
+    wait_for(lambda: deliveries(endpoint=fast, status=Status.SUCCEEDED).count() == 20, what="the fast endpoint")
+    assert len(Receiver.received(tmp_path, "fast")) == 20
+    assert not deliveries(endpoint=slow, status=Status.SUCCEEDED).exists()  # still waiting on its answers
+    in_flight = len(Receiver.received(tmp_path, "slow"))
+    assert 1 <= in_flight <= 4  # WEBHOOKS_ENDPOINT_MAX_IN_FLIGHT: the rest of its queue waits its turn
+
+
+def test_an_endpoint_deleted_while_its_deliveries_are_queued_gets_none_of_them(tmp_path, workers, operator_client):
+    port = free_port()  # down for now
+    secret, endpoint = webhook_endpoint_create(url=f"http://127.0.0.1:{port}/hooks")
+    workers()
+    with transaction.atomic():
+        events_emit([("invoice.paid", {"invoice": {"id": f"inv_{n}"}}, f"cus_{n}") for n in range(10)])
+    wait_for(lambda: deliveries(attempt=1, leased_until__isnull=True).count() == 10, what="the first attempts to fail")
+
+    assert operator_client.delete(f"/api/v1/webhook-endpoints/{endpoint.pk}").status_code == 204
+    Receiver(tmp_path, secret, port=port)
+    sweep(wait=True)
+
+    assert Receiver.received(tmp_path) == []
+    assert not deliveries().exists()

@@ -1,7 +1,8 @@
 """A webhook receiver in its own OS process, for the fault tests (tests/test_faults_webhook_processes.py):
 each delivery is verified with the `standardwebhooks` package and logged as one JSON line
 ({"id": webhook-id, "verified": bool}) before it is answered 200. With --hang-first the first
-request is logged and never answered (the sender is killed while it waits)."""
+request is logged and never answered (the sender is killed while it waits); with --hang-all none
+is (a receiver that has stopped answering, for as long as the test runs)."""
 
 import argparse
 import json
@@ -18,6 +19,7 @@ def main() -> None:
     parser.add_argument("--log", required=True)
     parser.add_argument("--secret", required=True)
     parser.add_argument("--hang-first", action="store_true")
+    parser.add_argument("--hang-all", action="store_true")
     args = parser.parse_args()
     hook, lock, seen = Webhook(args.secret), threading.Lock(), [0]
 
@@ -37,7 +39,7 @@ def main() -> None:
                 first = seen[0] == 1
                 with open(args.log, "a") as log:
                     log.write(json.dumps({"id": headers.get("webhook-id"), "verified": verified}) + "\n")
-            if args.hang_first and first:
+            if args.hang_all or (args.hang_first and first):
                 time.sleep(3600)
                 return
             self.send_response(200)
