@@ -1,5 +1,7 @@
 """`manage.py import_exchange_rates FILE`: dated exchange rates from a CSV file (payments/fx)."""
 
+import sys
+
 from django.core.management.base import CommandError
 
 from integrations.kernel.commands import AuditedCommand
@@ -21,7 +23,7 @@ class Command(AuditedCommand):
         path = options["file"]
         try:
             if path == "-":
-                result = exchange_rates_import(lines=self.stdin_lines())
+                result = exchange_rates_import(lines=sys.stdin)
             else:
                 with open(path, encoding="utf-8-sig", newline="") as handle:
                     result = exchange_rates_import(lines=handle)
@@ -32,8 +34,3 @@ class Command(AuditedCommand):
         except DomainError as error:
             raise CommandError(error.message) from None
         self.stdout.write(f"Imported exchange rates: {result.created} new, {result.updated} changed.")
-
-    def stdin_lines(self):
-        import sys
-
-        return sys.stdin
