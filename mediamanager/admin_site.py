@@ -42,6 +42,7 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "payments.taxregistration",
             "payments.taxrate",
             "payments.tax-report",
+            "payments.exchangerate",
         ),
     ),
     ("marketing", "Marketing", ("coupons.coupon", "coupons.couponcode", "coupons.codegeneration")),

@@ -39,7 +39,7 @@ def test_import_upserts_and_a_second_import_changes_nothing(tmp_path, capsys):
     ("bad_row", "words"),
     [
         ("2030-02-30,JPY,EUR,0.006", "Row 3: date"),
-        ("2030-01-02,JPY,XXX,0.006", "Row 3: quote"),
+        ("2030-01-02,JPY,ABC,0.006", "Row 3: quote"),
         ("2030-01-02,JPY,EUR,-1", "Row 3: rate"),
         ("2030-01-02,JPY,JPY,1", "Row 3: base and quote"),
         ("2030-01-01,JPY,EUR,0.007", "Row 3: JPY/EUR on 2030-01-01 is also on row 2"),
