@@ -35,6 +35,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         # Tax regions: registrations switch a region's tax on; a rate change is a new row.
         "payments.taxregistration": (VIEW, ADD, CHANGE, "view_tax_report"),  # and the tax report
         "payments.taxrate": (VIEW, ADD, CHANGE),
+        "payments.exchangerate": (VIEW, ADD, CHANGE),  # the metrics' currency conversion
     },
     "marketing": {
         "coupons.coupon": (VIEW, ADD, CHANGE),
@@ -64,6 +65,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "axes.accessattempt": (VIEW, DELETE),  # unlock: delete the attempts
         "axes.accessfailurelog": (VIEW,),
         "integrations.auditevent": (VIEW,),  # read-only for every role: nobody edits or deletes the log
+        "payments.exchangerate": (VIEW, ADD, CHANGE),
         # Staff second factor: see who has which device, delete one to reset it (no secret is shown).
         "otp_totp.totpdevice": (VIEW, DELETE),
         "otp_static.staticdevice": (VIEW, DELETE),
