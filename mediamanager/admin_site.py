@@ -129,7 +129,9 @@ class BackOfficeSite(admin.AdminSite):
         """The dashboard above the team groups (mediamanager/dashboard.py), as the role may see it."""
         from mediamanager.dashboard import dashboard_context
 
-        return super().index(request, extra_context={**dashboard_context(request.user, request.GET), **(extra_context or {})})
+        return super().index(
+            request, extra_context={**dashboard_context(request.user, request.GET), **(extra_context or {})}
+        )
 
     def dashboard_csv(self, request, key: str):
         """One dashboard chart's data as CSV, for whoever may see the chart (else 403; unknown: 404)."""

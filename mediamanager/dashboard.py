@@ -145,33 +145,33 @@ class Chart:
     permission: str
     columns: tuple[str, ...]
 
-    def rows(self, filters: Filters) -> list[list[str]]:
+    def rows(self, filters: Filters) -> list[list]:
         return CHART_ROWS[self.key](filters)
 
 
+# Rows hold dates, ints and Decimals (quantized to the currency), so a CSV keeps them numbers; a
+# rate that cannot be computed (nothing to divide by) is an empty cell.
+
+
 def _mrr_rows(filters):
-    return [[str(p["date"]), str(quantize(p["mrr"].amount, filters.currency))] for p in _series(filters)]
+    return [[p["date"], quantize(p["mrr"].amount, filters.currency)] for p in _series(filters)]
 
 
 def _movement_rows(filters):
-    rows = []
-    for p in _series(filters):
-        rows.append(
-            [str(p["date"])]
-            + [str(quantize(p[kind].amount, filters.currency)) for kind in MOVEMENT_KINDS]
-            + [str(quantize(p["net"].amount, filters.currency))]
-        )
-    return rows
+    return [
+        [p["date"], *(quantize(p[kind].amount, filters.currency) for kind in (*MOVEMENT_KINDS, "net"))]
+        for p in _series(filters)
+    ]
 
 
 def _trial_rows(filters):
     return [
         [
-            str(p["date"]),
-            str(p["trials_started"]),
-            str(p["trials_ended"]),
-            str(p["trials_converted"]),
-            "" if p["trial_conversion_rate"] is None else str(p["trial_conversion_rate"]),
+            p["date"],
+            p["trials_started"],
+            p["trials_ended"],
+            p["trials_converted"],
+            "" if p["trial_conversion_rate"] is None else p["trial_conversion_rate"],
         ]
         for p in _series(filters)
     ]
@@ -179,25 +179,23 @@ def _trial_rows(filters):
 
 def _churn_rows(filters):
     return [
-        [
-            str(p["date"]),
-            str(p["churn_count"]),
-            "" if p["logo_churn_rate"] is None else str(p["logo_churn_rate"]),
-        ]
+        [p["date"], p["churn_count"], "" if p["logo_churn_rate"] is None else p["logo_churn_rate"]]
         for p in _series(filters)
     ]
 
 
 def _revenue_rows(filters):
+    """Per currency of the price, in that currency; converted into the reporting one as well when
+    the dashboard converts (else that cell is empty: no rate is needed to look at revenue)."""
     answer = metrics.revenue_by_currency(
-        date_from=filters.date_from, date_to=filters.date_to, currency=filters.currency
+        date_from=filters.date_from, date_to=filters.date_to, currency=filters.currency if filters.convert else None
     )
     return [
         [
             row["currency"],
-            str(row["revenue"].amount),
-            str(row["recovered"].amount),
-            str(row["revenue_converted"].amount),
+            quantize(row["revenue"].amount, row["currency"]),
+            quantize(row["recovered"].amount, row["currency"]),
+            quantize(row["revenue_converted"].amount, filters.currency) if filters.convert else "",
         ]
         for row in answer["results"]
     ]
@@ -226,15 +224,23 @@ CHARTS = (
 CHARTS_BY_KEY = {chart.key: chart for chart in CHARTS}
 
 
-def _chart_config(chart: Chart, rows: list[list[str]]) -> dict:
+def _chart_config(chart: Chart, rows: list[list]) -> dict:
     """The Chart.js configuration drawn by mediamanager/static/mediamanager/dashboard.js."""
     labels = [row[0] for row in rows]
-    column = {name: [_number(Decimal(row[i])) if row[i] != "" else None for row in rows] for i, name in enumerate(chart.columns) if i}
+    column = {
+        name: [_number(Decimal(row[i])) if row[i] != "" else None for row in rows]
+        for i, name in enumerate(chart.columns)
+        if i
+    }
     if chart.key == "mrr":
         datasets = [{"type": "line", "label": "MRR", "data": column["mrr"]}]
     elif chart.key == "movements":
         datasets = [
-            {"type": "bar", "label": kind, "data": [(-v if kind in ("contraction", "churn") else v) for v in column[kind]]}
+            {
+                "type": "bar",
+                "label": kind,
+                "data": [(-v if kind in ("contraction", "churn") else v) for v in column[kind]],
+            }
             for kind in MOVEMENT_KINDS
         ] + [{"type": "line", "label": "net", "data": column["net"]}]
     elif chart.key == "trials":
@@ -244,8 +250,11 @@ def _chart_config(chart: Chart, rows: list[list[str]]) -> dict:
         ]
     elif chart.key == "churn":
         datasets = [{"type": "bar", "label": "customers churned", "data": column["customers_churned"]}]
-    else:
+    elif any(value is not None for value in column["converted"]):
         datasets = [{"type": "bar", "label": "revenue (converted)", "data": column["converted"]}]
+    else:  # one bar per currency, each in its own currency (its label says which)
+        labels = [f"{row[0]}" for row in rows]
+        datasets = [{"type": "bar", "label": "revenue (each in its currency)", "data": column["revenue"]}]
     return {"key": chart.key, "labels": labels, "datasets": datasets, "stacked": chart.key == "movements"}
 
 
@@ -258,24 +267,35 @@ def _currencies(chosen: str) -> list[str]:
 
 
 def dashboard_context(user, params) -> dict:
-    """Everything the index shows above the app list, for `user`; a bad parameter gives the error
-    to show instead (and the default range's figures are not drawn)."""
+    """Everything the index shows above the app list, for `user` (nothing for a role that sees no
+    figure); a bad parameter gives its error to show, with the form as it was sent."""
+    if not any(user.has_perm(p) for p in (FINANCE_FIGURES, SUBSCRIPTION_FIGURES, CAMPAIGN_FIGURES)):
+        return {}
+    form = {name: str(params.get(name) or "") for name in ("from", "to", "currency", "convert")}
     try:
         filters = dashboard_filters(params)
         figures = _figures(user, filters)
-        charts = []
-        for chart in CHARTS:
-            if user.has_perm(chart.permission):
-                charts.append({"chart": chart, "config": _chart_config(chart, chart.rows(filters))})
+        charts = [
+            {"chart": chart, "config": _chart_config(chart, chart.rows(filters))}
+            for chart in CHARTS
+            if user.has_perm(chart.permission)
+        ]
         campaigns = None
         if user.has_perm(CAMPAIGN_FIGURES):
             campaigns = metrics.coupon_campaign_figures(date_from=filters.date_from, date_to=filters.date_to)["results"]
     except InvalidRequest as error:
-        return {"dashboard_error": error.message, "dashboard_params": params}
-    if not figures and not charts and campaigns is None:
-        return {}
+        form["currency"] = form["currency"] or settings.METRICS_REPORTING_CURRENCY
+        return {"dashboard": {"error": error.message, "form": form, "currencies": _currencies(form["currency"])}}
+    form = {
+        "from": str(filters.date_from),
+        "to": str(filters.date_to),
+        "currency": filters.currency,
+        "convert": filters.convert,
+    }
     return {
         "dashboard": {
+            "error": "",
+            "form": form,
             "filters": filters,
             "figures": figures,
             "charts": charts,
@@ -286,7 +306,7 @@ def dashboard_context(user, params) -> dict:
     }
 
 
-def dashboard_csv_rows(user, key: str, params) -> tuple[Chart, Filters, list[list[str]]]:
+def dashboard_csv_rows(user, key: str, params) -> tuple[Chart, Filters, list[list]]:
     """One chart's data for its CSV download; PermissionError when the user may not see it."""
     chart = CHARTS_BY_KEY.get(key)
     if chart is None:

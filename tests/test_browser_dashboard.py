@@ -49,9 +49,19 @@ def snapshots():
                 trials_ended=1,
                 trials_converted=index % 2,
                 revenue=Decimal("5.00"),
+                computed_at=dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC),
             )
         )
-    rows.append(MetricSnapshot(day=TODAY, currency="JPY", mrr=Decimal(1200), active_subscriptions=1, revenue=Decimal(1200)))
+    rows.append(
+        MetricSnapshot(
+            day=TODAY,
+            currency="JPY",
+            mrr=Decimal(1200),
+            active_subscriptions=1,
+            revenue=Decimal(1200),
+            computed_at=dt.datetime(2030, 4, 1, tzinfo=dt.UTC),
+        )
+    )
     MetricSnapshot.objects.bulk_create(rows)
 
 
@@ -81,7 +91,9 @@ def chart_data(driver, key: str):
     )
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromium and chromedriver are not installed (.ci/run installs them)")
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="Chromium and chromedriver are not installed (.ci/run installs them)"
+)
 @pytest.mark.django_db(transaction=True)
 def test_finance_sees_the_expected_figures_and_every_chart_drawn(browser, live_server, at_the_end, tmp_path):
     from selenium.webdriver.common.by import By
@@ -117,7 +129,9 @@ def test_finance_sees_the_expected_figures_and_every_chart_drawn(browser, live_s
     assert shot.stat().st_size > 10_000
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromium and chromedriver are not installed (.ci/run installs them)")
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="Chromium and chromedriver are not installed (.ci/run installs them)"
+)
 @pytest.mark.django_db(transaction=True)
 def test_support_sees_subscription_figures_and_no_money(browser, live_server, at_the_end, tmp_path):
     from selenium.webdriver.common.by import By
