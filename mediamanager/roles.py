@@ -20,6 +20,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "plans.access": (VIEW,),
         "coupons.discount": (VIEW,),
         "coupons.coupon": (VIEW,),
+        "plans.metricsnapshot": ("view_subscription_metrics",),  # the dashboard's counts
     },
     "finance": {
         "payments.customer": (VIEW,),
@@ -36,6 +37,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.taxregistration": (VIEW, ADD, CHANGE, "view_tax_report"),  # and the tax report
         "payments.taxrate": (VIEW, ADD, CHANGE),
         "payments.exchangerate": (VIEW, ADD, CHANGE),  # the metrics' currency conversion
+        "plans.metricsnapshot": ("view_finance_metrics", "view_subscription_metrics"),  # the whole dashboard
+        "coupons.coupon": (VIEW,),  # the dashboard's campaigns
     },
     "marketing": {
         "coupons.coupon": (VIEW, ADD, CHANGE),
@@ -46,8 +49,11 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "catalogue": {
         "plans.plan": (VIEW, ADD, CHANGE, DELETE),
         "plans.subscription": (VIEW,),
+        "plans.metricsnapshot": ("view_subscription_metrics",),
     },
     "administrator": {
+        "plans.metricsnapshot": ("view_finance_metrics", "view_subscription_metrics"),
+        "coupons.coupon": (VIEW,),
         "payments.gatewayaccount": (VIEW, ADD, CHANGE),
         "integrations.apikey": (VIEW, ADD, CHANGE),
         # Outbound webhooks: endpoints (secrets shown once, rotated by an action), deliveries replayed.

@@ -384,6 +384,11 @@ class MetricSnapshot(models.Model):
     class Meta:
         ordering = ["day", "currency"]
         constraints = [models.UniqueConstraint(fields=["currency", "day"], name="metric_snapshot_one_per_day")]
+        # What the dashboard shows a role (mediamanager/dashboard.py, mediamanager/roles.py).
+        permissions = [
+            ("view_finance_metrics", "Can see the money figures of the dashboard (MRR, revenue, movements)"),
+            ("view_subscription_metrics", "Can see the subscription figures of the dashboard (counts, trials, churn)"),
+        ]
 
     def __str__(self):
         return f"{self.day} {self.currency}"
