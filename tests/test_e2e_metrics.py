@@ -8,7 +8,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
+from conftest import sign_in_verified, staff_in_role
 from coupons.services import coupon_create
 from integrations.kernel.api_keys import api_key_create
 from payments.models import ExchangeRate
@@ -227,6 +229,21 @@ def test_a_scripted_life_gives_the_hand_computed_metrics_over_the_api(billing, w
     # FOREVER20: 2.00 off on Jan 10 and on Feb 10; ONCE50: 5.00 off once.
     assert by_name["FOREVER20"]["redemptions"] == 1 and by_name["FOREVER20"]["discount_given"] == [eur("4.00")]
     assert by_name["ONCE50"]["discount_given"] == [eur("5.00")]
+
+    # The same figures on the dashboard, as finance sees it (the range's end is the API's as_of).
+    finance = sign_in_verified(Client(), staff_in_role("finance"))
+    page = finance.get("/admin/", {"from": "2030-01-21", "to": "2030-02-20", "currency": "EUR"})
+    assert page.status_code == 200
+    shown = {figure.key: figure.value for figure in page.context["dashboard"]["figures"]}
+    assert shown["mrr"] == "88.00 EUR" and shown["arr"] == "1\u202f056.00 EUR" and shown["arpu"] == "11.00 EUR"
+    assert (shown["active_subscriptions"], shown["paying_customers"]) == ("8", "8")
+    assert (shown["trial_conversion_rate"], shown["logo_churn_rate"], shown["revenue_churn_rate"]) == (
+        "50.0 %",
+        "14.3 %",
+        "22.7 %",
+    )
+    html = page.content.decode()
+    assert '<div class="dashboard-figure-value">88.00 EUR</div>' in html
 
 
 @pytest.mark.parametrize(
