@@ -6,7 +6,8 @@ downloadable as CSV. Everything is read from plans.metrics (daily snapshots and 
 What a staff member sees follows their role: money figures (MRR, ARR, ARPU, movements, revenue,
 revenue churn) need FINANCE_FIGURES (finance, administrators); subscription counts, trials and
 logo churn need SUBSCRIPTION_FIGURES (those and support, catalogue); campaigns need the coupon view
-permission (marketing, finance, administrators). A panel the user may not see is not built at all."""
+permission (marketing) or the money figures (finance, administrators). A panel the user may not see
+is not built at all."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -281,7 +282,7 @@ def dashboard_context(user, params) -> dict:
             if user.has_perm(chart.permission)
         ]
         campaigns = None
-        if user.has_perm(CAMPAIGN_FIGURES):
+        if user.has_perm(CAMPAIGN_FIGURES) or user.has_perm(FINANCE_FIGURES):
             campaigns = metrics.coupon_campaign_figures(date_from=filters.date_from, date_to=filters.date_to)["results"]
     except InvalidRequest as error:
         form["currency"] = form["currency"] or settings.METRICS_REPORTING_CURRENCY

@@ -38,7 +38,6 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.taxrate": (VIEW, ADD, CHANGE),
         "payments.exchangerate": (VIEW, ADD, CHANGE),  # the metrics' currency conversion
         "plans.metricsnapshot": ("view_finance_metrics", "view_subscription_metrics"),  # the whole dashboard
-        "coupons.coupon": (VIEW,),  # the dashboard's campaigns
     },
     "marketing": {
         "coupons.coupon": (VIEW, ADD, CHANGE),
@@ -53,7 +52,6 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "administrator": {
         "plans.metricsnapshot": ("view_finance_metrics", "view_subscription_metrics"),
-        "coupons.coupon": (VIEW,),
         "payments.gatewayaccount": (VIEW, ADD, CHANGE),
         "integrations.apikey": (VIEW, ADD, CHANGE),
         # Outbound webhooks: endpoints (secrets shown once, rotated by an action), deliveries replayed.
