@@ -14,6 +14,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.paymentmethod": (VIEW,),
         "payments.payment": (VIEW, "refund_up_to_limit"),  # SUPPORT_REFUND_LIMITS
         "payments.invoice": (VIEW,),
+        "payments.creditnote": (VIEW,),  # what a refund gave back, to answer the customer
         "payments.invoicedocument": ("view_pdf",),  # invoice and credit-note PDFs, as issued
         "payments.refund": (VIEW,),
         "integrations.event": (VIEW,),
