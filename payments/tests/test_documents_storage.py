@@ -235,3 +235,34 @@ def test_a_locale_that_is_no_known_tag_is_refused(raw):
         locale_tag_read(raw=raw)
 
     assert refused.value.param == "preferred_locale" and refused.value.code == "parameter_invalid"
+
+
+def test_the_billing_engines_batch_freezes_every_invoices_document_as_one_by_one(renders):
+    import datetime as dt
+
+    from django.db import transaction
+
+    customers = [CustomerFactory(name=f"Subscriber {n}") for n in range(3)]
+    start, end = dt.datetime(2030, 2, 10, tzinfo=dt.UTC), dt.datetime(2030, 3, 10, tzinfo=dt.UTC)
+    specs = [
+        services.InvoiceSpec(
+            customer_id=customer.id,
+            currency="EUR",
+            source=f"batch:{customer.id}",
+            line=services.LineSpec("Monthly", Money("9.99", "EUR"), period_start=start, period_end=end),
+        )
+        for customer in customers
+    ]
+
+    with transaction.atomic():
+        issued = services.invoices_issue_batch(specs=specs)
+
+    documents = {d.invoice_id: d for d in InvoiceDocument.objects.filter(invoice__in=issued)}
+    assert len(documents) == 3 and renders == []
+    for invoice, customer in zip(issued, customers, strict=True):
+        snapshot = documents[invoice.id].snapshot
+        assert snapshot["number"] == invoice.number and snapshot["buyer"]["name"] == customer.name
+        assert snapshot["lines"][0]["period_start"] == "2030-02-10T00:00:00Z"
+    one_by_one = open_invoice(customer=customers[0])
+    batch_keys = set(documents[issued[0].id].snapshot)
+    assert batch_keys == set(InvoiceDocument.objects.get(invoice=one_by_one).snapshot)
