@@ -65,7 +65,9 @@ def _party(party: dict, locale) -> dict:
     place = country_text(party["country"], locale)
     if party.get("subdivision"):
         place = f"{party['subdivision']}, {place}"
-    return {**party, "address_lines": [row for row in party["address"].splitlines() if row.strip()], "place": place}
+    # TAX_SELLER_ADDRESS from the environment writes its line breaks as a literal \n.
+    rows = party["address"].replace("\\n", "\n").splitlines()
+    return {**party, "address_lines": [row.strip() for row in rows if row.strip()], "place": place}
 
 
 def document_context(snapshot: dict) -> dict:

@@ -84,3 +84,18 @@ def test_a_draft_has_no_pdf_button_and_no_pdf(admin_client):
 
     assert page.status_code == 200 and f"/admin/payments/invoice/{draft.pk}/pdf/" not in page.content.decode()
     assert admin_client.get(f"/admin/payments/invoice/{draft.pk}/pdf/").status_code == 404
+
+
+def test_an_operator_sets_a_customers_document_language_and_a_bad_tag_is_a_form_error(superuser_client):
+    from payments.models import Customer
+
+    customer = CustomerFactory(country="AT", currency="EUR")
+    url = f"/admin/payments/customer/{customer.pk}/change/"
+    data = {"external_id": customer.external_id, "email": customer.email, "name": customer.name, "country": "AT"}
+
+    refused = superuser_client.post(url, {**data, "preferred_locale": "not a tag"})
+    saved = superuser_client.post(url, {**data, "preferred_locale": "de_at"})
+
+    assert refused.status_code == 200 and "preferred_locale" in refused.context["adminform"].form.errors
+    assert saved.status_code == 302
+    assert Customer.objects.get(pk=customer.pk).preferred_locale == "de-AT"
