@@ -42,6 +42,7 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "payments.taxregistration",
             "payments.taxrate",
             "payments.tax-report",
+            "payments.exchangerate",
         ),
     ),
     ("marketing", "Marketing", ("coupons.coupon", "coupons.couponcode", "coupons.codegeneration")),
@@ -125,6 +126,33 @@ class BackOfficeSite(admin.AdminSite):
             "view_only": True,
         }
 
+    def index(self, request, extra_context=None):
+        """The dashboard above the team groups (mediamanager/dashboard.py), as the role may see it."""
+        from mediamanager.dashboard import dashboard_context
+
+        return super().index(
+            request, extra_context={**dashboard_context(request.user, request.GET), **(extra_context or {})}
+        )
+
+    def dashboard_csv(self, request, key: str):
+        """One dashboard chart's data as CSV, for whoever may see the chart (else 403; unknown: 404)."""
+        from django.http import Http404, HttpResponseBadRequest
+
+        from integrations.kernel.csv_export import csv_response
+        from integrations.kernel.errors import InvalidRequest
+        from mediamanager.dashboard import dashboard_csv_rows
+
+        try:
+            chart, filters, rows = dashboard_csv_rows(request.user, key, request.GET)
+        except LookupError:
+            raise Http404 from None
+        except PermissionError:
+            raise PermissionDenied from None
+        except InvalidRequest as error:
+            return HttpResponseBadRequest(error.message, content_type="text/plain")
+        name = f"{chart.key}-{filters.currency}-{filters.date_from}-{filters.date_to}.csv"
+        return csv_response([list(chart.columns), *rows], filename=name)
+
     def _screen_view(self, screen):
         """The screen behind the second factor (admin_view), refused (403) without its permission."""
 
@@ -206,6 +234,7 @@ class BackOfficeSite(admin.AdminSite):
             path("security/remove/", verified(views.device_remove), name="staff_device_remove"),
             # Signing out needs no second factor (the stock one sends an unverified session to the index).
             path("logout/", never_cache(self.logout), name="logout"),
+            path("dashboard/<slug:key>.csv", self.admin_view(self.dashboard_csv), name="dashboard_csv"),
         ]
         own += [
             path(f"{screen.app_label}/{screen.slug}/", self._screen_view(screen), name=screen.url_name)

@@ -22,6 +22,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "plans.access": (VIEW,),
         "coupons.discount": (VIEW,),
         "coupons.coupon": (VIEW,),
+        "plans.metricsnapshot": ("view_subscription_metrics",),  # the dashboard's counts
     },
     "finance": {
         "payments.customer": (VIEW,),
@@ -38,6 +39,9 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         # Tax regions: registrations switch a region's tax on; a rate change is a new row.
         "payments.taxregistration": (VIEW, ADD, CHANGE, "view_tax_report"),  # and the tax report
         "payments.taxrate": (VIEW, ADD, CHANGE),
+        "payments.exchangerate": (VIEW, ADD, CHANGE),  # the metrics' currency conversion
+        "plans.metricsnapshot": ("view_finance_metrics", "view_subscription_metrics"),  # the whole dashboard
+        "coupons.coupon": (VIEW,),  # the dashboard's campaigns
     },
     "marketing": {
         "coupons.coupon": (VIEW, ADD, CHANGE),
@@ -48,8 +52,11 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "catalogue": {
         "plans.plan": (VIEW, ADD, CHANGE, DELETE),
         "plans.subscription": (VIEW,),
+        "plans.metricsnapshot": ("view_subscription_metrics",),
     },
     "administrator": {
+        "plans.metricsnapshot": ("view_finance_metrics", "view_subscription_metrics"),
+        "coupons.coupon": (VIEW,),
         "payments.gatewayaccount": (VIEW, ADD, CHANGE),
         # Invoices and credit notes read-only, with their PDFs: what a customer was sent, when they ask.
         "payments.invoice": (VIEW,),
@@ -71,6 +78,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "axes.accessattempt": (VIEW, DELETE),  # unlock: delete the attempts
         "axes.accessfailurelog": (VIEW,),
         "integrations.auditevent": (VIEW,),  # read-only for every role: nobody edits or deletes the log
+        "payments.exchangerate": (VIEW, ADD, CHANGE),
         # Staff second factor: see who has which device, delete one to reset it (no secret is shown).
         "otp_totp.totpdevice": (VIEW, DELETE),
         "otp_static.staticdevice": (VIEW, DELETE),

@@ -226,6 +226,9 @@ TAX_ID_RECHECK_DAYS = env.int("TAX_ID_RECHECK_DAYS", default=182)
 # --- Audit log: entries are kept at least a year (PCI DSS 10.5.1); a daily purge removes older ones.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)  # less than 365 is refused
 
+# --- The dashboard (the admin's first page): the currency it reports in unless another is picked.
+METRICS_REPORTING_CURRENCY = env.str("METRICS_REPORTING_CURRENCY", default="EUR")
+
 # --- The event outbox: events older than this (and their webhook delivery log) are purged hourly once
 # every connector has handled them and no delivery is still pending (integrations.services.events_purge).
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=400)

@@ -14,6 +14,7 @@ class PaymentsConfig(AppConfig):
         from payments.models import (
             CreditNote,
             Customer,
+            ExchangeRate,
             GatewayAccount,
             Invoice,
             Payment,
@@ -39,6 +40,7 @@ class PaymentsConfig(AppConfig):
         # Tax regions (payments/tax/): registrations and rate rows are operators' changes too.
         audit_track(TaxRegistration)
         audit_track(TaxRate)
+        audit_track(ExchangeRate)  # the metrics' conversions: finance's edits are recorded
         checks.register(check_tax_seller_country)
         post_migrate.connect(_invoice_guard_install, sender=self)
 

@@ -11,6 +11,10 @@ from djmoney.models.fields import MoneyField
 from integrations.kernel.encryption import EncryptedJSONField
 from integrations.kernel.ids import PrefixedIdField
 
+# Exchange rates live in payments/fx/ (the metrics convert with them); imported here so that
+# Django finds them in the payments app.
+from payments.fx.models import ExchangeRate  # noqa: F401
+
 # Tax registrations and rates live in payments/tax/ (which knows no invoice); imported here so that
 # Django finds them in the payments app.
 from payments.tax.models import DIGITAL_SERVICES, TaxRate, TaxRegistration  # noqa: F401

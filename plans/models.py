@@ -232,6 +232,9 @@ class Subscription(models.Model):
         null=True, blank=True, help_text="Period end the last reminder was for."
     )
     source = models.CharField(max_length=10, default="checkout")
+    # Its monthly recurring value now (plans.services.mrr, the one rule), in its currency; moved only
+    # with an MrrMovement in the same transaction. 0 unless active or past due at a price.
+    mrr = models.DecimalField(max_digits=19, decimal_places=4, default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -288,3 +291,104 @@ class SubscriptionInvoice(models.Model):
 
     def __str__(self):
         return f"{self.subscription_id} {self.purpose} {self.period_start:%Y-%m-%d}"
+
+
+class MrrMovement(models.Model):
+    """A change of one subscription's monthly recurring value, classified as ChartMogul does for its
+    customer: new (their first MRR), expansion, contraction, churn (their MRR gone), reactivation
+    (a churned customer paying again). Written by plans.services.mrr in the transaction of the change;
+    `amount` is positive, the direction is the kind's. Never edited (a rebuild rewrites the log)."""
+
+    class Kind(models.TextChoices):
+        NEW = "new"
+        EXPANSION = "expansion"
+        CONTRACTION = "contraction"
+        CHURN = "churn"
+        REACTIVATION = "reactivation"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="mrr_movements")
+    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    mrr_before = models.DecimalField(max_digits=19, decimal_places=4)
+    mrr_after = models.DecimalField(max_digits=19, decimal_places=4)
+    from_trial = models.BooleanField(default=False, help_text="A trial's first paid period (a trial converted).")
+    occurred_at = models.DateTimeField(
+        help_text="When the new value took effect (a churn: the end of the paid period)."
+    )
+    service_period_start = models.DateTimeField(help_text="Start of the service period the new value is for.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [
+            # The day's movements on top of the last snapshot, and the snapshots' sums per day.
+            models.Index(fields=["occurred_at", "currency"], name="mrr_movement_occurred"),
+            models.Index(fields=["subscription", "occurred_at"], name="mrr_movement_subscription"),
+            models.Index(fields=["customer"], name="mrr_movement_customer"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="mrr_movement_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(mrr_before__gte=0, mrr_after__gte=0), name="mrr_movement_values_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount} {self.currency} {self.subscription_id}"
+
+    @property
+    def signed_amount(self):
+        return self.amount if self.kind in MRR_UP else -self.amount
+
+
+MRR_UP = (MrrMovement.Kind.NEW, MrrMovement.Kind.EXPANSION, MrrMovement.Kind.REACTIVATION)
+MRR_DOWN = (MrrMovement.Kind.CONTRACTION, MrrMovement.Kind.CHURN)
+
+
+class MetricSnapshot(models.Model):
+    """The figures of one UTC day in one currency (the currency of the prices, never converted):
+    stocks at the end of the day (MRR, subscription and paying-customer counts) and the day's flows
+    (movements, trials, revenue). Written by the daily task and `manage.py rebuild_metrics`, so the
+    API and the dashboard read a few rows at any scale (plans.metrics)."""
+
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    mrr = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    active_subscriptions = models.PositiveIntegerField(default=0)
+    trialing_subscriptions = models.PositiveIntegerField(default=0)
+    past_due_subscriptions = models.PositiveIntegerField(default=0)
+    paying_customers = models.PositiveIntegerField(default=0)
+    new = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    expansion = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    contraction = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    churn = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    reactivation = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+    new_count = models.PositiveIntegerField(default=0)
+    expansion_count = models.PositiveIntegerField(default=0)
+    contraction_count = models.PositiveIntegerField(default=0)
+    churn_count = models.PositiveIntegerField(default=0, help_text="Customers churned that day.")
+    reactivation_count = models.PositiveIntegerField(default=0)
+    trials_started = models.PositiveIntegerField(default=0)
+    trials_ended = models.PositiveIntegerField(
+        default=0, help_text="Trials whose trial ended that day, converted or not."
+    )
+    trials_converted = models.PositiveIntegerField(default=0)
+    recovered = models.DecimalField(
+        max_digits=19, decimal_places=4, default=0, help_text="Net of renewals paid after a failed charge (dunning)."
+    )
+    revenue = models.DecimalField(max_digits=19, decimal_places=4, default=0, help_text="Net of invoices paid.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day", "currency"]
+        constraints = [models.UniqueConstraint(fields=["currency", "day"], name="metric_snapshot_one_per_day")]
+        # What the dashboard shows a role (mediamanager/dashboard.py, mediamanager/roles.py).
+        permissions = [
+            ("view_finance_metrics", "Can see the money figures of the dashboard (MRR, revenue, movements)"),
+            ("view_subscription_metrics", "Can see the subscription figures of the dashboard (counts, trials, churn)"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.currency}"

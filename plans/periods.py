@@ -34,6 +34,11 @@ def trial_end(plan: Plan, start: datetime, *, length: int | None = None, unit: s
     return add_interval(start, unit=unit or plan.trial_unit, count=length or plan.trial_length)
 
 
+def interval_months(interval: str, count: int) -> Decimal:
+    """How many (average Gregorian) months `count` intervals last: a year is 12, a week 7/30.436875."""
+    return _DAYS[interval] * count / _DAYS["month"]
+
+
 def daily_rate(price: PlanPrice) -> Decimal:
     """The price of one day of the plan: an upgrade is a move to a higher daily rate."""
     plan = price.plan

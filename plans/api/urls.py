@@ -1,6 +1,6 @@
 from django.urls import path
 
-from plans.api import views
+from plans.api import metrics, views
 
 urlpatterns = [
     path("plans", views.PlanListCreateView.as_view(), name="plan-list"),
@@ -41,4 +41,9 @@ urlpatterns = [
         name="me-subscription-change-plan",
     ),
     path("me/coupons/validate", views.MeCouponValidateView.as_view(), name="me-coupon-validate"),
+    path("metrics/summary", metrics.MetricsSummaryView.as_view(), name="metrics-summary"),
+    path("metrics/mrr-movements", metrics.MrrMovementsView.as_view(), name="metrics-mrr-movements"),
+    path("metrics/series", metrics.MetricsSeriesView.as_view(), name="metrics-series"),
+    path("metrics/revenue", metrics.MetricsRevenueView.as_view(), name="metrics-revenue"),
+    path("metrics/coupons", metrics.MetricsCouponsView.as_view(), name="metrics-coupons"),
 ]

@@ -19,6 +19,7 @@ from plans.models import LIVE_STATUSES, Plan, Subscription, SubscriptionInvoice
 from plans.periods import daily_rate, period_end
 from plans.selectors import plan_current_price, subscription_card
 from plans.services.checkout import CheckoutResult, return_url_check
+from plans.services.mrr import subscription_mrr_sync
 from plans.services.renewal import period_invoice, subscription_bill
 from plans.services.subscriptions import subscription_emit, subscription_end, subscription_pause_locked
 
@@ -72,6 +73,7 @@ def subscription_resume_paused(*, subscription: Subscription) -> Subscription:
         sub.status, sub.paused_at, sub.past_due_since, sub.retries_done = Status.ACTIVE, None, None, 0
         sub.current_period_end = sub.next_billing_at = now
         sub.save()
+        subscription_mrr_sync(subscription=sub, at=now)  # paying again (reactivation) until a charge fails for good
         subscription_emit(sub, "resumed")
     subscription_bill(subscription_id=sub.pk, as_of=now)
     return Subscription.objects.get(pk=sub.pk)
@@ -102,6 +104,7 @@ def subscription_change_plan(*, subscription: Subscription, plan: Plan, return_u
             else:
                 locked.pending_price = price
             locked.save()
+            subscription_mrr_sync(subscription=locked)  # a trial is worth 0 whatever its plan; a downgrade waits
             effective = "now" if sub.status == Status.TRIALING else "period_end"
             subscription_emit(locked, "plan_changed", effective=effective, plan=plan.id)
         return CheckoutResult(access=None, subscription=locked, invoice=None, payment=None)

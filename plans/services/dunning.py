@@ -16,6 +16,7 @@ from plans import notifications
 from plans.locks import subscription_lock
 from plans.models import Subscription, SubscriptionInvoice
 from plans.selectors import subscription_card, subscription_open_invoice
+from plans.services.mrr import subscription_mrr_sync
 from plans.services.subscriptions import subscription_emit, subscription_end
 
 Status = Subscription.Status
@@ -38,6 +39,7 @@ def renewal_failed(sub: Subscription, *, invoice: Invoice, decline_code: str, no
         return
     sub.next_billing_at = sub.past_due_since + timedelta(days=schedule[sub.retries_done])
     sub.save()
+    subscription_mrr_sync(subscription=sub)  # past due still counts in MRR: nothing moves unless the price did
     invoice_next_attempt_plan(invoice=invoice, at=sub.next_billing_at)
     if first_failure:
         subscription_emit(sub, "past_due", invoice=invoice.id, decline_code=decline_code)

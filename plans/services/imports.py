@@ -21,6 +21,7 @@ from payments.services import customer_create, payment_method_attach
 from plans.models import Plan, PlanPrice, Subscription
 from plans.periods import add_interval
 from plans.selectors import plan_current_price
+from plans.services.mrr import subscription_mrr_sync
 from plans.services.subscriptions import subscription_create
 
 REQUIRED_COLUMNS = ("external_id", "email", "country", "plan", "paid_through")
@@ -152,6 +153,7 @@ def _create(valid: _Valid, *, now: datetime, dry_run: bool) -> tuple[Customer, S
         period_end=valid.paid_through,
         next_billing_at=valid.paid_through,
         source=SOURCE,
+        mrr_sync=False,  # after its coupon: a forever discount is deducted from its first MRR
     )
     if valid.coupon_code:  # the discount or free period agreed with the subscriber on the old platform
         try:
@@ -172,6 +174,7 @@ def _create(valid: _Valid, *, now: datetime, dry_run: bool) -> tuple[Customer, S
                 valid.paid_through, unit=unit, count=length
             )
             subscription.save(update_fields=["current_period_end", "next_billing_at", "updated_at"])
+    subscription_mrr_sync(subscription=subscription, at=now)
     return customer, subscription
 
 

@@ -29,6 +29,7 @@ from plans.periods import period_end
 from plans.representations import subscription_repr
 from plans.selectors import plan_current_price, subscription_card
 from plans.services.dunning import renewal_without_card, retry_due
+from plans.services.mrr import MRR_STATUSES, subscription_mrr_sync
 from plans.services.subscriptions import subscription_emit, subscription_end, subscription_pause_locked
 
 Status = Subscription.Status
@@ -213,10 +214,13 @@ def renewals_advance(*, links: list[SubscriptionInvoice]) -> list[Subscription]:
     subs = Subscription.objects.select_for_update(of=("self",)).select_related("plan", "price")
     by_id = {sub.id: sub for sub in subs.filter(pk__in=[link.subscription_id for link in links])}
     advanced, events, fields = [], [], set(_ADVANCED_FIELDS)
+    revalued = []  # (sub, link, was trialing): only these can change MRR; a plain renewal costs nothing
     for link in links:
         sub = by_id[link.subscription_id]
         if link.period_start != sub.current_period_end:
             continue
+        if link.price_id != sub.price_id or sub.status not in MRR_STATUSES:
+            revalued.append((sub, link, sub.status == Status.TRIALING))
         plan_changed = link.price.plan_id != sub.plan_id
         if link.price_id != sub.price_id or sub.pending_price_id or sub.move_to_current_price:
             fields |= {"price", "plan", "pending_price", "move_to_current_price"}  # written only when they move
@@ -235,6 +239,14 @@ def renewals_advance(*, links: list[SubscriptionInvoice]) -> list[Subscription]:
         if plan_changed:
             events.append(("subscription.plan_changed", payload, sub.customer_id))
     update_rows(advanced, sorted(fields))
+    for sub, link, was_trialing in revalued:
+        subscription_mrr_sync(
+            subscription=sub,
+            at=link.period_start,
+            service_period_start=link.period_start,
+            from_trial=was_trialing,
+            link=link,
+        )
     events_emit(events)
     return advanced
 
@@ -261,6 +273,7 @@ def subscriptions_settle(*, links: list[SubscriptionInvoice]) -> None:
             if sub.status == Status.INCOMPLETE:
                 sub.status, sub.cycles_billed, sub.next_billing_at = Status.ACTIVE, 1, link.period_end
                 sub.save()
+                subscription_mrr_sync(subscription=sub, at=link.period_start, link=link)
                 subscription_emit(sub, "activated")
         elif link.purpose == Purpose.UPGRADE:
             sub = subscription_lock(link.subscription_id)
@@ -269,5 +282,6 @@ def subscriptions_settle(*, links: list[SubscriptionInvoice]) -> None:
             sub.current_period_start, sub.current_period_end = link.period_start, link.period_end
             sub.next_billing_at = link.period_end
             sub.save()
+            subscription_mrr_sync(subscription=sub, at=link.period_start, link=link)
             subscription_emit(sub, "plan_changed", invoice=link.invoice_id)
     notifications.receipts(invoice_ids=[link.invoice_id for link in links])

@@ -14,6 +14,7 @@ from plans import notifications
 from plans.models import Plan, PlanPrice, Subscription
 from plans.representations import subscription_repr
 from plans.selectors import subscription_open_invoice
+from plans.services.mrr import subscription_mrr_sync
 
 Status = Subscription.Status
 
@@ -38,10 +39,12 @@ def subscription_create(
     next_billing_at: datetime,
     trial: bool = False,
     source: str = "checkout",
+    mrr_sync: bool = True,
 ) -> Subscription:
     """The one place a subscription comes to be (checkout, a trial, an import), with its
     `subscription.created` event. A trial records the plan it was given for: once per plan, ever
-    (a unique constraint has the last word when two signups race)."""
+    (a unique constraint has the last word when two signups race). One created active (an import)
+    has MRR at once, unless `mrr_sync` is off for a caller that syncs it after more changes."""
     sub = Subscription.objects.create(
         customer=customer,
         plan=plan,
@@ -57,6 +60,8 @@ def subscription_create(
         next_billing_at=next_billing_at,
         source=source,
     )
+    if mrr_sync:
+        subscription_mrr_sync(subscription=sub, at=period_start)
     extra = {"source": source} if source != "checkout" else {}
     subscription_emit(sub, "created", **extra)
     return sub
@@ -82,6 +87,7 @@ def subscription_end(
     if reason or status != Status.ENDED:
         sub.cancel_reason = reason or sub.cancel_reason or Subscription.CancelReason.CUSTOMER
     sub.save()
+    subscription_mrr_sync(subscription=sub, at=sub.ended_at)  # churn at the end of the paid period, or now
     open_invoice = subscription_open_invoice(sub)
     if open_invoice is not None:
         invoice_void(invoice=open_invoice)
@@ -96,6 +102,7 @@ def subscription_pause_locked(sub: Subscription, **extra) -> Subscription:
     access, no billing; a past-due period is no longer collected (a resume bills a new one)."""
     sub.status, sub.paused_at, sub.next_billing_at = Status.PAUSED, clock.now(), None
     sub.save()
+    subscription_mrr_sync(subscription=sub, at=sub.paused_at)
     open_invoice = subscription_open_invoice(sub)
     if open_invoice is not None:
         invoice_void(invoice=open_invoice)

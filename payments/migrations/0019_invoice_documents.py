@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0017_sums_equal_within_half_a_last_place'),
+        ('payments', '0018_exchange_rates'),
     ]
 
     operations = [
