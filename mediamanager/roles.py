@@ -14,6 +14,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.paymentmethod": (VIEW,),
         "payments.payment": (VIEW, "refund_up_to_limit"),  # SUPPORT_REFUND_LIMITS
         "payments.invoice": (VIEW,),
+        "payments.creditnote": (VIEW,),  # what a refund gave back, to answer the customer
+        "payments.invoicedocument": ("view_pdf",),  # invoice and credit-note PDFs, as issued
         "payments.refund": (VIEW,),
         "integrations.event": (VIEW,),
         # The customer page: passes, and the discounts they hold (campaigns read-only).
@@ -30,6 +32,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.invoiceevidencereview": (VIEW, CHANGE),  # tax evidence to review; mark reviewed
         "payments.payout": (VIEW,),
         "payments.creditnote": (VIEW,),
+        "payments.invoicedocument": ("view_pdf",),  # invoice and credit-note PDFs, as issued
         "payments.paymentmethod": (VIEW,),
         "integrations.event": (VIEW,),
         "integrations.auditevent": (VIEW,),  # who refunded what
@@ -53,6 +56,10 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "administrator": {
         "plans.metricsnapshot": ("view_finance_metrics", "view_subscription_metrics"),
         "payments.gatewayaccount": (VIEW, ADD, CHANGE),
+        # Invoices and credit notes read-only, with their PDFs: what a customer was sent, when they ask.
+        "payments.invoice": (VIEW,),
+        "payments.creditnote": (VIEW,),
+        "payments.invoicedocument": ("view_pdf",),
         "integrations.apikey": (VIEW, ADD, CHANGE),
         # Outbound webhooks: endpoints (secrets shown once, rotated by an action), deliveries replayed.
         "integrations.webhookendpoint": (VIEW, ADD, CHANGE, DELETE),

@@ -323,7 +323,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},  # its progress steps on every PDF rendered
+        "fontTools": {"level": "WARNING"},  # font subsetting's notes, on every PDF rendered
+    },
 }
 
 # --- Connectors (integrations/connectors/): an event is handled once it is this old, so that one

@@ -64,6 +64,11 @@ class Customer(models.Model):
     )
     tax_id_status = models.CharField(max_length=10, choices=TaxIdStatus.choices, default=TaxIdStatus.UNVERIFIED)
     tax_id_verified_at = models.DateTimeField(null=True, blank=True, help_text="When VIES last confirmed it.")
+    # The language of the customer's documents (invoice and credit-note PDFs): a BCP 47 tag such as
+    # "de" or "de-AT"; empty = English. Numbers and dates follow the whole tag, words its language.
+    preferred_locale = models.CharField(
+        max_length=35, blank=True, default="", help_text='BCP 47 language tag ("de", "de-AT"); empty: English.'
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -333,6 +338,10 @@ class InvoiceLine(models.Model):
     tax_amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
     total = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
     reference = models.CharField(max_length=120, blank=True, help_text="What the line is for, e.g. a plan price.")
+    # When the service is supplied (a subscription's period): the invoice's date of supply (VAT
+    # Directive art. 226(7); EN 16931's line period). Empty: supplied when the invoice is issued.
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["invoice", "position"]
@@ -350,6 +359,11 @@ class InvoiceLine(models.Model):
             models.CheckConstraint(
                 condition=models.Q(net__gte=0, tax_amount__gte=0, tax_rate__gte=0, tax_rate__lt=1),
                 name="invoice_line_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_start__isnull=True, period_end__isnull=True)
+                | models.Q(period_start__isnull=False, period_end__gte=models.F("period_start")),
+                name="invoice_line_period_ordered",
             ),
         ]
 
@@ -552,6 +566,64 @@ class CreditNoteLine(models.Model):
 
     def __str__(self):
         return f"{self.credit_note_id} line {self.invoice_line_id}"
+
+
+class StoredDocument(models.Model):
+    """An issued document as a PDF (payments.services.documents): what it says is frozen when it is
+    issued (`snapshot`: the seller, the buyer, the lines and the totals as they were then, in the
+    customer's `language`), the PDF is rendered from that on first need and then kept, bytes and
+    SHA-256, and served unchanged ever after. The bytes live in this row, in the same database and
+    backups as the invoice they are the legal copy of (tens of kilobytes each)."""
+
+    language = models.CharField(max_length=35, help_text="The BCP 47 tag it is written in.")
+    snapshot = models.JSONField(help_text="What the document says, as it was when it was issued.")
+    frozen_at = models.DateTimeField()
+    content = models.BinaryField(null=True, editable=False)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Hex SHA-256 of the PDF: its ETag.")
+    size = models.PositiveIntegerField(null=True, blank=True)
+    rendered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            # Rendered whole or not at all: bytes, their hash, size and time together.
+            models.CheckConstraint(
+                condition=models.Q(content__isnull=True, sha256="", size__isnull=True, rendered_at__isnull=True)
+                | models.Q(
+                    content__isnull=False,
+                    sha256__regex=r"^[0-9a-f]{64}$",
+                    size__isnull=False,
+                    rendered_at__isnull=False,
+                ),
+                name="%(class)s_rendered_whole",
+            ),
+        ]
+
+
+class InvoiceDocument(StoredDocument):
+    """An invoice's PDF: one per invoice (its primary key), frozen when the invoice is finalized."""
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, primary_key=True, related_name="document")
+
+    class Meta(StoredDocument.Meta):
+        default_permissions = ()
+        # Support, finance and administrators open invoice and credit-note PDFs in the admin.
+        permissions = [("view_pdf", "Can view invoice and credit note PDFs")]
+
+    def __str__(self):
+        return f"PDF of {self.invoice_id}"
+
+
+class CreditNoteDocument(StoredDocument):
+    """A credit note's PDF: one per credit note, frozen when the credit note is issued."""
+
+    credit_note = models.OneToOneField(CreditNote, on_delete=models.CASCADE, primary_key=True, related_name="document")
+
+    class Meta(StoredDocument.Meta):
+        default_permissions = ()
+
+    def __str__(self):
+        return f"PDF of {self.credit_note_id}"
 
 
 class GatewayWebhookEvent(models.Model):

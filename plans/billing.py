@@ -110,6 +110,8 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
                         description=f"{sub.plan.name} ({start:%Y-%m-%d} to {end:%Y-%m-%d})",
                         unit_amount=sub.price.amount,
                         reference=f"price:{sub.price_id}",
+                        period_start=start,
+                        period_end=end,
                     ),
                 )
                 for sub, card, start, end in plain

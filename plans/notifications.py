@@ -1,6 +1,8 @@
 """Emails to subscribers (HTML and text, Django's email backend), sent after the transaction
 that caused them commits, so a rolled-back change never mails anyone."""
 
+import logging
+
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
@@ -10,6 +12,9 @@ from django.urls import reverse
 from django_q.tasks import async_task
 
 from payments.currency import format_amount
+from payments.services import invoice_document_render
+
+logger = logging.getLogger("plans.notifications")
 
 PAY_LINK_SALT = "plans.pay-now.invoice"  # links of the first release (per subscription) no longer open
 
@@ -26,11 +31,25 @@ def _send(*, template: str, to: str, subject: str, context: dict) -> None:
     )
 
 
-def deliver_email(subject: str, text: str, html: str, to: str) -> None:
-    """The django-q2 task that sends one email (retried by the cluster if SMTP fails)."""
+def deliver_email(subject: str, text: str, html: str, to: str, attachments: tuple = ()) -> None:
+    """The django-q2 task that sends one email (retried by the cluster if SMTP fails);
+    `attachments`: (file name, bytes, MIME type) each."""
     message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
     message.attach_alternative(html, "text/html")
+    for name, content, mimetype in attachments:
+        message.attach(name, content, mimetype)
     message.send()
+
+
+def _invoice_pdf(invoice) -> tuple:
+    """The invoice's stored PDF as an attachment (rendered here, in the worker, the first time).
+    A PDF that cannot be made does not hold the receipt back: it is logged, the receipt goes without."""
+    try:
+        document = invoice_document_render(invoice=invoice)
+    except Exception:
+        logger.exception("The PDF of invoice %s could not be made; its receipt goes without it", invoice.id)
+        return ()
+    return ((f"{invoice.number}.pdf", document.content, "application/pdf"),)
 
 
 def _money(amount, currency) -> str:
@@ -152,5 +171,6 @@ def deliver_receipts(invoice_ids: list[str]) -> int:
             render_to_string("emails/receipt.txt", context),
             render_to_string("emails/receipt.html", context),
             subscription.customer.email,
+            attachments=_invoice_pdf(invoice),
         )
     return len(links)

@@ -9,6 +9,7 @@ from integrations.kernel.admin import ReadOnlyInline
 from integrations.kernel.errors import InvalidRequest
 from payments.admin.columns import _card_expiry, _payment_refunded
 from payments.currency import normalize_country
+from payments.documents.formatting import locale_tag_read
 from payments.models import (
     Customer,
     Invoice,
@@ -76,6 +77,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "tax_id_status",
         "tax_id_country",
         "tax_id_verified_at",
+        "preferred_locale",
         "created_at",
         "updated_at",
     ]
@@ -109,10 +111,18 @@ class CustomerAdmin(admin.ModelAdmin):
                 "empty elsewhere.",
             )
             form.clean_subdivision = _clean_subdivision
+        if "preferred_locale" in form.base_fields:
+            form.base_fields["preferred_locale"].label = "Language of documents"
+            form.base_fields[
+                "preferred_locale"
+            ].help_text = 'Invoices and credit notes issued from now on: a BCP 47 tag ("de", "de-AT"); empty: English.'
+            form.clean_preferred_locale = _clean_preferred_locale
         return form
 
     def save_model(self, request, obj, form, change):
-        editable = ("external_id", "email", "name", "country", "subdivision", "business_name", "tax_id")
+        editable = (
+            "external_id", "email", "name", "country", "subdivision", "business_name", "tax_id", "preferred_locale",
+        )  # fmt: skip
         data = {field: form.cleaned_data[field] for field in editable}
         if change:
             saved = customer_update(customer=obj, **{f: v for f, v in data.items() if f in form.changed_data})
@@ -127,6 +137,13 @@ def _clean_tax_id(form):
     except InvalidRequest as error:
         raise forms.ValidationError(error.message) from None
     return tax_id.number if tax_id else None
+
+
+def _clean_preferred_locale(form):
+    try:
+        return locale_tag_read(raw=form.cleaned_data.get("preferred_locale"))
+    except InvalidRequest as error:
+        raise forms.ValidationError(error.message) from None
 
 
 def _clean_subdivision(form):

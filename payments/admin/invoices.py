@@ -1,6 +1,8 @@
 """Cards (brand and last four only) and invoices with their tax, read-only: the services write them."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from djmoney.money import Money  # django-money's Money formats like the MoneyFields beside it
 
 from integrations.kernel.admin import ReadOnlyAdmin, ReadOnlyInline
@@ -15,6 +17,7 @@ from payments.admin.columns import (
     tax_breakdown_table,
     tax_place,
 )
+from payments.admin.documents import DocumentPdfMixin, has_pdf_permission
 from payments.models import (
     CreditNote,
     Invoice,
@@ -23,6 +26,7 @@ from payments.models import (
     PaymentMethod,
 )
 from payments.representations import tax_breakdown
+from payments.services import invoice_document_render
 from payments.tax.models import TaxRate, TaxRegistration
 
 
@@ -110,8 +114,16 @@ class InvoicePaymentInline(ReadOnlyInline):
 
 class InvoiceCreditNoteInline(ReadOnlyInline):
     model = CreditNote
-    fields = ["number", "refund", "subtotal", "tax", "total", "created_at"]
+    fields = ["number", "refund", "subtotal", "tax", "total", "created_at", "pdf"]
     verbose_name_plural = "credit notes"
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if has_pdf_permission(request) else [name for name in fields if name != "pdf"]
+
+    @admin.display(description="PDF")
+    def pdf(self, note):
+        return format_html('<a href="{}">PDF</a>', reverse("admin:payments_creditnote_pdf", args=[note.pk]))
 
 
 class TaxStatusFilter(admin.SimpleListFilter):
@@ -181,7 +193,7 @@ def _fieldset_names(fieldsets) -> list[str]:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(FinanceExportMixin, ReadOnlyAdmin):
+class InvoiceAdmin(DocumentPdfMixin, FinanceExportMixin, ReadOnlyAdmin):
     """An invoice as it was issued, with its tax (VAT Directive art. 226's particulars: where and at
     what rates it is taxed, the net and tax per rate, "Reverse charge", the buyer's VAT id) and
     the evidence of where the buyer is."""
@@ -302,6 +314,9 @@ class InvoiceAdmin(FinanceExportMixin, ReadOnlyAdmin):
         if invoice.tax_evidence_conclusive:
             return "Conclusive: at least two pieces agree"
         return "Inconclusive: fewer than two pieces agree (taxed at the billing country)"
+
+    def document_render(self, invoice):
+        return invoice_document_render(invoice=invoice)
 
     # Export columns that are not the invoice's own attributes.
     def tax_rates(self, invoice) -> str:

@@ -25,6 +25,7 @@ from payments.admin.columns import (
     tax_breakdown_table,
     tax_place,
 )
+from payments.admin.documents import DocumentPdfMixin
 from payments.currency import format_amount, parse_amount
 from payments.models import (
     CreditNote,
@@ -37,6 +38,7 @@ from payments.models import (
 )
 from payments.representations import tax_breakdown
 from payments.services import (
+    credit_note_document_render,
     payment_refund,
 )
 
@@ -353,7 +355,7 @@ class CreditNoteLineInline(DocumentLinesInline):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(FinanceExportMixin, ReadOnlyAdmin):
+class CreditNoteAdmin(DocumentPdfMixin, FinanceExportMixin, ReadOnlyAdmin):
     """What a refund gave back: the refunded share of each line of the invoice and of its tax, at
     the invoice's rates and place (the figures the tax report nets)."""
 
@@ -401,6 +403,9 @@ class CreditNoteAdmin(FinanceExportMixin, ReadOnlyAdmin):
     @admin.display(description="tax per rate")
     def tax_per_rate(self, note):
         return tax_breakdown_table(self._breakdown(note), untaxed=self.tax_status_words(note))
+
+    def document_render(self, note):
+        return credit_note_document_render(note=note)
 
     # Export columns that are not the credit note's own attributes.
     def tax_country(self, note) -> str:

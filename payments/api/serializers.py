@@ -13,6 +13,11 @@ from payments.representations import (
     refund_repr,
 )
 
+LOCALE_HELP = (
+    'The language of the customer\'s invoices and credit notes, a BCP 47 tag ("de", "de-AT"); null: English. '
+    "Documents are written in English or German; numbers and dates follow the whole tag."
+)
+
 
 class CustomerSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(customer_repr)
@@ -28,6 +33,7 @@ class CustomerSerializer(Represented, serializers.ModelSerializer):
         allow_null=True,
         help_text='US state or Canadian province or territory (ISO 3166-2 without the country: "QC"), or null.',
     )
+    preferred_locale = serializers.CharField(allow_null=True, help_text=LOCALE_HELP)
 
     class Meta:
         model = Customer
@@ -44,6 +50,7 @@ class CustomerSerializer(Represented, serializers.ModelSerializer):
             "tax_id_status",
             "tax_id_country",
             "tax_id_verified_at",
+            "preferred_locale",
             "created_at",
             "updated_at",
             "erased_at",
@@ -77,6 +84,9 @@ class CustomerCreateSerializer(serializers.Serializer):
     subdivision = serializers.CharField(
         max_length=16, required=False, allow_null=True, allow_blank=True, default=None, help_text=SUBDIVISION_HELP
     )
+    preferred_locale = serializers.CharField(
+        max_length=35, required=False, allow_null=True, allow_blank=True, default=None, help_text=LOCALE_HELP
+    )
 
 
 class CustomerUpdateSerializer(serializers.Serializer):
@@ -90,6 +100,9 @@ class CustomerUpdateSerializer(serializers.Serializer):
     )
     subdivision = serializers.CharField(
         max_length=16, required=False, allow_null=True, allow_blank=True, help_text=SUBDIVISION_HELP
+    )
+    preferred_locale = serializers.CharField(
+        max_length=35, required=False, allow_null=True, allow_blank=True, help_text=LOCALE_HELP
     )
 
 

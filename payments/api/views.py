@@ -1,10 +1,13 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from moneyed import Money
 from rest_framework import generics, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.kernel.api.parsing import validated_data, validated_query
+from integrations.kernel.api.schema import error_response
 from integrations.kernel.errors import InvalidRequest
 from payments import selectors, services
 from payments.api.filters import CreditNoteFilters, CustomerFilters, InvoiceFilters, PaymentFilters
@@ -24,6 +27,7 @@ from payments.api.serializers import (
     RefundSerializer,
 )
 from payments.currency import CurrencyError, normalize_currency, parse_amount
+from payments.documents.http import document_response
 from payments.gateways.registry import gateway_for
 
 
@@ -243,6 +247,56 @@ class InvoiceDetailView(APIView):
     @extend_schema(responses=InvoiceSerializer, summary="An invoice")
     def get(self, request, invoice_id: str):
         return Response(InvoiceSerializer(selectors.invoice_get(invoice_id=invoice_id)).data)
+
+
+PDF_RESPONSES = {
+    (200, "application/pdf"): OpenApiResponse(
+        OpenApiTypes.BINARY,
+        description="The PDF as issued, the same bytes on every call: `ETag` is its SHA-256, "
+        "`Content-Disposition` names it by its number (If-None-Match with the ETag: 304).",
+    ),
+    304: OpenApiResponse(description="Not modified: the If-None-Match ETag is this document's."),
+}
+
+
+class DocumentView(APIView):
+    """A PDF route: the answer is a PDF, errors stay JSON whatever the Accept header asks."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type
+
+
+class InvoicePdfView(DocumentView):
+    audience = "operator"
+
+    @extend_schema(
+        responses={
+            **PDF_RESPONSES,
+            404: error_response("resource_missing: no such invoice."),
+            409: error_response("invoice_not_finalized: a draft has no PDF until it is finalized."),
+        },
+        summary="An invoice as a PDF, rendered once when finalized and served unchanged ever after",
+    )
+    def get(self, request, invoice_id: str):
+        customer_id = request.user.customer.id if self.audience == "customer" else None
+        invoice = selectors.invoice_get(invoice_id=invoice_id, customer_id=customer_id)
+        document = services.invoice_document_render(invoice=invoice)
+        return document_response(request, document=document, number=invoice.number)
+
+
+class MeInvoicePdfView(InvoicePdfView):
+    audience = "customer"
+
+
+class CreditNotePdfView(DocumentView):
+    @extend_schema(
+        responses={**PDF_RESPONSES, 404: error_response("resource_missing: no such credit note.")},
+        summary="A credit note as a PDF, rendered once when issued and served unchanged ever after",
+    )
+    def get(self, request, credit_note_id: str):
+        note = selectors.credit_note_get(credit_note_id=credit_note_id)
+        document = services.credit_note_document_render(note=note)
+        return document_response(request, document=document, number=note.number)
 
 
 class CreditNoteListView(generics.ListAPIView):

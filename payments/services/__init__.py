@@ -32,6 +32,7 @@ from payments.services.data_protection import (
     gateway_cards_release,
     gateway_cards_release_pending,
 )
+from payments.services.documents import credit_note_document_render, invoice_document_render
 from payments.services.gateway_accounts import gateway_account_create, gateway_account_update
 from payments.services.invoices import (
     Buyer,
@@ -75,6 +76,7 @@ __all__ = [
     "PriceQuote",
     "TaxTerms",
     "buyer_priced_in",
+    "credit_note_document_render",
     "customer_anonymise",
     "customer_create",
     "customer_tax_id_verify",
@@ -91,6 +93,7 @@ __all__ = [
     "gateway_customer_reference",
     "gateway_webhook_receive",
     "invoice_create",
+    "invoice_document_render",
     "invoice_finalize",
     "invoice_mark_paid",
     "invoice_mark_uncollectible",

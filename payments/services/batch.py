@@ -24,6 +24,7 @@ from payments.representations import (
     invoice_repr,
 )
 from payments.services.charges import payments_mark_succeeded
+from payments.services.documents import invoices_documents_freeze
 from payments.services.invoices import (
     NO_TERMS,
     LineSpec,
@@ -50,8 +51,9 @@ class InvoiceSpec:
 
 def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
     """Open, numbered one-line invoices for many customers in a few statements, with their
-    invoice.created events: built by `invoice_build` as one by one, from the buyers and the tax
-    table read once for the batch. Runs in the caller's transaction; sources must be new."""
+    invoice.created events and what their PDFs will say (frozen as one by one, rendered on first
+    need): built by `invoice_build` as one by one, from the buyers and the tax table read once for
+    the batch. Runs in the caller's transaction; sources must be new."""
     if not specs:
         return []
     now = timezone.now()
@@ -74,6 +76,7 @@ def invoices_issue_batch(*, specs: list[InvoiceSpec]) -> list[Invoice]:
         lines.append(line)
     Invoice.objects.bulk_create(invoices)
     InvoiceLine.objects.bulk_create(lines)
+    invoices_documents_freeze(invoices=invoices, lines={i.id: [line] for i, line in zip(invoices, lines, strict=True)})
     events_emit(
         [
             ("invoice.created", {"invoice": invoice_repr(invoice, lines=[line], credit_notes=[])}, invoice.customer_id)

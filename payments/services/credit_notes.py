@@ -13,6 +13,7 @@ from payments.currency import minor_digits, money
 from payments.locks import payment_lock
 from payments.models import CreditNote, CreditNoteLine, CreditNoteNumberSequence, InvoiceLine, Refund
 from payments.representations import credit_note_repr
+from payments.services.documents import credit_note_document_freeze
 from payments.services.invoices import numbers_reserve
 
 
@@ -83,6 +84,7 @@ def credit_note_issue(*, refund: Refund) -> CreditNote:
         )
         for line, net, tax in rows
     )
+    credit_note_document_freeze(note=note, lines=note_lines)
     event_emit(
         type="credit_note.created",
         payload={"credit_note": credit_note_repr(note, lines=note_lines)},

@@ -14,6 +14,7 @@ from payments.currency import (
     country_currency,
     normalize_country,
 )
+from payments.documents.formatting import locale_tag_read
 from payments.models import (
     Customer,
     CustomerToken,
@@ -55,10 +56,13 @@ def customer_create(
     business_name: str = "",
     tax_id: str | None = None,
     subdivision: str | None = None,
+    preferred_locale: str | None = None,
 ) -> Customer:
     """A new customer; a business gives its `tax_id` (checked here, verified with VIES after commit).
-    A US or Canadian customer may give their state or province (`subdivision`, "QC" or "CA-QC")."""
+    A US or Canadian customer may give their state or province (`subdivision`, "QC" or "CA-QC").
+    `preferred_locale`: the language of their invoices and credit notes ("de", "de-AT"; none: English)."""
     external_id = _check_external_id(external_id)
+    preferred_locale = locale_tag_read(raw=preferred_locale)
     country = normalize_country(country)
     subdivision = customer_subdivision_read(raw=subdivision, country=country)
     read_tax_id = tax_id_read(raw=tax_id, country=country)
@@ -74,6 +78,7 @@ def customer_create(
         name=name,
         business_name=(business_name or "").strip(),
         currency=country_currency(country),
+        preferred_locale=preferred_locale,
     )
     customer_tax_id_apply(customer, read_tax_id)
     try:
@@ -88,12 +93,13 @@ def customer_create(
     return customer
 
 
-_EDITABLE = ("external_id", "email", "name", "country", "subdivision", "business_name", "tax_id")
+_EDITABLE = ("external_id", "email", "name", "country", "subdivision", "business_name", "tax_id", "preferred_locale")
 
 
 @transaction.atomic
 def customer_update(*, customer: Customer, **changes) -> Customer:
-    """Change any of external_id, email, name, country, subdivision, business_name, tax_id; the
+    """Change any of external_id, email, name, country, subdivision, business_name, tax_id,
+    preferred_locale (documents issued before keep their language); the
     currency follows the country until a payment fixes it. A new tax_id starts unverified (null or
     "" removes it). A new country clears the subdivision unless the change gives one of the new
     country's: a state or province of the old country says nothing of where the customer is now."""
@@ -115,6 +121,8 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
         changes["subdivision"] = ""
     if "business_name" in changes:
         changes["business_name"] = (changes["business_name"] or "").strip()
+    if "preferred_locale" in changes:
+        changes["preferred_locale"] = locale_tag_read(raw=changes["preferred_locale"])
     status_before, tax_id_changed = customer.tax_id_status, False
     if "tax_id" in changes:
         tax_id = tax_id_read(raw=changes.pop("tax_id"), country=changes.get("country", customer.country))

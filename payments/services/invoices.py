@@ -32,6 +32,7 @@ from payments.representations import (
     invoice_reprs,
 )
 from payments.selectors import EVIDENCE_INCONCLUSIVE
+from payments.services.documents import invoices_documents_freeze
 from payments.tax.models import DIGITAL_SERVICES
 from payments.tax.rules import TaxTable, tax_decide, tax_evidence_evaluate, tax_lines_per_rate
 from payments.tax.selectors import tax_table_load
@@ -47,6 +48,9 @@ class LineSpec:
     discount: Money | None = None
     reference: str = ""
     tax_category: str | None = None  # None: the sale's (TaxTerms.category)
+    # When the service is supplied (a subscription's period): the document's date of supply.
+    period_start: datetime | None = None
+    period_end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,10 @@ def invoice_build(
         amount = unit * spec.quantity
         if spec.quantity < 1 or unit.amount < 0 or discount.amount < 0 or discount > amount:
             raise InvalidRequest(f"Line {position} does not add up.", code="parameter_invalid", param="lines")
+        if (spec.period_start is None) != (spec.period_end is None) or (
+            spec.period_start is not None and spec.period_end < spec.period_start
+        ):
+            raise InvalidRequest(f"Line {position}'s period is not a period.", code="parameter_invalid", param="lines")
         amounts.append(amount)
         discounts.append(discount)
 
@@ -154,6 +162,8 @@ def invoice_build(
             tax_amount=money(tax.tax, currency),
             total=money(tax.gross, currency),
             reference=spec.reference,
+            period_start=spec.period_start,
+            period_end=spec.period_end,
         )
         for position, (spec, category, discount, tax) in enumerate(
             zip(lines, categories, discounts, taxes, strict=True), start=1
@@ -336,7 +346,8 @@ def _next_invoice_number(year: int) -> str:
 
 @transaction.atomic
 def invoice_finalize(*, invoice: Invoice) -> Invoice:
-    """Number the invoice and open it for payment; a zero total is paid at once with no charge."""
+    """Number the invoice and open it for payment; a zero total is paid at once with no charge.
+    What its PDF says is fixed here (payments.services.documents), rendered on first need."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status != Invoice.Status.DRAFT:
         return invoice
@@ -345,6 +356,7 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
     invoice.status = Invoice.Status.OPEN
     invoice.finalized_at = now
     invoice.save(update_fields=["number", "status", "finalized_at"])
+    invoices_documents_freeze(invoices=[invoice])
     if invoice.total.amount == 0:
         return invoice_mark_paid(invoice=invoice, payment=None)
     return invoice

@@ -320,6 +320,7 @@ def test_get_customer_does_not_expose_currency_fixed_at_or_tokens(operator_clien
         "created_at",
         "updated_at",
         "erased_at",
+        "preferred_locale",
     }
 
 

@@ -88,6 +88,8 @@ def period_invoice(
         unit_amount=gross,
         discount=min(discount, gross),
         reference=f"price:{price.pk}",
+        period_start=start,
+        period_end=end,
     )
     invoice = invoice_create(
         customer=sub.customer,
