@@ -5,8 +5,8 @@ downloadable as CSV. Everything is read from plans.metrics (daily snapshots and 
 
 What a staff member sees follows their role: money figures (MRR, ARR, ARPU, movements, revenue,
 revenue churn) need FINANCE_FIGURES (finance, administrators); subscription counts, trials and
-logo churn need SUBSCRIPTION_FIGURES (those and support, catalogue); campaigns need the coupon view
-permission (marketing) or the money figures (finance, administrators). A panel the user may not see
+logo churn need SUBSCRIPTION_FIGURES (those and support, catalogue); campaigns (their discount given
+is money) need the coupon change permission (marketing) or the money figures (finance, administrators). A panel the user may not see
 is not built at all."""
 
 import datetime as dt
@@ -22,7 +22,7 @@ from plans import metrics
 
 FINANCE_FIGURES = "plans.view_finance_metrics"
 SUBSCRIPTION_FIGURES = "plans.view_subscription_metrics"
-CAMPAIGN_FIGURES = "coupons.view_coupon"
+CAMPAIGN_FIGURES = "coupons.change_coupon"  # marketing (support reads campaigns, not what they gave)
 DEFAULT_DAYS = 90
 DAILY_UP_TO_DAYS = 62  # a longer range is drawn per month
 

@@ -146,6 +146,7 @@ def test_support_sees_subscription_figures_and_no_money(browser, live_server, at
     assert not browser.find_elements(By.ID, "chart-mrr") and not browser.find_elements(By.ID, "chart-revenue")
     assert chart_data(browser, "trials") is not None
     assert "EUR" not in browser.find_element(By.CLASS_NAME, "dashboard-figures").text
+    assert not browser.find_elements(By.ID, "dashboard-campaigns")  # the discount given is money
     screenshot(browser, tmp_path, "dashboard-support.png")
 
 
