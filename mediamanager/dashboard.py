@@ -120,14 +120,21 @@ def _figures(user, filters: Filters) -> list[Figure]:
 # --- Charts: each is (columns, rows) for its CSV and a Chart.js config for the page --------------
 
 
-def _series(filters: Filters) -> list[dict]:
-    return metrics.metrics_series(
-        currency=filters.currency,
-        date_from=filters.date_from,
-        date_to=filters.date_to,
-        interval=filters.interval,
-        convert=filters.convert,
-    )["results"]
+class Reading:
+    """One page's reads: the range's series is read once for all its charts."""
+
+    def __init__(self, filters: Filters):
+        self.filters = filters
+        self._series = None
+
+    @property
+    def series(self) -> list[dict]:
+        if self._series is None:
+            f = self.filters
+            self._series = metrics.metrics_series(
+                currency=f.currency, date_from=f.date_from, date_to=f.date_to, interval=f.interval, convert=f.convert
+            )["results"]
+        return self._series
 
 
 def _number(value) -> float | int | None:
@@ -146,26 +153,28 @@ class Chart:
     permission: str
     columns: tuple[str, ...]
 
-    def rows(self, filters: Filters) -> list[list]:
-        return CHART_ROWS[self.key](filters)
+    def rows(self, reading: Reading) -> list[list]:
+        return CHART_ROWS[self.key](reading)
 
 
 # Rows hold dates, ints and Decimals (quantized to the currency), so a CSV keeps them numbers; a
 # rate that cannot be computed (nothing to divide by) is an empty cell.
 
 
-def _mrr_rows(filters):
-    return [[p["date"], quantize(p["mrr"].amount, filters.currency)] for p in _series(filters)]
+def _mrr_rows(reading):
+    filters = reading.filters
+    return [[p["date"], quantize(p["mrr"].amount, filters.currency)] for p in reading.series]
 
 
-def _movement_rows(filters):
+def _movement_rows(reading):
+    filters = reading.filters
     return [
         [p["date"], *(quantize(p[kind].amount, filters.currency) for kind in (*MOVEMENT_KINDS, "net"))]
-        for p in _series(filters)
+        for p in reading.series
     ]
 
 
-def _trial_rows(filters):
+def _trial_rows(reading):
     return [
         [
             p["date"],
@@ -174,18 +183,19 @@ def _trial_rows(filters):
             p["trials_converted"],
             "" if p["trial_conversion_rate"] is None else p["trial_conversion_rate"],
         ]
-        for p in _series(filters)
+        for p in reading.series
     ]
 
 
-def _churn_rows(filters):
+def _churn_rows(reading):
     return [
         [p["date"], p["churn_count"], "" if p["logo_churn_rate"] is None else p["logo_churn_rate"]]
-        for p in _series(filters)
+        for p in reading.series
     ]
 
 
-def _revenue_rows(filters):
+def _revenue_rows(reading):
+    filters = reading.filters
     """Per currency of the price, in that currency; converted into the reporting one as well when
     the dashboard converts (else that cell is empty: no rate is needed to look at revenue)."""
     answer = metrics.revenue_by_currency(
@@ -276,8 +286,9 @@ def dashboard_context(user, params) -> dict:
     try:
         filters = dashboard_filters(params)
         figures = _figures(user, filters)
+        reading = Reading(filters)
         charts = [
-            {"chart": chart, "config": _chart_config(chart, chart.rows(filters))}
+            {"chart": chart, "config": _chart_config(chart, chart.rows(reading))}
             for chart in CHARTS
             if user.has_perm(chart.permission)
         ]
@@ -315,4 +326,4 @@ def dashboard_csv_rows(user, key: str, params) -> tuple[Chart, Filters, list[lis
     if not user.has_perm(chart.permission):
         raise PermissionError(key)
     filters = dashboard_filters(params)
-    return chart, filters, chart.rows(filters)
+    return chart, filters, chart.rows(Reading(filters))
