@@ -36,7 +36,7 @@ class PaymentsConfig(AppConfig):
         # Erasure leaves none of it here. A company's VAT id is not personal data, but a sole trader's
         # is (and the business name is often their own name): both are recorded as changed, never
         # their values; the status, the id's country and when it was verified are recorded as they are.
-        audit_track(Customer, personal=["email", "name", "external_id", "tax_id", "business_name"])
+        audit_track(Customer, personal=["email", "name", "external_id", "tax_id", "business_name", "billing_address"])
         # Tax regions (payments/tax/): registrations and rate rows are operators' changes too.
         audit_track(TaxRegistration)
         audit_track(TaxRate)

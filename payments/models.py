@@ -69,6 +69,11 @@ class Customer(models.Model):
     preferred_locale = models.CharField(
         max_length=35, blank=True, default="", help_text='BCP 47 language tag ("de", "de-AT"); empty: English.'
     )
+    # The buyer's postal address that invoices and credit notes print (VAT Directive art. 226):
+    # street, postal code and city, one per line (payments.services.customers.billing_address_read).
+    billing_address = models.CharField(
+        max_length=500, blank=True, default="", help_text="Street, postal code and city: up to 5 lines."
+    )
 
     class Meta:
         ordering = ["-id"]

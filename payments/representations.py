@@ -41,6 +41,7 @@ def customer_repr(customer: Customer) -> dict:
         "tax_id_country": customer.tax_id_country or None,
         "tax_id_verified_at": datetime_repr(customer.tax_id_verified_at),
         "preferred_locale": customer.preferred_locale or None,
+        "billing_address": customer.billing_address or None,
         "created_at": datetime_repr(customer.created_at),
         "updated_at": datetime_repr(customer.updated_at),
         "erased_at": datetime_repr(customer.erased_at),

@@ -17,6 +17,7 @@ from payments.models import (
     PaymentMethod,
 )
 from payments.services import (
+    billing_address_read,
     customer_create,
     customer_update,
 )
@@ -73,6 +74,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "currency",
         "currency_fixed_at",
         "business_name",
+        "billing_address",
         "tax_id",
         "tax_id_status",
         "tax_id_country",
@@ -117,11 +119,22 @@ class CustomerAdmin(admin.ModelAdmin):
                 "preferred_locale"
             ].help_text = 'Invoices and credit notes issued from now on: a BCP 47 tag ("de", "de-AT"); empty: English.'
             form.clean_preferred_locale = _clean_preferred_locale
+        if "billing_address" in form.base_fields:  # lines: street, postal code and city
+            form.base_fields["billing_address"] = forms.CharField(
+                required=False,
+                max_length=500,
+                label="Billing address",
+                widget=forms.Textarea(attrs={"rows": 5, "cols": 60}),
+                help_text="Printed under the name on invoices and credit notes issued from now on: street, "
+                "postal code and city, one per line (at most 5 lines).",
+            )
+            form.clean_billing_address = _clean_billing_address
         return form
 
     def save_model(self, request, obj, form, change):
         editable = (
             "external_id", "email", "name", "country", "subdivision", "business_name", "tax_id", "preferred_locale",
+            "billing_address",
         )  # fmt: skip
         data = {field: form.cleaned_data[field] for field in editable}
         if change:
@@ -142,6 +155,13 @@ def _clean_tax_id(form):
 def _clean_preferred_locale(form):
     try:
         return locale_tag_read(raw=form.cleaned_data.get("preferred_locale"))
+    except InvalidRequest as error:
+        raise forms.ValidationError(error.message) from None
+
+
+def _clean_billing_address(form):
+    try:
+        return billing_address_read(raw=form.cleaned_data.get("billing_address"))
     except InvalidRequest as error:
         raise forms.ValidationError(error.message) from None
 

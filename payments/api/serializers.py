@@ -19,6 +19,14 @@ LOCALE_HELP = (
 )
 
 
+BILLING_ADDRESS_HELP = (
+    "The postal address invoices and credit notes print under the customer's name (VAT Directive art. 226): "
+    "street, postal code and city, one per line (\\n); at most 5 lines and 500 characters, printable text only "
+    '(anything else answers 400 parameter_invalid). null or "" removes it. Documents already issued keep '
+    "the address they were issued with."
+)
+
+
 class CustomerSerializer(Represented, serializers.ModelSerializer):
     represent = staticmethod(customer_repr)
     tax_id = serializers.CharField(
@@ -34,6 +42,7 @@ class CustomerSerializer(Represented, serializers.ModelSerializer):
         help_text='US state or Canadian province or territory (ISO 3166-2 without the country: "QC"), or null.',
     )
     preferred_locale = serializers.CharField(allow_null=True, help_text=LOCALE_HELP)
+    billing_address = serializers.CharField(allow_null=True, help_text=BILLING_ADDRESS_HELP)
 
     class Meta:
         model = Customer
@@ -51,6 +60,7 @@ class CustomerSerializer(Represented, serializers.ModelSerializer):
             "tax_id_country",
             "tax_id_verified_at",
             "preferred_locale",
+            "billing_address",
             "created_at",
             "updated_at",
             "erased_at",
@@ -87,6 +97,9 @@ class CustomerCreateSerializer(serializers.Serializer):
     preferred_locale = serializers.CharField(
         max_length=35, required=False, allow_null=True, allow_blank=True, default=None, help_text=LOCALE_HELP
     )
+    billing_address = serializers.CharField(
+        max_length=500, required=False, allow_null=True, allow_blank=True, default=None, help_text=BILLING_ADDRESS_HELP
+    )
 
 
 class CustomerUpdateSerializer(serializers.Serializer):
@@ -103,6 +116,9 @@ class CustomerUpdateSerializer(serializers.Serializer):
     )
     preferred_locale = serializers.CharField(
         max_length=35, required=False, allow_null=True, allow_blank=True, help_text=LOCALE_HELP
+    )
+    billing_address = serializers.CharField(
+        max_length=500, required=False, allow_null=True, allow_blank=True, help_text=BILLING_ADDRESS_HELP
     )
 
 

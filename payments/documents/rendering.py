@@ -61,12 +61,14 @@ def _period(line: dict, locale) -> str:
     return f"{date_text(line['period_start'], locale)} \u2013 {date_text(line['period_end'], locale)}"
 
 
-def _party(party: dict, locale) -> dict:
+def _party(party: dict, locale, *, literal_breaks: bool = False) -> dict:
     place = country_text(party["country"], locale)
     if party.get("subdivision"):
         place = f"{party['subdivision']}, {place}"
-    # TAX_SELLER_ADDRESS from the environment writes its line breaks as a literal \n.
-    rows = party["address"].replace("\\n", "\n").splitlines()
+    address = party["address"]
+    if literal_breaks:  # TAX_SELLER_ADDRESS from the environment writes its line breaks as a literal \n
+        address = address.replace("\\n", "\n")
+    rows = address.splitlines()
     return {**party, "address_lines": [row.strip() for row in rows if row.strip()], "place": place}
 
 
@@ -104,7 +106,7 @@ def document_context(snapshot: dict) -> dict:
         "currency": currency,
         "issued_on": date_text(snapshot["issued_at"], locale),
         "supplied": periods.pop() if len(periods) == 1 and all(line["period"] for line in lines) else "",
-        "seller": _party(snapshot["seller"], locale),
+        "seller": _party(snapshot["seller"], locale, literal_breaks=True),
         "buyer": _party(snapshot["buyer"], locale),
         "lines": lines,
         "has_discount": any(Decimal(line.get("discount") or 0) for line in snapshot["lines"]),

@@ -1,5 +1,6 @@
 """What an invoice or a credit note says, frozen as plain JSON when it is issued: the seller (the
-TAX_SELLER_* settings of that moment), the buyer (name, business name, country, VAT id, language),
+TAX_SELLER_* settings of that moment), the buyer (name, business name, postal address, country, VAT
+id, language),
 the number and dates, each line, the tax per rate and the totals, amounts as exact decimal strings.
 A later change to the settings, the customer or a template's data never reaches an issued document:
 it is rendered from this alone (payments.documents.rendering)."""
@@ -38,15 +39,16 @@ def seller_now() -> Party:
 
 @dataclass(frozen=True)
 class BuyerNow:
-    """What the customer row adds to an invoice's own buyer fields: their name, state or province
-    and preferred language, as they are when the document is issued."""
+    """What the customer row adds to an invoice's own buyer fields: their name, state or province,
+    preferred language and postal address, as they are when the document is issued."""
 
     name: str = ""
     subdivision: str = ""
     country: str = ""
     language: str = ""
+    address: str = ""
 
-    FIELDS = ("id", "name", "subdivision", "country", "preferred_locale")
+    FIELDS = ("id", "name", "subdivision", "country", "preferred_locale", "billing_address")
 
 
 def buyers_now(customer_ids) -> dict[str, BuyerNow]:
@@ -63,6 +65,7 @@ def _buyer(invoice: Invoice, buyer: BuyerNow) -> Party:
     return Party(
         name=buyer.name,
         business_name=invoice.buyer_business_name,
+        address=buyer.address,
         country=invoice.billing_country or buyer.country,
         subdivision=buyer.subdivision,
         vat_id=invoice.buyer_tax_id,

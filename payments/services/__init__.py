@@ -21,6 +21,7 @@ from payments.services.charges import (
 )
 from payments.services.customers import (
     CUSTOMER_TOKEN_PREFIX,
+    billing_address_read,
     customer_create,
     customer_token_create,
     customer_tokens_purge,
@@ -75,6 +76,7 @@ __all__ = [
     "PriceAsked",
     "PriceQuote",
     "TaxTerms",
+    "billing_address_read",
     "buyer_priced_in",
     "credit_note_document_render",
     "customer_anonymise",

@@ -1,6 +1,7 @@
 """Customers and their bearer tokens."""
 
 import logging
+import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -38,6 +39,43 @@ def _check_external_id(external_id: str) -> str:
     return external_id
 
 
+BILLING_ADDRESS_MAX_LENGTH = 500
+BILLING_ADDRESS_MAX_LINES = 5
+# Control, format (bidi overrides, zero-width), private-use, unassigned and line/paragraph separators:
+# nothing a printed address holds. Line breaks are read first (\r\n, \r and \n all end a line).
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def billing_address_read(*, raw: object, param: str = "billing_address") -> str:
+    """A customer's postal address from input: up to 5 lines (street, postal code and city...) of
+    printable text, 500 characters in all, each line trimmed and blank lines dropped; None or "" is
+    none. Anything else is a 400 parameter_invalid naming `param`."""
+    if raw is None or raw == "":
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidRequest("billing_address is text.", code="parameter_invalid", param=param)
+    rows = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if any(unicodedata.category(char) in _UNPRINTABLE for row in rows for char in row):
+        raise InvalidRequest(
+            "billing_address may hold printable characters and line breaks only (no tabs or control characters).",
+            code="parameter_invalid",
+            param=param,
+        )
+    lines = [row.strip() for row in rows if row.strip()]
+    if len(lines) > BILLING_ADDRESS_MAX_LINES:
+        raise InvalidRequest(
+            f"billing_address has at most {BILLING_ADDRESS_MAX_LINES} lines.", code="parameter_invalid", param=param
+        )
+    address = "\n".join(lines)
+    if len(address) > BILLING_ADDRESS_MAX_LENGTH:
+        raise InvalidRequest(
+            f"billing_address has at most {BILLING_ADDRESS_MAX_LENGTH} characters.",
+            code="parameter_invalid",
+            param=param,
+        )
+    return address
+
+
 def _check_not_erased(customer: Customer) -> None:
     if customer.erased_at is not None:
         raise Conflict(
@@ -57,12 +95,15 @@ def customer_create(
     tax_id: str | None = None,
     subdivision: str | None = None,
     preferred_locale: str | None = None,
+    billing_address: str | None = None,
 ) -> Customer:
     """A new customer; a business gives its `tax_id` (checked here, verified with VIES after commit).
     A US or Canadian customer may give their state or province (`subdivision`, "QC" or "CA-QC").
-    `preferred_locale`: the language of their invoices and credit notes ("de", "de-AT"; none: English)."""
+    `preferred_locale`: the language of their invoices and credit notes ("de", "de-AT"; none: English);
+    `billing_address`: the postal address they print (billing_address_read)."""
     external_id = _check_external_id(external_id)
     preferred_locale = locale_tag_read(raw=preferred_locale)
+    billing_address = billing_address_read(raw=billing_address)
     country = normalize_country(country)
     subdivision = customer_subdivision_read(raw=subdivision, country=country)
     read_tax_id = tax_id_read(raw=tax_id, country=country)
@@ -79,6 +120,7 @@ def customer_create(
         business_name=(business_name or "").strip(),
         currency=country_currency(country),
         preferred_locale=preferred_locale,
+        billing_address=billing_address,
     )
     customer_tax_id_apply(customer, read_tax_id)
     try:
@@ -93,13 +135,23 @@ def customer_create(
     return customer
 
 
-_EDITABLE = ("external_id", "email", "name", "country", "subdivision", "business_name", "tax_id", "preferred_locale")
+_EDITABLE = (
+    "external_id",
+    "email",
+    "name",
+    "country",
+    "subdivision",
+    "business_name",
+    "tax_id",
+    "preferred_locale",
+    "billing_address",
+)
 
 
 @transaction.atomic
 def customer_update(*, customer: Customer, **changes) -> Customer:
     """Change any of external_id, email, name, country, subdivision, business_name, tax_id,
-    preferred_locale (documents issued before keep their language); the
+    preferred_locale, billing_address (documents issued before keep their language and address); the
     currency follows the country until a payment fixes it. A new tax_id starts unverified (null or
     "" removes it). A new country clears the subdivision unless the change gives one of the new
     country's: a state or province of the old country says nothing of where the customer is now."""
@@ -123,6 +175,8 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
         changes["business_name"] = (changes["business_name"] or "").strip()
     if "preferred_locale" in changes:
         changes["preferred_locale"] = locale_tag_read(raw=changes["preferred_locale"])
+    if "billing_address" in changes:
+        changes["billing_address"] = billing_address_read(raw=changes["billing_address"])
     status_before, tax_id_changed = customer.tax_id_status, False
     if "tax_id" in changes:
         tax_id = tax_id_read(raw=changes.pop("tax_id"), country=changes.get("country", customer.country))

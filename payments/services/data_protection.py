@@ -12,6 +12,7 @@ from django_q.tasks import async_task
 
 from integrations.kernel import clock
 from integrations.kernel.audit import audit_record
+from integrations.models import Event
 from integrations.services import event_emit, event_payloads_scrub
 from payments.gateways.registry import gateway_for
 from payments.models import Customer, CustomerToken, GatewayCustomer, PaymentMethod
@@ -31,10 +32,14 @@ def customer_anonymise(*, customer: Customer) -> Customer:
             customer.name: "",
             customer.tax_id: None,
             customer.business_name: "",
+            customer.billing_address: None,
         }
+        # An address is often changed (a move): the events hold the earlier ones too, in their customer payload.
+        personal.update((address, None) for address in _past_billing_addresses(customer_id=customer.id))
         now = clock.now()
         customer.email, customer.external_id, customer.name, customer.erased_at = None, None, "", now
         customer.business_name, customer.tax_id, customer.tax_id_country = "", None, ""
+        customer.billing_address = ""
         customer.tax_id_status, customer.tax_id_verified_at = Customer.TaxIdStatus.UNVERIFIED, None
         customer.save(
             update_fields=[
@@ -43,6 +48,7 @@ def customer_anonymise(*, customer: Customer) -> Customer:
                 "name",
                 "erased_at",
                 "business_name",
+                "billing_address",
                 "tax_id",
                 "tax_id_country",
                 "tax_id_status",
@@ -63,6 +69,15 @@ def customer_anonymise(*, customer: Customer) -> Customer:
         audit_record(action="customer.erased", object_type="customer", object_id=customer.id)
     gateway_cards_release_later(customer_id=customer.id)
     return customer
+
+
+def _past_billing_addresses(*, customer_id: str) -> set[str]:
+    shown = (
+        Event.objects.filter(customer_id=customer_id, payload__customer__billing_address__isnull=False)
+        .values_list("payload__customer__billing_address", flat=True)
+        .distinct()
+    )
+    return {address for address in shown if isinstance(address, str) and address}
 
 
 def gateway_cards_release_later(*, customer_id: str) -> None:

@@ -321,6 +321,7 @@ def test_get_customer_does_not_expose_currency_fixed_at_or_tokens(operator_clien
         "updated_at",
         "erased_at",
         "preferred_locale",
+        "billing_address",
     }
 
 
