@@ -226,6 +226,9 @@ TAX_ID_RECHECK_DAYS = env.int("TAX_ID_RECHECK_DAYS", default=182)
 # --- Audit log: entries are kept at least a year (PCI DSS 10.5.1); a daily purge removes older ones.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)  # less than 365 is refused
 
+# --- Receipt emails carry the invoice's PDF (rendered by the worker the first time, ~0.2 s each).
+RECEIPTS_ATTACH_PDF = env.bool("RECEIPTS_ATTACH_PDF", default=True)
+
 # --- The dashboard (the admin's first page): the currency it reports in unless another is picked.
 METRICS_REPORTING_CURRENCY = env.str("METRICS_REPORTING_CURRENCY", default="EUR")
 

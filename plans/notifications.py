@@ -43,7 +43,10 @@ def deliver_email(subject: str, text: str, html: str, to: str, attachments: tupl
 
 def _invoice_pdf(invoice) -> tuple:
     """The invoice's stored PDF as an attachment (rendered here, in the worker, the first time).
-    A PDF that cannot be made does not hold the receipt back: it is logged, the receipt goes without."""
+    A PDF that cannot be made does not hold the receipt back: it is logged, the receipt goes without.
+    RECEIPTS_ATTACH_PDF off: no attachment (the PDF stays at its API route and in the admin)."""
+    if not settings.RECEIPTS_ATTACH_PDF:
+        return ()
     try:
         document = invoice_document_render(invoice=invoice)
     except Exception:
