@@ -3,10 +3,11 @@
     .venv/bin/python bench/metrics.py [--subscriptions 1000000] [--days 365] [--repeat 30]
 
 Setup, not timed (its time is printed): customers, subscriptions (EUR and JPY), a year of MRR
-movements (each subscription's `new`, and some churn, expansion and contraction, today's ~1/365 of
-them among them) and the daily snapshot rows, loaded with COPY. Then each endpoint is called
+movements (each subscription's `new`, and some churn, today's ~1/365 of them among them), the daily
+snapshot rows and a year of 50 coupon campaigns' daily rows, loaded with COPY. Then each endpoint is called
 `--repeat` times through the Django test client with the real URL conf and an API key (`read`
-scope): median and 95th percentile in ms. The plans of the queries are printed (EXPLAIN ANALYZE).
+scope), and the dashboard (the admin index) as a finance staff member: median and 95th percentile
+in ms. The plans of the queries are printed (EXPLAIN ANALYZE).
 """
 
 import argparse
@@ -18,6 +19,7 @@ from decimal import Decimal
 from _support import django_setup, migrate, percentile, postgres
 
 CURRENCIES = (("EUR", Decimal("9.99")), ("JPY", Decimal("1000")))
+CAMPAIGNS = 50
 
 
 def _cell(value):
@@ -58,7 +60,7 @@ def load(count: int, days: int) -> dict:
     from django.utils import timezone
 
     from payments.models import Customer
-    from plans.models import MetricSnapshot, MrrMovement, Subscription
+    from plans.models import CampaignSnapshot, MetricSnapshot, MrrMovement, Subscription
     from plans.services import plan_create
 
     random.seed(7)
@@ -192,14 +194,47 @@ def load(count: int, days: int) -> dict:
             )
             day += dt.timedelta(days=1)
     copy_rows(MetricSnapshot, snapshots)
+    campaign_rows = copy_rows(CampaignSnapshot, campaign_days(first_day, today))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return {
         "seconds": time.perf_counter() - started,
         "movements": moved,
         "snapshots": len(snapshots),
+        "campaign_rows": campaign_rows,
         "first_day": first_day,
     }
+
+
+def campaign_days(first_day: dt.date, today: dt.date) -> list[dict]:
+    """CAMPAIGNS coupon campaigns, each with a day's row per currency for every day of the year (as
+    the snapshot task writes them): a few redemptions and the discounts they gave. A list, not a
+    generator: the campaigns are made before the COPY starts on the connection."""
+    from coupons.services import coupon_create
+
+    coupons = [
+        coupon_create(
+            name=f"Campaign {n}",
+            kind="single_code",
+            code=f"BENCH{n}",
+            discount={"type": "percent", "percent_off": "10"},
+            duration="forever",
+        )
+        for n in range(CAMPAIGNS)
+    ]
+    days = [first_day + dt.timedelta(days=n) for n in range((today - first_day).days + 1)]
+    return [
+        {
+            "day": day,
+            "coupon_id": coupon.id,
+            "currency": currency,
+            "redemptions": random.randint(0, 40),
+            "discount_given": amount * random.randint(0, 40),
+        }
+        for day in days
+        for coupon in coupons
+        for currency, amount in CURRENCIES
+    ]
 
 
 def explain(sql: str, params) -> str:
@@ -249,7 +284,8 @@ def main() -> None:
         loaded = load(args.subscriptions, args.days)
         print(
             f"loaded {args.subscriptions:,} subscriptions, {loaded['movements']:,} movements and "
-            f"{loaded['snapshots']:,} snapshot rows in {loaded['seconds']:.0f} s (COPY, not timed below)"
+            f"{loaded['snapshots']:,} snapshot rows and {loaded['campaign_rows']:,} campaign rows in "
+            f"{loaded['seconds']:.0f} s (COPY, not timed below)"
         )
         raw, _ = api_key_create(name="bench", scopes=["read"])
         client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_HOST="127.0.0.1")
@@ -261,6 +297,7 @@ def main() -> None:
             ("mrr-movements", {"currency": "EUR", **year}),
             ("series", {"currency": "EUR", "interval": "day", **year}),
             ("series", {"currency": "EUR", "interval": "month", **year}),
+            ("coupons", year),
         ]
         print(f"{'endpoint':<58} {'median ms':>9} {'p95 ms':>8} {'queries':>8}")
         for path, params in calls:

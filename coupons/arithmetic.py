@@ -112,15 +112,23 @@ def discount_for(*, terms: DiscountTerms, subtotal: Money) -> Money:
     return money(min(max(off, Decimal(0)), subtotal.amount), currency)
 
 
-def combine(*, subtotal: Money, account: DiscountTerms | None, subscription: DiscountTerms | None) -> Money:
-    """The total discount on one invoice that both an account-level and a subscription-level
-    discount apply to. The subscription-level discount applies first, to the subtotal; the
-    account-level discount then applies to what is left, so together they never exceed the
-    subtotal."""
+def combine_parts(
+    *, subtotal: Money, account: DiscountTerms | None, subscription: DiscountTerms | None
+) -> tuple[Money, Money]:
+    """The parts (subscription's, account's) of the discount on one invoice that both an
+    account-level and a subscription-level discount apply to. The subscription-level discount
+    applies first, to the subtotal; the account-level discount then applies to what is left, so
+    together they never exceed the subtotal."""
     currency = _check_amount(subtotal, "subtotal")
     first = discount_for(terms=subscription, subtotal=subtotal) if subscription else money(0, currency)
     second = discount_for(terms=account, subtotal=subtotal - first) if account else money(0, currency)
-    return money((first + second).amount, currency)
+    return money(first.amount, currency), money(second.amount, currency)
+
+
+def combine(*, subtotal: Money, account: DiscountTerms | None, subscription: DiscountTerms | None) -> Money:
+    """The total of `combine_parts`."""
+    first, second = combine_parts(subtotal=subtotal, account=account, subscription=subscription)
+    return money((first + second).amount, subtotal.currency.code)
 
 
 def _check_amount(value: Money, name: str) -> str:

@@ -139,6 +139,7 @@ class Redemption(models.Model):
             models.UniqueConstraint(fields=["coupon", "customer", "sequence"], name="redemption_once_per_sequence"),
             models.CheckConstraint(condition=Q(sequence__gte=1), name="redemption_sequence_positive"),
         ]
+        indexes = [models.Index(fields=["created_at"], name="redemption_created_at")]  # a day's, for the figures
 
     def __str__(self):
         return f"{self.code} by {self.customer_id}"
@@ -161,6 +162,23 @@ class Discount(models.Model):
 
     def __str__(self):
         return f"{self.coupon} for {self.customer_id}"
+
+
+class DiscountGiven(models.Model):
+    """What one redemption took off one invoice, recorded when the invoice is made: a subscription's
+    and its account's coupon can share an invoice, each with its part. The campaign figures count
+    these (those of invoices paid), so each coupon is credited with exactly what it gave."""
+
+    invoice = models.ForeignKey("payments.Invoice", on_delete=models.CASCADE, related_name="coupon_discounts")
+    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="discounts_given")
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="discounts_given")
+    amount = MoneyField(max_digits=19, decimal_places=4, default_currency=None)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["invoice", "redemption"], name="discount_given_once")]
+
+    def __str__(self):
+        return f"{self.amount} off {self.invoice_id} by {self.coupon_id}"
 
 
 class CodeGeneration(models.Model):

@@ -21,23 +21,23 @@ For the dashboard:
 - `mrr_movements_totals(currency, date_from, date_to, convert)`: the movements of a range.
 - `revenue_by_currency(date_from, date_to, currency=None)`: revenue and recovered revenue per currency
   of the price, and converted into `currency` when it is given.
-- `coupon_campaign_figures(date_from, date_to)`: redemptions and discount given per campaign.
+- `coupon_campaign_figures(date_from, date_to)`: redemptions and discount given per campaign (its
+  daily rows, plans.models.CampaignSnapshot).
 """
 
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from moneyed import Money
 
-from coupons.models import Coupon, Redemption
+from coupons.models import Coupon
 from integrations.kernel import clock
 from integrations.kernel.errors import InvalidRequest
 from payments.currency import CurrencyError, normalize_currency, quantize
 from payments.fx.services import RateTable
-from payments.models import Invoice, InvoiceLine
-from plans.models import MetricSnapshot, MrrMovement
+from plans.models import CampaignSnapshot, MetricSnapshot, MrrMovement
 
 ONE_DAY = dt.timedelta(days=1)
 ZERO = Decimal(0)
@@ -388,53 +388,28 @@ def revenue_by_currency(*, date_from: dt.date, date_to: dt.date, currency: str |
 
 
 def coupon_campaign_figures(*, date_from: dt.date, date_to: dt.date) -> dict:
-    """Per campaign: redemptions made in the range, and the discount given on invoices paid in the
-    range (per currency) to the subscriptions and passes that redeemed it. An invoice whose discount
-    combined an account-level and a subscription-level coupon counts it for the subscription's."""
-    start, end = _day_start(date_from), _day_start(date_to + ONE_DAY)
-    redemptions = {
-        row["coupon_id"]: row["n"]
-        for row in Redemption.objects.filter(created_at__gte=start, created_at__lt=end)
-        .values("coupon_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    }
-    paid = Q(invoice__status=Invoice.Status.PAID, invoice__paid_at__gte=start, invoice__paid_at__lt=end)
-    given: dict[str, dict[str, Decimal]] = {}
-    subscription_coupon = {
-        r["subscription_id"]: r["coupon_id"]
-        for r in Redemption.objects.exclude(subscription_id="").values("subscription_id", "coupon_id")
-    }
-    if subscription_coupon:
-        lines = (
-            InvoiceLine.objects.filter(paid, discount_amount__gt=0)
-            .filter(invoice__subscription_link__subscription_id__in=list(subscription_coupon))
-            .values(sub=F("invoice__subscription_link__subscription_id"), currency=F("invoice__currency"))
-            .annotate(total=Sum("discount_amount"))
-            .order_by()
-        )
-        for row in lines:
-            coupon_id = subscription_coupon[row["sub"]]
-            per = given.setdefault(coupon_id, {})
-            per[row["currency"]] = per.get(row["currency"], ZERO) + row["total"]
-    passes = (
-        InvoiceLine.objects.filter(paid, discount_amount__gt=0, invoice__access__coupon_redemption__isnull=False)
-        .values(coupon=F("invoice__access__coupon_redemption__coupon_id"), currency=F("invoice__currency"))
-        .annotate(total=Sum("discount_amount"))
+    """Per campaign: redemptions made in the range, and the discount it gave on invoices paid in the
+    range (per currency), from the campaign snapshots (today's: the last snapshot task run)."""
+    rows = (
+        CampaignSnapshot.objects.filter(day__gte=date_from, day__lte=date_to)
+        .values("coupon_id", "currency")
+        .annotate(redemptions=Sum("redemptions"), given=Sum("discount_given"))
         .order_by()
     )
-    for row in passes:
-        per = given.setdefault(row["coupon"], {})
-        per[row["currency"]] = per.get(row["currency"], ZERO) + row["total"]
-    ids = sorted(set(redemptions) | set(given))
-    coupons = {c.id: c for c in Coupon.objects.filter(pk__in=ids)}
+    redemptions: dict[str, int] = {}
+    given: dict[str, dict[str, Decimal]] = {}
+    for row in rows:
+        redemptions[row["coupon_id"]] = redemptions.get(row["coupon_id"], 0) + row["redemptions"]
+        if row["given"]:
+            given.setdefault(row["coupon_id"], {})[row["currency"]] = row["given"]
+    names = dict(Coupon.objects.filter(pk__in=list(redemptions)).values_list("id", "name"))
     results = [
         {
             "coupon": coupon_id,
-            "name": coupons[coupon_id].name if coupon_id in coupons else "",
-            "redemptions": redemptions.get(coupon_id, 0),
+            "name": names.get(coupon_id, ""),
+            "redemptions": redemptions[coupon_id],
             "discount_given": [_money(amount, code) for code, amount in sorted(given.get(coupon_id, {}).items())],
         }
-        for coupon_id in ids
+        for coupon_id in sorted(redemptions)
     ]
     return {"from": date_from, "to": date_to, "results": results}

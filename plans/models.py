@@ -392,3 +392,24 @@ class MetricSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.currency}"
+
+
+class CampaignSnapshot(models.Model):
+    """One coupon campaign's figures of one UTC day in one currency: redemptions made (by customers
+    of that currency) and the discount it gave on invoices paid that day (coupons.DiscountGiven).
+    Written beside the day's MetricSnapshot rows, so campaign figures read a few rows at any scale."""
+
+    day = models.DateField()
+    coupon = models.ForeignKey("coupons.Coupon", on_delete=models.CASCADE, related_name="snapshots")
+    currency = models.CharField(max_length=3)
+    redemptions = models.PositiveIntegerField(default=0)
+    discount_given = models.DecimalField(max_digits=19, decimal_places=4, default=0)
+
+    class Meta:
+        ordering = ["day", "coupon", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "coupon", "currency"], name="campaign_snapshot_one_per_day")
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.coupon_id} {self.currency}"

@@ -17,7 +17,14 @@ from coupons.services.campaigns import (
     normalize_code,
     plan_ids_checker_register,
 )
-from coupons.services.discounts import coupon_terms, discount_for_invoice, discount_preview
+from coupons.services.discounts import (
+    InvoiceDiscount,
+    coupon_terms,
+    discount_for_invoice,
+    discount_given_record,
+    discount_preview,
+    pass_discount,
+)
 from coupons.services.redemption import (
     CouponRefused,
     Found,
@@ -37,6 +44,7 @@ __all__ = [
     "CodeAttempt",
     "CouponRefused",
     "Found",
+    "InvoiceDiscount",
     "code_from_template",
     "code_template_normalize",
     "coupon_check",
@@ -50,8 +58,10 @@ __all__ = [
     "coupon_update",
     "coupons_expire_due",
     "discount_for_invoice",
+    "discount_given_record",
     "discount_preview",
     "normalize_code",
+    "pass_discount",
     "plan_ids_checker_register",
     "redemptions_release",
     "trial_override_for",

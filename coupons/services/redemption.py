@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from coupons.models import Coupon, CouponCode, Discount, Redemption
+from coupons.models import Coupon, CouponCode, Discount, DiscountGiven, Redemption
 from coupons.selectors import coupon_state
 from coupons.services.attempts import CodeAttempt, code_attempt
 from coupons.services.campaigns import _emit, normalize_code
@@ -172,6 +172,7 @@ def redemptions_release(*, subscription_id: str = "", redemption_id: int | None 
             state=CouponCode.State.REDEEMABLE, redeemed_by=None, redeemed_at=None, subscription_id=""
         )
         Discount.objects.filter(redemption=redemption).delete()
+        DiscountGiven.objects.filter(redemption=redemption).delete()  # on an invoice never paid
         redemption.delete()
         released += 1
     return released

@@ -18,7 +18,9 @@ from coupons.services import (
     coupon_check,
     coupon_find,
     coupon_redeem,
+    discount_given_record,
     discount_preview,
+    pass_discount,
     trial_override_for,
 )
 from integrations.kernel import clock
@@ -323,18 +325,20 @@ def _pass_buy(
                 currency=price.currency,
                 used_now=True,
             )
+        given = pass_discount(redemption=access.coupon_redemption, amount=price.amount)
         invoice = invoice_create(
             customer=customer,
             currency=price.currency,
             lines=[
                 LineSpec(
-                    description=plan.name, unit_amount=price.amount, discount=discount, reference=f"price:{price.pk}"
+                    description=plan.name, unit_amount=price.amount, discount=given.total, reference=f"price:{price.pk}"
                 )
             ],
             terms=tax_terms(plan, method, ip_country),
             source=f"access:{access.id}",
             description=plan.name,
         )
+        discount_given_record(invoice=invoice, discount=given)
         access.invoice = invoice
         access.save(update_fields=["invoice", "coupon_redemption", "updated_at"])
         invoice = invoice_finalize(invoice=invoice)  # a zero total is paid here, granting access

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from moneyed import Money
 
-from coupons.services import discount_for_invoice
+from coupons.services import discount_for_invoice, discount_given_record
 from integrations.kernel import clock
 from integrations.kernel.db import update_rows
 from integrations.services import events_emit
@@ -86,7 +86,7 @@ def period_invoice(
     line = LineSpec(
         description=description or f"{plan.name} ({start:%Y-%m-%d} to {end:%Y-%m-%d})",
         unit_amount=gross,
-        discount=min(discount, gross),
+        discount=discount.total,
         reference=f"price:{price.pk}",
         period_start=start,
         period_end=end,
@@ -99,6 +99,7 @@ def period_invoice(
         source=source,
         description=plan.name,
     )
+    discount_given_record(invoice=invoice, discount=discount)
     SubscriptionInvoice.objects.get_or_create(
         invoice=invoice,
         defaults={"subscription": sub, "purpose": purpose, "period_start": start, "period_end": end, "price": price},

@@ -11,6 +11,8 @@ trialing from the trial's dates).
 Flows: movement sums and counts, trials started (trial_start), ended (their trial's end, or an
 earlier cancel) and converted (movements from a trial), revenue (net of tax of invoices paid that
 day) and dunning recovered revenue (the same for renewal invoices paid after a failed charge).
+Campaigns: per coupon and currency, the day's redemptions and the discounts it gave on invoices
+paid that day (plans.models.CampaignSnapshot).
 """
 
 import datetime as dt
@@ -22,9 +24,10 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Least
 
+from coupons.models import DiscountGiven, Redemption
 from integrations.kernel import clock
 from payments.models import Invoice
-from plans.models import MRR_UP, MetricSnapshot, MrrMovement, Subscription, SubscriptionInvoice
+from plans.models import MRR_UP, CampaignSnapshot, MetricSnapshot, MrrMovement, Subscription, SubscriptionInvoice
 from plans.services.mrr import ZERO, movement_kind, subscription_monthly_value
 
 logger = logging.getLogger("plans.metrics")
@@ -188,7 +191,41 @@ def metric_snapshot_write(*, day: dt.date, live_counts: bool | None = None) -> l
         row, _ = MetricSnapshot.objects.update_or_create(day=day, currency=currency, defaults=values)
         rows.append(row)
     MetricSnapshot.objects.filter(day=day).exclude(currency__in=currencies).delete()
+    _campaign_snapshots_write(day)
     return rows
+
+
+def _campaign_snapshots_write(day: dt.date) -> None:
+    """The day's rows per (coupon, currency): redemptions made that day, counted in their customer's
+    currency, and the discounts given on invoices paid that day (upserted; a row with nothing left
+    is removed)."""
+    start, end = day_start(day), day_start(day + ONE_DAY)
+    figures: dict[tuple[str, str], dict] = defaultdict(lambda: {"redemptions": 0, "discount_given": ZERO})
+    redeemed = (
+        Redemption.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values("coupon_id", currency=F("customer__currency"))
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in redeemed:
+        figures[(row["coupon_id"], row["currency"])]["redemptions"] = row["n"]
+    given = (
+        DiscountGiven.objects.filter(
+            invoice__status=Invoice.Status.PAID, invoice__paid_at__gte=start, invoice__paid_at__lt=end
+        )
+        .values("coupon_id", currency=F("amount_currency"))
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    for row in given:
+        figures[(row["coupon_id"], row["currency"])]["discount_given"] = row["total"]
+    kept = []
+    for (coupon_id, currency), values in figures.items():
+        row, _ = CampaignSnapshot.objects.update_or_create(
+            day=day, coupon_id=coupon_id, currency=currency, defaults=values
+        )
+        kept.append(row.pk)
+    CampaignSnapshot.objects.filter(day=day).exclude(pk__in=kept).delete()
 
 
 def metric_snapshots_write(*, first: dt.date, last: dt.date) -> int:
@@ -326,8 +363,10 @@ def metrics_rebuild(*, since: dt.date | None = None) -> dict:
     first = since or _first_day() or today
     if since is None:
         MetricSnapshot.objects.all().delete()
+        CampaignSnapshot.objects.all().delete()
     else:
         MetricSnapshot.objects.filter(day__gte=since).delete()
+        CampaignSnapshot.objects.filter(day__gte=since).delete()
     rows = metric_snapshots_write(first=first, last=today)
     return {"movements": written, "snapshots": rows, "from": first, "to": today}
 
@@ -340,6 +379,7 @@ def _first_day() -> dt.date | None:
         .values_list("trial_start", flat=True)
         .first(),
         Invoice.objects.filter(paid_at__isnull=False).order_by("paid_at").values_list("paid_at", flat=True).first(),
+        Redemption.objects.order_by("created_at").values_list("created_at", flat=True).first(),
     ]
     found = [when for when in candidates if when is not None]
     return min(found).date() if found else None
