@@ -12,6 +12,7 @@ in ms. The plans of the queries are printed (EXPLAIN ANALYZE).
 
 import argparse
 import datetime as dt
+import io
 import random
 import time
 from decimal import Decimal
@@ -254,7 +255,7 @@ def _finance_staff_client():
     from django.test import Client
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    call_command("setup_roles", verbosity=0)
+    call_command("setup_roles", stdout=io.StringIO())
     user = User.objects.create_user("bench-finance", password="long-enough-password", is_staff=True)
     user.groups.add(Group.objects.get(name="finance"))
     client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")

@@ -231,9 +231,10 @@ def metrics_days(*, currency: str, first: dt.date, last: dt.date, convert: bool 
         total: dict = {}
         for code, values_of in per_currency.items():
             values = values_of[index]
-            rate = rates.rate(code, day) if rates is not None and code != currency and _moves(values) else Decimal(1)
+            rate = rates.rate(code, day) if rates is not None and code != currency and _moves(values) else None
             for name in MONEY_STOCKS + MONEY_FLOWS:
-                total[name] = total.get(name, ZERO) + Decimal(values.get(name, ZERO)) * rate
+                amount = Decimal(values.get(name, ZERO))
+                total[name] = total.get(name, ZERO) + (amount * rate if rate is not None else amount)
             for name in COUNT_STOCKS + COUNT_FLOWS:
                 total[name] = total.get(name, 0) + values.get(name, 0)
         days.append(Day(day=day, values=total))

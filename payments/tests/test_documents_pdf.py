@@ -299,7 +299,8 @@ def test_a_german_reverse_charge_invoice_says_so_in_german_and_a_credit_note_in_
 
     note = payment_refund(payment=_paid(invoice), amount=Money("1.00", "EUR")).credit_note
     note_text = _flat(pdf_text(credit_note_document_render(note=note).content))
-    assert note_text.startswith("Gutschrift")
+    assert note_text.startswith("Rechnungskorrektur")  # not "Gutschrift", German VAT law's self-billing
+    assert "Ausstellungsdatum" in note_text and "Rechnungsdatum" not in note_text
     assert f"Berichtigt die Rechnung {invoice.number} vom 31. Jänner 2027" in note_text
     assert "Gutgeschrieben gesamt EUR 1,00" in note_text  # de-AT writes the code first
 

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from integrations.kernel.api.schema import error_response
 from payments.api.fields import MoneyOutputField
+from payments.currency import money_repr
 from plans import metrics
 
 _BAD_INPUT = error_response(
@@ -34,7 +35,7 @@ _TO = OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (UTC), inc
 def render(value):
     """The selectors' values as JSON: Money as money objects, Decimal rates as strings, days ISO."""
     if isinstance(value, Money):
-        return MoneyOutputField().to_representation(value)
+        return money_repr(value)
     if isinstance(value, Decimal):
         return f"{value:f}"
     if isinstance(value, dt.date):
