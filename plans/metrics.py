@@ -132,8 +132,17 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def _snapshot_values(row: MetricSnapshot) -> dict:
-    return {name: getattr(row, name) for name in (*MONEY_STOCKS, *COUNT_STOCKS, *MONEY_FLOWS, *COUNT_FLOWS)}
+_FIGURES = (*MONEY_STOCKS, *COUNT_STOCKS, *MONEY_FLOWS, *COUNT_FLOWS)
+
+
+def _snapshot_rows(rows) -> list[dict]:
+    """The rows' figures as dicts (with their currency and day), not model instances: a year of
+    them is read several times per dashboard page."""
+    return list(rows.values("currency", "day", *_FIGURES))
+
+
+def _snapshot_values(row: dict) -> dict:
+    return {name: row[name] for name in _FIGURES}
 
 
 def _today_movements(today: dt.date, currencies: list[str] | None) -> dict[str, dict]:
@@ -166,14 +175,18 @@ def _per_currency_days(first: dt.date, last: dt.date, currencies: list[str] | No
         rows, earlier = rows.filter(currency__in=currencies), earlier.filter(currency__in=currencies)
     latest = list(earlier.values("currency").annotate(day=Max("day")).order_by())
     start_rows = (
-        MetricSnapshot.objects.filter(Q(*[Q(currency=r["currency"], day=r["day"]) for r in latest], _connector=Q.OR))
+        _snapshot_rows(
+            MetricSnapshot.objects.filter(
+                Q(*[Q(currency=r["currency"], day=r["day"]) for r in latest], _connector=Q.OR)
+            )
+        )
         if latest
         else []
     )
     by_day: dict[str, dict] = {}
-    for row in rows:
-        by_day.setdefault(row.currency, {})[row.day] = _snapshot_values(row)
-    carried = {row.currency: _snapshot_values(row) for row in start_rows}
+    for row in _snapshot_rows(rows):
+        by_day.setdefault(row["currency"], {})[row["day"]] = _snapshot_values(row)
+    carried = {row["currency"]: _snapshot_values(row) for row in start_rows}
     live = _today_movements(today, currencies) if first <= today <= last else {}
     result: dict[str, list[dict]] = {}
     for currency in sorted(set(by_day) | set(carried) | set(live)):
