@@ -22,21 +22,22 @@ For the dashboard:
 - `revenue_by_currency(date_from, date_to, currency=None)`: revenue and recovered revenue per currency
   of the price, and converted into `currency` when it is given.
 - `coupon_campaign_figures(date_from, date_to)`: redemptions and discount given per campaign (its
-  daily rows, plans.models.CampaignSnapshot).
+  daily rows, plans.models.CampaignSnapshot, and today's live).
 """
 
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from moneyed import Money
 
-from coupons.models import Coupon
+from coupons.models import Coupon, DiscountGiven, Redemption
 from integrations.kernel import clock
 from integrations.kernel.errors import InvalidRequest
 from payments.currency import CurrencyError, normalize_currency, quantize
 from payments.fx.services import RateTable
+from payments.models import Invoice
 from plans.models import CampaignSnapshot, MetricSnapshot, MrrMovement
 
 ONE_DAY = dt.timedelta(days=1)
@@ -401,21 +402,58 @@ def revenue_by_currency(*, date_from: dt.date, date_to: dt.date, currency: str |
     return answer
 
 
-def coupon_campaign_figures(*, date_from: dt.date, date_to: dt.date) -> dict:
-    """Per campaign: redemptions made in the range, and the discount it gave on invoices paid in the
-    range (per currency), from the campaign snapshots (today's: the last snapshot task run)."""
-    rows = (
-        CampaignSnapshot.objects.filter(day__gte=date_from, day__lte=date_to)
-        .values("coupon_id", "currency")
-        .annotate(redemptions=Sum("redemptions"), given=Sum("discount_given"))
+def campaign_day_figures(day: dt.date) -> dict[tuple[str, str], dict]:
+    """One day's figures per (coupon, currency): redemptions made that day, counted in their
+    customer's currency, and the discounts given on invoices paid that day (coupons.DiscountGiven).
+    What the snapshot task writes for a day, and today's part of an answer."""
+    start, end = _day_start(day), _day_start(day + ONE_DAY)
+    figures: dict[tuple[str, str], dict] = {}
+
+    def of(coupon_id, currency):
+        return figures.setdefault((coupon_id, currency), {"redemptions": 0, "discount_given": ZERO})
+
+    redeemed = (
+        Redemption.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values("coupon_id", currency=F("customer__currency"))
+        .annotate(n=Count("id"))
         .order_by()
     )
+    for row in redeemed:
+        of(row["coupon_id"], row["currency"])["redemptions"] = row["n"]
+    given = (
+        DiscountGiven.objects.filter(
+            invoice__status=Invoice.Status.PAID, invoice__paid_at__gte=start, invoice__paid_at__lt=end
+        )
+        .values("coupon_id", currency=F("amount_currency"))
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    for row in given:
+        of(row["coupon_id"], row["currency"])["discount_given"] = row["total"]
+    return figures
+
+
+def coupon_campaign_figures(*, date_from: dt.date, date_to: dt.date) -> dict:
+    """Per campaign: redemptions made in the range, and the discount it gave on invoices paid in the
+    range (per currency): the campaign snapshots' rows, and today's figures live."""
+    today = clock.now().date()
+    rows = (
+        CampaignSnapshot.objects.filter(day__gte=date_from, day__lte=date_to)
+        .exclude(day=today)
+        .values("coupon_id", "currency")
+        .annotate(redemptions=Sum("redemptions"), discount_given=Sum("discount_given"))
+        .order_by()
+    )
+    rows = list(rows)
+    if date_from <= today <= date_to:
+        rows += [{"coupon_id": c, "currency": cur, **v} for (c, cur), v in campaign_day_figures(today).items()]
     redemptions: dict[str, int] = {}
     given: dict[str, dict[str, Decimal]] = {}
     for row in rows:
         redemptions[row["coupon_id"]] = redemptions.get(row["coupon_id"], 0) + row["redemptions"]
-        if row["given"]:
-            given.setdefault(row["coupon_id"], {})[row["currency"]] = row["given"]
+        if row["discount_given"]:
+            per = given.setdefault(row["coupon_id"], {})
+            per[row["currency"]] = per.get(row["currency"], ZERO) + row["discount_given"]
     names = dict(Coupon.objects.filter(pk__in=list(redemptions)).values_list("id", "name"))
     results = [
         {

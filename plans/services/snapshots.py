@@ -24,9 +24,10 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Least
 
-from coupons.models import DiscountGiven, Redemption
+from coupons.models import Redemption
 from integrations.kernel import clock
 from payments.models import Invoice
+from plans.metrics import campaign_day_figures
 from plans.models import MRR_UP, CampaignSnapshot, MetricSnapshot, MrrMovement, Subscription, SubscriptionInvoice
 from plans.services.mrr import ZERO, movement_kind, subscription_monthly_value
 
@@ -196,29 +197,9 @@ def metric_snapshot_write(*, day: dt.date, live_counts: bool | None = None) -> l
 
 
 def _campaign_snapshots_write(day: dt.date) -> None:
-    """The day's rows per (coupon, currency): redemptions made that day, counted in their customer's
-    currency, and the discounts given on invoices paid that day (upserted; a row with nothing left
-    is removed)."""
-    start, end = day_start(day), day_start(day + ONE_DAY)
-    figures: dict[tuple[str, str], dict] = defaultdict(lambda: {"redemptions": 0, "discount_given": ZERO})
-    redeemed = (
-        Redemption.objects.filter(created_at__gte=start, created_at__lt=end)
-        .values("coupon_id", currency=F("customer__currency"))
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for row in redeemed:
-        figures[(row["coupon_id"], row["currency"])]["redemptions"] = row["n"]
-    given = (
-        DiscountGiven.objects.filter(
-            invoice__status=Invoice.Status.PAID, invoice__paid_at__gte=start, invoice__paid_at__lt=end
-        )
-        .values("coupon_id", currency=F("amount_currency"))
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    for row in given:
-        figures[(row["coupon_id"], row["currency"])]["discount_given"] = row["total"]
+    """The day's rows per (coupon, currency) of `campaign_day_figures` (upserted; a row with nothing
+    left is removed)."""
+    figures = campaign_day_figures(day)
     kept = []
     for (coupon_id, currency), values in figures.items():
         row, _ = CampaignSnapshot.objects.update_or_create(

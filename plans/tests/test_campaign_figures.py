@@ -144,3 +144,24 @@ def test_the_upgrade_credits_invoices_made_before_discounts_were_recorded_as_the
     backfill(apps, None)  # twice: nothing more
 
     assert given() == expected == [("Ten percent", eur("1.00")), ("Two off the account", eur("2.00"))]
+
+
+def test_today_counts_at_once_and_once_after_the_snapshot_task_ran(campaigns):
+    from integrations.kernel import clock
+
+    customer = CustomerFactory()
+    card = sandbox_card(customer=customer, account=sandbox_account())
+    plan = PlanFactory(code="m", interval="month", prices=[{"amount": "10.00", "currency": "EUR"}])
+    checkout(customer=customer, plan_id=plan.id, payment_method_id=card.id, coupon_code="SUB10")
+    today = clock.now().date()
+
+    def answer():
+        return [
+            (row["name"], row["redemptions"], row["discount_given"])
+            for row in coupon_campaign_figures(date_from=today - timedelta(days=7), date_to=today)["results"]
+        ]
+
+    assert answer() == [("Ten percent", 1, [eur("1.00")])]  # before any snapshot task
+    metric_snapshots_write(first=today, last=today)
+    assert CampaignSnapshot.objects.filter(day=today).count() == 1
+    assert answer() == [("Ten percent", 1, [eur("1.00")])]
