@@ -21,7 +21,9 @@ from integrations.kernel.admin import ConfirmedActionsMixin, ReadOnlyAdmin, Serv
 from integrations.kernel.api_keys import SCOPES, api_key_create, api_key_rename, api_key_revoke
 from integrations.kernel.audit import audit_record
 from integrations.kernel.csv_export import csv_response
+from integrations.kernel.models import SigningKey
 from integrations.kernel.representation import datetime_repr
+from integrations.kernel.signing import PUBLISH_AHEAD, published_keys, signing_key_rotate
 from integrations.models import ApiKey, AuditEvent, Connector, ConnectorRecord, Event
 from integrations.webhooks import admin as webhooks_admin  # noqa: F401  (registers the webhook screens)
 
@@ -196,6 +198,43 @@ class ApiKeyAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
 
         self._each(request, queryset, done="Revoked", call=revoke)
         return None
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    """The keys that sign entitlement tokens. Adding one rotates: the new key is published at once
+    and signs PUBLISH_AHEAD later; the private halves are never shown."""
+
+    list_display = ["kid", "state", "signs_from", "created_at"]
+
+    def get_fields(self, request, obj=None):
+        return ["kid", "public_x", "signs_from", "created_at"] if obj else []
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description="State")
+    def state(self, obj):
+        now = timezone.now()
+        published = {key.kid for key in published_keys(now)}
+        if obj.kid not in published:
+            return "retired"
+        if obj.signs_from > now:
+            return "published, signs soon"
+        signing = next((key.kid for key in published_keys(now) if key.signs_from <= now), None)
+        return "signing" if obj.kid == signing else "published until its tokens expire"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        key = signing_key_rotate()
+        obj.pk, obj.kid = key.pk, key.kid
+        minutes = int(PUBLISH_AHEAD.total_seconds() // 60)
+        self.message_user(request, f"New signing key {key.kid}: published now, signs in {minutes} minutes.")
 
 
 # --- Connectors -----------------------------------------------------------------------------------

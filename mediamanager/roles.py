@@ -61,6 +61,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "payments.creditnote": (VIEW,),
         "payments.invoicedocument": ("view_pdf",),
         "integrations.apikey": (VIEW, ADD, CHANGE),
+        # The keys entitlement tokens are signed with: adding one rotates them.
+        "integrations.signingkey": (VIEW, ADD),
         # Outbound webhooks: endpoints (secrets shown once, rotated by an action), deliveries replayed.
         "integrations.webhookendpoint": (VIEW, ADD, CHANGE, DELETE),
         "integrations.webhookdelivery": (VIEW, CHANGE),

@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/sign-in/passkey/", include(staff_security_views.passkey_urls)),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path(".well-known/jwks.json", views.jwks, name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path(
         "api/docs/",

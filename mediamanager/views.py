@@ -5,6 +5,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integrations.kernel import signing
+
 
 @require_GET
 def healthz(request):
@@ -15,6 +17,16 @@ def healthz(request):
     except Exception:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+def jwks(request):
+    """The public keys of the tokens this server signs (entitlement tokens), for license and CDN
+    servers to verify them offline. Cacheable for 5 minutes: a new key is published 10 before it
+    signs (integrations.kernel.signing)."""
+    response = JsonResponse(signing.jwks())
+    response["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 class ApiRootView(APIView):

@@ -7,6 +7,7 @@ until the kernel took them over (see the migrations of both apps)."""
 from django.db import models
 from django.utils import timezone
 
+from integrations.kernel.encryption import EncryptedJSONField
 from integrations.kernel.ids import PrefixedIdField
 
 
@@ -101,3 +102,23 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or self.actor_type} {self.action} {self.object_id}"
+
+
+class SigningKey(models.Model):
+    """An Ed25519 key pair that signs the tokens this server issues (entitlement tokens). The private
+    half is encrypted at rest like gateway credentials; the public half is published in the JWKS
+    (`/.well-known/jwks.json`) from its creation, and signs from `signs_from` until a newer key
+    does. Rotation: integrations.kernel.signing."""
+
+    kid = models.CharField(max_length=40, unique=True)
+    private = EncryptedJSONField(help_text="The private key, encrypted with FIELD_ENCRYPTION_KEY.")
+    public_x = models.CharField(max_length=64, help_text="The raw public key, base64url (the JWK's x).")
+    created_at = models.DateTimeField(default=timezone.now)
+    signs_from = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "integrations"
+        ordering = ["-signs_from"]
+
+    def __str__(self):
+        return self.kid

@@ -264,6 +264,12 @@ class EntitlementSerializer(serializers.Serializer):
 class EntitlementsSerializer(serializers.Serializer):
     entitled = serializers.BooleanField()
     entitlements = EntitlementSerializer(many=True)
+    token = serializers.CharField(
+        read_only=True,
+        help_text="A JWT (EdDSA, `kid` in its header) of these entitlements for license and CDN servers to "
+        "check offline against /.well-known/jwks.json: `sub` the customer id, `ent` the entitlements as "
+        "above, `iat`, `exp` (5 minutes).",
+    )
 
 
 class CustomerErasureSerializer(serializers.Serializer):

@@ -142,9 +142,11 @@ class MeEntitlementsView(APIView):
 
     @extend_schema(responses=EntitlementsSerializer, summary="What the customer may watch now")
     def get(self, request):
-        entitlements = selectors.entitlement_list(customer=request.user.customer)
-        body = {"entitled": bool(entitlements), "entitlements": entitlements}
-        return Response(EntitlementsSerializer(body).data)
+        customer = request.user.customer
+        entitlements = selectors.entitlement_list(customer=customer)
+        body = EntitlementsSerializer({"entitled": bool(entitlements), "entitlements": entitlements}).data
+        body["token"] = services.entitlement_token(customer_id=customer.id, entitlements=body["entitlements"])
+        return Response(body)
 
 
 def _change_result(result) -> Response:

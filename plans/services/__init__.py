@@ -25,6 +25,7 @@ from plans.services.changes import (
 from plans.services.checkout import CheckoutResult, checkout, coupon_preview, subscription_start
 from plans.services.data_protection import customer_erase, customer_export
 from plans.services.dunning import subscription_pay_now, subscription_retry_now
+from plans.services.entitlements import entitlement_token
 from plans.services.renewal import CLAIM_LEASE, period_invoice, renewals_advance, still_claimed, subscription_bill
 from plans.services.subscriptions import subscription_create, subscription_end
 
@@ -38,6 +39,7 @@ __all__ = [
     "coupon_preview",
     "customer_erase",
     "customer_export",
+    "entitlement_token",
     "period_invoice",
     "plan_archive",
     "plan_create",
