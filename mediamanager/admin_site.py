@@ -50,7 +50,13 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "administration",
         "Administration",
-        ("payments.gatewayaccount", "integrations.apikey", "auth.user", "integrations.auditevent"),
+        (
+            "payments.gatewayaccount",
+            "integrations.apikey",
+            "integrations.signingkey",
+            "auth.user",
+            "integrations.auditevent",
+        ),
     ),
 )
 TEAM_OF_APP = {"payments": "finance", "coupons": "marketing", "plans": "catalogue"}
