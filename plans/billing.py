@@ -143,7 +143,7 @@ def _renew_batch(sub_ids: list[str], as_of: datetime, counts: Counter) -> list[s
     return [sub_id for sub_id in sub_ids if sub_id not in done]
 
 
-def _bill_due(as_of: datetime, counts: Counter, deadline: float | None) -> None:
+def _bill_due(as_of: datetime, counts: Counter, deadline: float | None, progress=None) -> None:
     size = settings.BILLING_BATCH_SIZE
     while deadline is None or time.monotonic() < deadline:
         batch = _claim_batch(as_of, size)
@@ -163,6 +163,8 @@ def _bill_due(as_of: datetime, counts: Counter, deadline: float | None) -> None:
                 outcome = "error"
             counts[outcome] += 1
         _audit_batch(as_of, claimed, counts - before)
+        if progress is not None:
+            progress(claimed, counts - before)
 
 
 def _audit_batch(as_of: datetime, claimed: int, outcomes: Counter) -> None:
@@ -228,9 +230,10 @@ def _send_reminders(as_of: datetime, counts: Counter) -> None:
                 counts["price_change_notice"] += 1
 
 
-def run_billing(*, as_of: datetime | None = None, max_seconds: float | None = None) -> dict:
+def run_billing(*, as_of: datetime | None = None, max_seconds: float | None = None, progress=None) -> dict:
     """Everything due at `as_of` (default: now): coupon expiry, reminders, trial
-    ends, renewals, retries, incomplete expiry, cancellations at period end, fixed-cycle endings."""
+    ends, renewals, retries, incomplete expiry, cancellations at period end, fixed-cycle endings.
+    `progress(claimed, outcomes)` is called after each batch of subscriptions billed."""
     as_of = as_of or clock.now()
     counts: Counter = Counter()
     deadline = time.monotonic() + max_seconds if max_seconds else None
@@ -239,5 +242,5 @@ def run_billing(*, as_of: datetime | None = None, max_seconds: float | None = No
     with clock.running_at(as_of), audit_suppressed():
         coupons_expire_due(as_of)
         _send_reminders(as_of, counts)
-        _bill_due(as_of, counts, deadline)
+        _bill_due(as_of, counts, deadline, progress)
     return dict(counts)
