@@ -141,3 +141,39 @@ def test_an_administrator_rotates_in_the_admin_and_staff_from_the_command_line_b
     assert audit_text().count("signing_key.rotated") == 2
     page = admin_user.get("/admin/integrations/signingkey/")
     assert page.status_code == 200 and b"signing" in page.content and first.private["d"].encode() not in page.content
+
+
+def test_the_lean_answer_is_the_serializers_and_every_refusal_the_apis(
+    customer_client, customer, sandbox, event_pass, operator_client
+):
+    from plans.api.serializers import EntitlementsSerializer
+    from plans.selectors import entitlement_list
+
+    card = attach_card(customer_client)
+    customer_client.post("/api/v1/me/checkout", {"plan": event_pass.id, "payment_method": card["id"]}, format="json")
+    body = customer_client.get("/api/v1/me/entitlements").json()
+    listed = entitlement_list(customer=customer)
+    rendered = EntitlementsSerializer({"entitled": bool(listed), "entitlements": listed}).data
+    assert {key: body[key] for key in ("entitled", "entitlements")} == rendered and body["entitled"] is True
+
+    nobody = APIClient().get("/api/v1/me/entitlements")
+    assert nobody.status_code == 401 and nobody.json()["error"]["type"] == "authentication_error"
+    bad = APIClient(HTTP_AUTHORIZATION="Bearer mmc_not-a-token").get("/api/v1/me/entitlements")
+    assert bad.status_code == 401
+    operator = operator_client.get("/api/v1/me/entitlements")
+    assert operator.status_code == 403 and operator.json()["error"]["code"] == "customer_token_required"
+    assert customer_client.post("/api/v1/me/entitlements", {}, format="json").status_code == 405
+
+
+def test_a_customer_over_the_request_budget_gets_429_on_the_lean_path_too(customer_client, monkeypatch):
+    from django.core.cache import cache
+
+    from integrations.kernel.api.throttling import CredentialRateThrottle
+
+    monkeypatch.setattr(CredentialRateThrottle, "THROTTLE_RATES", {"credential": "3/min"})
+    cache.clear()
+    answers = [customer_client.get("/api/v1/me/entitlements") for _ in range(5)]
+    cache.clear()
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[-1].json()["error"]["code"] == "rate_limited" and int(answers[-1]["Retry-After"]) > 0
