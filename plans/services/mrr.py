@@ -159,6 +159,33 @@ def movement_kind(*, before: Decimal, after: Decimal, others: Decimal, had_mrr_b
     return Kind.EXPANSION if after > before else Kind.CONTRACTION
 
 
+def movement_row(
+    sub: Subscription,
+    *,
+    before: Decimal,
+    after: Decimal,
+    others: Decimal,
+    had_mrr_before: bool,
+    from_trial: bool,
+    at: datetime,
+    service_period_start: datetime,
+) -> MrrMovement:
+    """The (unsaved) movement of a subscription's value from `before` to `after`: as the services
+    write it when it happens and as the rebuild writes it from history."""
+    return MrrMovement(
+        subscription_id=sub.id,
+        customer_id=sub.customer_id,
+        currency=sub.currency,
+        kind=movement_kind(before=before, after=after, others=others, had_mrr_before=had_mrr_before),
+        amount=abs(after - before),
+        mrr_before=before,
+        mrr_after=after,
+        from_trial=from_trial and before == ZERO,
+        occurred_at=at,
+        service_period_start=service_period_start,
+    )
+
+
 def subscription_mrr_sync(
     *,
     subscription: Subscription,
@@ -183,19 +210,17 @@ def subscription_mrr_sync(
         or ZERO
     )
     had = before > ZERO or MrrMovement.objects.filter(customer_id=sub.customer_id, currency=sub.currency).exists()
-    kind = movement_kind(before=before, after=after, others=others, had_mrr_before=had)
-    movement = MrrMovement.objects.create(
-        subscription_id=sub.id,
-        customer_id=sub.customer_id,
-        currency=sub.currency,
-        kind=kind,
-        amount=abs(after - before),
-        mrr_before=before,
-        mrr_after=after,
-        from_trial=from_trial and before == ZERO,
-        occurred_at=at,
+    movement = movement_row(
+        sub,
+        before=before,
+        after=after,
+        others=others,
+        had_mrr_before=had,
+        from_trial=from_trial,
+        at=at,
         service_period_start=service_period_start or at,
     )
+    movement.save()
     Subscription.objects.filter(pk=sub.pk).update(mrr=after)
     sub.mrr = after
     return movement

@@ -29,7 +29,7 @@ from integrations.kernel import clock
 from payments.models import Invoice
 from plans.metrics import campaign_day_figures
 from plans.models import MRR_UP, CampaignSnapshot, MetricSnapshot, MrrMovement, Subscription, SubscriptionInvoice
-from plans.services.mrr import ZERO, movement_kind, subscription_monthly_value
+from plans.services.mrr import ZERO, movement_row, subscription_monthly_value
 
 logger = logging.getLogger("plans.metrics")
 Status = Subscription.Status
@@ -274,19 +274,16 @@ def _customer_replay(subs: list[Subscription], since: dt.datetime | None) -> tup
         if value == before:
             continue
         others = sum((v for s, v in state.items() if s != sub_id and by_id[s].currency == sub.currency), ZERO)
-        kind = movement_kind(before=before, after=value, others=others, had_mrr_before=sub.currency in had)
         if since is None or at >= since:
             movements.append(
-                MrrMovement(
-                    subscription_id=sub_id,
-                    customer_id=sub.customer_id,
-                    currency=sub.currency,
-                    kind=kind,
-                    amount=abs(value - before),
-                    mrr_before=before,
-                    mrr_after=value,
-                    from_trial=from_trial and before == ZERO,
-                    occurred_at=at,
+                movement_row(
+                    sub,
+                    before=before,
+                    after=value,
+                    others=others,
+                    had_mrr_before=sub.currency in had,
+                    from_trial=from_trial,
+                    at=at,
                     service_period_start=at,
                 )
             )
