@@ -1,5 +1,6 @@
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ def healthz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+@csrf_exempt  # nothing to forge on a GET-only route: any other method answers 405, not CSRF's 403
 @require_GET
 def jwks(request):
     """The public keys of the tokens this server signs (entitlement tokens), for license and CDN

@@ -177,3 +177,7 @@ def test_a_customer_over_the_request_budget_gets_429_on_the_lean_path_too(custom
 
     assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
     assert answers[-1].json()["error"]["code"] == "rate_limited" and int(answers[-1]["Retry-After"]) > 0
+
+
+def test_the_jwks_answers_only_get():
+    assert APIClient(enforce_csrf_checks=True).post("/.well-known/jwks.json", {}).status_code == 405
