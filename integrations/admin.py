@@ -23,7 +23,7 @@ from integrations.kernel.audit import audit_record
 from integrations.kernel.csv_export import csv_response
 from integrations.kernel.models import SigningKey
 from integrations.kernel.representation import datetime_repr
-from integrations.kernel.signing import PUBLISH_AHEAD, published_keys, signing_key_rotate
+from integrations.kernel.signing import PUBLISH_AHEAD, keys_forget, published_keys, signing_key_rotate
 from integrations.models import ApiKey, AuditEvent, Connector, ConnectorRecord, Event
 from integrations.webhooks import admin as webhooks_admin  # noqa: F401  (registers the webhook screens)
 
@@ -207,6 +207,10 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
     list_display = ["kid", "state", "signs_from", "created_at"]
 
+    def changelist_view(self, request, extra_context=None):
+        keys_forget()  # the states from the table, not this process's copy (another one may have rotated)
+        return super().changelist_view(request, extra_context)
+
     def get_fields(self, request, obj=None):
         return ["kid", "public_x", "signs_from", "created_at"] if obj else []
 
@@ -216,12 +220,12 @@ class SigningKeyAdmin(admin.ModelAdmin):
     @admin.display(description="State")
     def state(self, obj):
         now = timezone.now()
-        published = {key.kid for key in published_keys(now)}
-        if obj.kid not in published:
+        published = published_keys(now)
+        if obj.kid not in {key.kid for key in published}:
             return "retired"
         if obj.signs_from > now:
             return "published, signs soon"
-        signing = next((key.kid for key in published_keys(now) if key.signs_from <= now), None)
+        signing = next((key.kid for key in published if key.signs_from <= now), None)
         return "signing" if obj.kid == signing else "published until its tokens expire"
 
     def has_change_permission(self, request, obj=None):
