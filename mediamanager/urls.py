@@ -12,9 +12,9 @@ admin.site.index_title = "Billing back office"
 
 api_v1 = [
     path("", views.ApiRootView.as_view(), name="api-root"),
+    path("", include("plans.api.urls")),  # first: it holds the entitlement check (routes are tried in order)
     path("", include("payments.api.urls")),
     path("", include("payments.tax.api.urls")),
-    path("", include("plans.api.urls")),
     path("", include("integrations.api.urls")),
     path("", include("coupons.api.urls")),
     path("", include("coupons.api.code_urls")),

@@ -34,10 +34,16 @@ def customer_get(*, customer_id: str) -> Customer:
     return customer
 
 
+def live_customer_token_sql() -> str:
+    """The one test of a live customer token, as SQL for other queries to build on: its id
+    (`token_id`) and `customer_id`. Parameters: the token's hash, now."""
+    token = CustomerToken._meta.db_table
+    return f"SELECT t.id AS token_id, t.customer_id FROM {token} t WHERE t.token_hash = %s AND t.expires_at > %s"  # noqa: S608 - identifiers from our models
+
+
 def _customer_by_token_sql() -> str:
-    customer, token = Customer._meta.db_table, CustomerToken._meta.db_table
-    return f"""SELECT c.*, t.id AS token_id FROM {token} t JOIN {customer} c ON c.id = t.customer_id
-        WHERE t.token_hash = %s AND t.expires_at > %s"""  # noqa: S608 - identifiers from our models
+    customer = Customer._meta.db_table
+    return f"SELECT c.*, t.token_id FROM ({live_customer_token_sql()}) t JOIN {customer} c ON c.id = t.customer_id"  # noqa: S608
 
 
 def customer_token_resolve(raw: str, token_hash: str) -> tuple[CustomerPrincipal, CustomerToken] | None:

@@ -5,13 +5,16 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from coupons.models import Discount
 from integrations.kernel import clock
+from integrations.kernel.db import fetch_prepared
 from integrations.kernel.errors import NotFound
 from integrations.models import Event
 from payments.models import Customer, Invoice, Payment, PaymentMethod, Refund
+from payments.selectors import live_customer_token_sql
 from payments.services import Buyer, PriceAsked, price_quotes
 from plans.models import ENTITLED_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
 
@@ -97,16 +100,22 @@ def plan_is_referenced(*, plan: Plan) -> bool:
     return False
 
 
-def _entitlements_sql() -> str:
-    """Parameters: customer id, the entitled statuses, customer id, the pass status, now."""
+def _entitlements_sql(customer: str) -> str:
+    """`customer`: SQL for the customer's id, used twice. Then the parameters: the entitled
+    statuses, the pass status, now."""
     sub, access, plan = Subscription._meta.db_table, Access._meta.db_table, Plan._meta.db_table
     statuses = ", ".join(["%s"] * len(ENTITLED_STATUSES))
-    return f"""SELECT 0, s.plan_id, p.code, s.id, s.status, s.current_period_end, s.past_due_since, s.created_at
-        FROM {sub} s JOIN {plan} p ON p.id = s.plan_id WHERE s.customer_id = %s AND s.status IN ({statuses})
+    return f"""SELECT 0 AS part, s.plan_id, p.code, s.id AS sub_id, s.status, s.current_period_end AS until,
+            s.past_due_since, s.created_at
+        FROM {sub} s JOIN {plan} p ON p.id = s.plan_id WHERE s.customer_id = {customer} AND s.status IN ({statuses})
         UNION ALL
         SELECT 1, a.plan_id, p.code, NULL, NULL, a.access_until, NULL, a.access_until
         FROM {access} a JOIN {plan} p ON p.id = a.plan_id
-        WHERE a.customer_id = %s AND a.status = %s AND a.access_until > %s"""  # noqa: S608 - identifiers from our models
+        WHERE a.customer_id = {customer} AND a.status = %s AND a.access_until > %s"""  # noqa: S608 - identifiers from our models
+
+
+def _entitlements_params(now) -> tuple:
+    return ENTITLED_STATUSES, Access.Status.ACTIVE, connection.ops.adapt_datetimefield_value(now)
 
 
 def _aware(value):
@@ -120,22 +129,32 @@ def _aware(value):
 
 def entitlement_list(*, customer, as_of=None) -> list[dict]:
     """What the customer may watch now: the call every player makes at start-up (and many every few
-    minutes), so one indexed query written out, not compiled by the ORM: subscriptions that entitle
-    (`entitled_until`, newest first), then live passes (longest first)."""
+    minutes), so one indexed query written out, not compiled by the ORM."""
     now = as_of or clock.now()
     customer_id = getattr(customer, "pk", customer)
+    statuses, pass_status, at = _entitlements_params(now)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _entitlements_sql(),
-            [
-                customer_id,
-                *ENTITLED_STATUSES,
-                customer_id,
-                Access.Status.ACTIVE,
-                connection.ops.adapt_datetimefield_value(now),
-            ],
-        )
-        rows = cursor.fetchall()
+        cursor.execute(_entitlements_sql(customer="%s"), [customer_id, *statuses, customer_id, pass_status, at])
+        return _entitlements_from_rows(cursor.fetchall(), now)
+
+
+def entitlements_by_customer_token(*, token_hash: str, as_of=None) -> tuple[str, list[dict]] | None:
+    """A live customer token's customer and what they may watch now (`entitlement_list`), in one
+    prepared statement: the check every player makes. None if the token is unknown or expired."""
+    now = as_of or clock.now()
+    sql = f"""WITH t AS ({live_customer_token_sql()})
+        SELECT t.customer_id, e.* FROM t
+        LEFT JOIN ({_entitlements_sql(customer="(SELECT customer_id FROM t)")}) e ON TRUE"""  # noqa: S608
+    token_params = [token_hash, connection.ops.adapt_datetimefield_value(timezone.now())]
+    statuses, pass_status, at = _entitlements_params(now)
+    rows = fetch_prepared(sql, [*token_params, *statuses, pass_status, at])
+    if not rows:
+        return None
+    return rows[0][0], _entitlements_from_rows([row[1:] for row in rows if row[1] is not None], now)
+
+
+def _entitlements_from_rows(rows, now) -> list[dict]:
+    """Subscriptions that entitle (`entitled_until`, newest first), then live passes (longest first)."""
     subscriptions, passes = [], []
     for part, plan_id, code, sub_id, status, period_end, past_due_since, created_at in rows:
         if part == 0:

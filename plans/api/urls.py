@@ -3,6 +3,8 @@ from django.urls import path
 from plans.api import metrics, views
 
 urlpatterns = [
+    # First: routes are tried in order, and this is the call every player makes.
+    path("me/entitlements", views.MeEntitlementsView.as_view(), name="me-entitlements"),
     path("plans", views.PlanListCreateView.as_view(), name="plan-list"),
     path("plans/<str:plan_id>", views.PlanDetailView.as_view(), name="plan-detail"),
     path("plans/<str:plan_id>/archive", views.PlanArchiveView.as_view(), name="plan-archive"),
@@ -10,7 +12,6 @@ urlpatterns = [
     path("customers/<str:customer_id>/export", views.CustomerExportView.as_view(), name="customer-export"),
     path("customers/<str:customer_id>/erase", views.CustomerEraseView.as_view(), name="customer-erase"),
     path("me/checkout", views.MeCheckoutView.as_view(), name="me-checkout"),
-    path("me/entitlements", views.MeEntitlementsView.as_view(), name="me-entitlements"),
     path("subscriptions", views.SubscriptionListView.as_view(), name="subscription-list"),
     path("subscriptions/<str:subscription_id>", views.SubscriptionDetailView.as_view(), name="subscription-detail"),
     path(
