@@ -255,6 +255,9 @@ WEBHOOKS_SEND_BUDGET_SECONDS = env.float("WEBHOOKS_SEND_BUDGET_SECONDS", default
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 CUSTOMER_TOKEN_TTL_SECONDS = env.int("CUSTOMER_TOKEN_TTL_SECONDS", default=3600)
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# A request in flight holds its Idempotency-Key this long; a retry after that takes it over (its
+# process died). Longer than any request may run: gunicorn kills a worker after --timeout (30 s).
+IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=90)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {

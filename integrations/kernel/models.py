@@ -51,6 +51,12 @@ class IdempotencyKey(models.Model):
     content_type = models.CharField(max_length=100, blank=True)
     body = models.BinaryField(null=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # In flight: the request holding the key is alive until then; past it, its process died (a
+    # request cannot outlive the web server's worker timeout) and a retry takes the key over.
+    leased_until = models.DateTimeField(null=True)
+    # What the request had made when it died (e.g. the subscription a checkout started), written in
+    # the transaction that made it: the retry that takes over resumes it instead of starting anew.
+    resource = models.CharField(max_length=40, blank=True)
 
     class Meta:
         app_label = "integrations"

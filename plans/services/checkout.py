@@ -24,6 +24,7 @@ from coupons.services import (
     trial_override_for,
 )
 from integrations.kernel import clock
+from integrations.kernel.api.idempotency import idempotency_resource_record, idempotency_resumed_resource
 from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
 from payments.currency import normalize_country
 from payments.gateways.base import ChargeStatus
@@ -154,6 +155,9 @@ def checkout(
     client's, where failed coupon codes are counted too. `ip_country`: where the app sees the
     customer, evidence for the place of supply of the first invoice."""
     ip_country = ip_country_check(ip_country)
+    resumed = _checkout_resume(customer=customer, payment_method_id=payment_method_id, return_url=return_url)
+    if resumed is not None:
+        return resumed
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
         raise InvalidRequest(f"No plan '{plan_id}'.", code="resource_missing", param="plan")
@@ -192,6 +196,38 @@ def checkout(
         return_url=return_url,
         ip_country=ip_country,
     )
+
+
+def _checkout_resume(*, customer: Customer, payment_method_id: str | None, return_url: str) -> CheckoutResult | None:
+    """This very checkout (same Idempotency-Key and body), taken over from a run whose process died
+    after it made the purchase: that purchase carried on, never a second one. Its invoice is charged
+    if the first run never got to it; a charge already started is the payment sweep's to settle."""
+    made = idempotency_resumed_resource()
+    if not made:
+        return None
+    subscription = Subscription.objects.filter(pk=made, customer=customer).first()
+    access = (
+        None if subscription else Access.objects.filter(pk=made, customer=customer).select_related("invoice").first()
+    )
+    if subscription is None and access is None:
+        return None
+    if subscription is not None:
+        link = subscription.invoice_links.filter(purpose=SubscriptionInvoice.Purpose.FIRST).first()
+        invoice = link.invoice if link else None
+    else:
+        invoice = access.invoice
+    payment = None
+    if invoice is not None:
+        payment = invoice.payments.order_by("-created_at").first()
+        if invoice.status == Invoice.Status.OPEN and payment is None:
+            method = _checkout_payment_method(customer=customer, payment_method_id=payment_method_id)
+            payment = invoice_pay(invoice=invoice, payment_method=method, off_session=False, return_url=return_url)
+        invoice.refresh_from_db()
+    for made_row in (subscription, access):
+        if made_row is not None:
+            made_row.refresh_from_db()
+    _card_declined(payment)
+    return CheckoutResult(access=access, subscription=subscription, invoice=invoice, payment=payment)
 
 
 def subscription_start(
@@ -254,6 +290,7 @@ def subscription_start(
                     next_billing_at=ends,
                     trial=True,
                 )
+                idempotency_resource_record(sub.id)
                 redeem(sub)
         except IntegrityError:  # a concurrent signup took the trial first
             raise Unprocessable(
@@ -279,6 +316,7 @@ def subscription_start(
             period_end=ends,
             next_billing_at=now + timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS),
         )
+        idempotency_resource_record(sub.id)
         redeem(sub)
         invoice = period_invoice(
             sub=sub,
@@ -316,6 +354,7 @@ def _pass_buy(
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
     with transaction.atomic():
         access = Access.objects.create(customer=customer, plan=plan, price=price)
+        idempotency_resource_record(access.id)
         if coupon:
             access.coupon_redemption = coupon_redeem(
                 code=coupon.code.code,

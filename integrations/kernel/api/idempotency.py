@@ -3,13 +3,21 @@
 Same credential + key + same method, path and body within 24 h -> the stored response;
 another body -> 422 `idempotency_key_reused`; the first still running -> 409
 `idempotency_key_in_progress`. A 5xx or 429 is not stored, so the client may retry it.
+
+A request whose process dies (killed, out of memory) leaves its key in flight: past its lease
+(IDEMPOTENCY_LEASE_SECONDS) a retry takes the key over and runs again. A service whose work spans
+commits (checkout: the purchase, then the charge) records what it made with
+`idempotency_resource_record`, in the transaction that made it; the retry that takes over reads it
+with `idempotency_resumed_resource` and resumes that work instead of doing it twice.
 """
 
+import contextvars
 import hashlib
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -32,17 +40,63 @@ def idempotency_keys_purge() -> int:
     return deleted
 
 
+# (the claimed row's pk, the resource an earlier run of this request recorded) while a view runs
+_scope: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar("idempotency_scope", default=None)
+
+
+def idempotency_resource_record(resource_id: str) -> None:
+    """Note, in the caller's transaction, what this request made; a retry after its death resumes it.
+    Outside an Idempotency-Key (a command, a task, a POST without the header): nothing to note."""
+    scope = _scope.get()
+    if scope is not None:
+        IdempotencyKey.objects.filter(pk=scope[0]).update(resource=resource_id)
+
+
+def idempotency_resumed_resource() -> str:
+    """What an earlier, dead run of this very request made ('' if none: start afresh)."""
+    scope = _scope.get()
+    return scope[1] if scope is not None else ""
+
+
+def _lease_end():
+    return timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+
+
 def _claim(*, credential: str, key: str, request_hash: str) -> IdempotencyKey | None:
-    """Our own row for this key, or None when another request already holds it."""
+    """Our own row for this key, or None when another request holds it (alive, or already answered)."""
     try:
         with transaction.atomic():
-            return IdempotencyKey.objects.create(credential=credential, key=key, request_hash=request_hash)
+            return IdempotencyKey.objects.create(
+                credential=credential, key=key, request_hash=request_hash, leased_until=_lease_end()
+            )
     except IntegrityError:
         # A key past its window that the purge has not reached yet is free again.
         stale = IdempotencyKey.objects.filter(credential=credential, key=key, created_at__lt=idempotency_cutoff())
         if stale.delete()[0]:
             return _claim(credential=credential, key=key, request_hash=request_hash)
+        return _take_over(credential=credential, key=key, request_hash=request_hash)
+
+
+def _take_over(*, credential: str, key: str, request_hash: str) -> IdempotencyKey | None:
+    """The same request left in flight by a process that died (its lease ran out): ours now, by one
+    conditional UPDATE, so of several retries at once exactly one runs."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+    dead = Q(leased_until__lt=now) | Q(leased_until__isnull=True, created_at__lt=now - lease)
+    rows = IdempotencyKey.objects.filter(
+        dead, credential=credential, key=key, request_hash=request_hash, state=IdempotencyKey.State.IN_FLIGHT
+    )
+    if not rows.update(leased_until=now + lease):
         return None
+    return IdempotencyKey.objects.get(credential=credential, key=key)
+
+
+def _release(record: IdempotencyKey) -> None:
+    """Not stored, so the client may retry: the key is freed. If the request had made something that
+    a retry must resume rather than make again (a recorded resource), the key stays with it, free to
+    take over at once."""
+    if not IdempotencyKey.objects.filter(pk=record.pk, resource="").delete()[0]:
+        IdempotencyKey.objects.filter(pk=record.pk).update(leased_until=timezone.now())
 
 
 class IdempotencyMiddleware:
@@ -76,13 +130,16 @@ class IdempotencyMiddleware:
         if record is None:
             return self._answer_existing(credential=credential, key=key, request_hash=request_hash)
 
+        scope = _scope.set((record.pk, record.resource))
         try:
             response = self.get_response(request)
         except BaseException:
-            record.delete()
+            _release(record)
             raise
+        finally:
+            _scope.reset(scope)
         if response.status_code >= 500 or response.status_code == 429 or response.streaming:
-            record.delete()
+            _release(record)
             return response
         IdempotencyKey.objects.filter(pk=record.pk).update(
             state=IdempotencyKey.State.DONE,

@@ -1,0 +1,120 @@
+"""A request whose process died holding its Idempotency-Key: past the lease a retry takes the key
+over, and a checkout that had already made its purchase is resumed, never made twice."""
+
+import importlib
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from integrations.kernel.models import IdempotencyKey
+from payments.models import Customer, Invoice, Payment
+from plans.models import Access, Subscription
+from tests.payments_helpers import attach_card
+
+CHECKOUT = importlib.import_module("plans.services.checkout")  # the module: the package exports its function
+BODY = {"external_id": "takeover-1", "email": "takeover@example.com", "country": "DE"}
+
+
+class ProcessDied(BaseException):
+    """Stands for a SIGKILL mid-request: not an Exception, so nothing answers it."""
+
+
+def die(**kwargs):
+    raise ProcessDied
+
+
+def left_in_flight(key: str, *, lease_left: timedelta) -> None:
+    """The row as a process leaves it when it dies: in flight, no answer stored."""
+    IdempotencyKey.objects.filter(key=key).update(
+        state=IdempotencyKey.State.IN_FLIGHT,
+        status_code=None,
+        content_type="",
+        body=None,
+        leased_until=timezone.now() + lease_left,
+    )
+
+
+def test_a_retry_within_the_lease_waits_and_after_it_runs(operator_client):
+    assert operator_client.post("/api/v1/customers", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    Customer.objects.all().delete()  # the dead run's transaction never committed
+    left_in_flight("k", lease_left=timedelta(seconds=30))
+
+    waiting = operator_client.post("/api/v1/customers", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert waiting.status_code == 409
+    assert waiting.json()["error"]["code"] == "idempotency_key_in_progress"
+
+    IdempotencyKey.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
+    retried = operator_client.post("/api/v1/customers", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert retried.status_code == 201
+    assert Customer.objects.count() == 1
+    replay = operator_client.post("/api/v1/customers", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert replay.content == retried.content
+    assert replay["Idempotent-Replayed"] == "true"
+
+
+def test_another_body_under_a_dead_key_is_still_refused(operator_client):
+    operator_client.post("/api/v1/customers", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    left_in_flight("k", lease_left=-timedelta(seconds=1))
+    other = operator_client.post(
+        "/api/v1/customers", {**BODY, "external_id": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_pass_checkout_that_died_before_its_charge_is_charged_once_on_retry(
+    customer_client, customer, sandbox, event_pass, monkeypatch
+):
+    card = attach_card(customer_client)
+    body = {"plan": event_pass.id, "payment_method": card["id"]}
+    with monkeypatch.context() as patch:
+        patch.setattr(CHECKOUT, "invoice_pay", die)
+        with pytest.raises(ProcessDied):
+            customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    assert Access.objects.filter(customer=customer).count() == 1  # the purchase was committed
+    assert not Payment.objects.filter(customer=customer).exists()
+
+    retried = customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    assert retried.status_code == 201, retried.content
+    assert retried.json()["payment"]["status"] == "succeeded"
+    access = Access.objects.get(customer=customer)
+    assert retried.json()["subscription"]["id"] == access.id
+    assert Payment.objects.filter(customer=customer).count() == 1
+    assert Invoice.objects.filter(customer=customer).count() == 1
+
+
+def test_a_pass_checkout_that_died_after_its_charge_answers_that_purchase(
+    customer_client, customer, sandbox, event_pass
+):
+    card = attach_card(customer_client)
+    body = {"plan": event_pass.id, "payment_method": card["id"]}
+    first = customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="buy-2")
+    assert first.status_code == 201
+    left_in_flight("buy-2", lease_left=-timedelta(seconds=1))  # charged, then killed before the answer
+
+    retried = customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="buy-2")
+    assert retried.status_code == 201, retried.content
+    assert "Idempotent-Replayed" not in retried
+    assert retried.json()["subscription"]["id"] == first.json()["subscription"]["id"]
+    assert retried.json()["payment"]["id"] == first.json()["payment"]["id"]
+    assert Payment.objects.filter(customer=customer).count() == 1
+    assert Access.objects.filter(customer=customer).count() == 1
+
+
+def test_a_subscription_checkout_that_died_before_its_charge_starts_once(
+    customer_client, customer, sandbox, monthly, monkeypatch
+):
+    card = attach_card(customer_client)
+    body = {"plan": monthly.id, "payment_method": card["id"]}
+    with monkeypatch.context() as patch:
+        patch.setattr(CHECKOUT, "invoice_pay", die)
+        with pytest.raises(ProcessDied):
+            customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="sub-1")
+
+    retried = customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="sub-1")
+    assert retried.status_code == 201, retried.content
+    subscription = Subscription.objects.get(customer=customer)
+    assert retried.json()["subscription"]["id"] == subscription.id
+    assert subscription.status == Subscription.Status.ACTIVE
+    assert Payment.objects.filter(customer=customer, status=Payment.Status.SUCCEEDED).count() == 1
