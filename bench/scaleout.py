@@ -17,8 +17,10 @@ renewals or checkouts is done, one cluster and one server are SIGKILLed (their w
 groups) and started again.
 
 A run the killed cluster had claimed keeps its subscriptions for the engine's lease (10 min);
-`--lease travel` (the default) then enqueues the engine and the payment sweep at as_of = now + 11
-minutes, i.e. the ticks that come once the lease has run out; `--lease wait` waits for them for real.
+`--lease travel` (the default) then enqueues the engine, the payment sweep, the email outbox's sweep
+and the code generations' sweep at as_of = now + 11 minutes, i.e. the ticks that come once the
+leases have run out (tasks the killed cluster took with it are gone: Redis does not hand them
+back); `--lease wait` waits for them for real.
 
 Then everything drains and exactly-once is checked in SQL (and in the mail the workers sent, a
 file-based email backend): PASS/FAIL per check, throughput, and a non-zero exit if a check fails.
@@ -299,7 +301,7 @@ def drive_codes(ports, api_key, coupon_id, count, generation: Generation, stop: 
         f"/api/v1/coupons/{coupon_id}/codes",
         {"count": count},
         {**headers, "Idempotency-Key": answer.key},
-        patience=60,
+        patience=150,  # above the Idempotency-Key lease (90 s) a killed server leaves
     )
     generation.posted = answer
     if answer.status == 201:  # small enough to be made in the request (QUEUE_ABOVE)
@@ -578,7 +580,7 @@ def main():
     parser.add_argument("--billing-tasks", type=int, default=2, help="run_billing tasks enqueued at the start")
     parser.add_argument("--lease", choices=["travel", "wait"], default="travel")
     parser.add_argument(
-        "--in-flight-patience", type=float, default=60, help="seconds a client retries a 409 in progress"
+        "--in-flight-patience", type=float, default=150, help="seconds a client retries a 409 in progress"
     )
     parser.add_argument("--stall", type=float, default=45, help="seconds without progress before giving up draining")
     parser.add_argument("--receipt-pdfs", action="store_true", help="attach the invoice PDF to receipts (slow)")
@@ -780,13 +782,21 @@ def rehearse(args, url, redis_url, logs: Path, maildir: Path) -> bool:
                 and killed_at is not None
                 and clients_done
                 and counts["due"] == 0
-                and (counts["renewed"] < args.renewals or counts["processing"])
+                and (
+                    counts["renewed"] < args.renewals
+                    or counts["processing"]
+                    or receipts < receipts_expected
+                    or generation.status not in ("succeeded", "failed")
+                )
                 and stalled > 10
             ):
                 if args.lease == "travel":
                     as_of = timezone.now() + CLAIM_LEASE + timedelta(minutes=1)
                     async_task("plans.billing.run_billing", as_of=as_of, max_seconds=240, task_name="scaleout-lease")
                     async_task("payments.services.payments_reconcile", as_of=as_of, task_name="scaleout-reconcile")
+                    # The sweeps for tasks the killed cluster took with it (Redis does not hand them back).
+                    async_task("plans.tasks.emails_unsent_send", as_of=as_of, task_name="scaleout-emails")
+                    async_task("coupons.tasks.code_generations_resume_task", as_of=as_of, task_name="scaleout-codes")
                     print(
                         f"  lease step at {now - t0:.1f} s: {args.renewals - counts['renewed']} subscriptions held by "
                         f"the killed run, {counts['processing']} payments processing; the engine and the payment "

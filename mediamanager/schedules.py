@@ -21,6 +21,10 @@ SCHEDULES = [
     ScheduledTask("release-gateway-cards", "payments.tasks.gateway_cards_release_pending", minutes=60),
     ScheduledTask("recheck-tax-ids", "payments.tasks.customer_tax_ids_recheck", minutes=1440),
     ScheduledTask("run-billing", "plans.tasks.run_billing", minutes=5),
+    # Emails whose task was lost (a worker killed with it) or failed; and the outbox's retention.
+    ScheduledTask("send-unsent-emails", "plans.tasks.emails_unsent_send", minutes=1),
+    ScheduledTask("purge-emails", "plans.tasks.emails_purge", minutes=1440),
+    ScheduledTask("resume-code-generations", "coupons.tasks.code_generations_resume_task", minutes=5),
     # The metrics' daily snapshot rows: yesterday's final and today's so far, so hourly.
     ScheduledTask("write-metric-snapshots", "plans.tasks.metric_snapshots_write", minutes=60),
     ScheduledTask("run-connectors", "integrations.tasks.connectors_run", minutes=1),

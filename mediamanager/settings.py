@@ -233,6 +233,9 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)  # less than
 
 # --- Receipt emails carry the invoice's PDF (rendered by the worker the first time, ~0.2 s each).
 RECEIPTS_ATTACH_PDF = env.bool("RECEIPTS_ATTACH_PDF", default=True)
+# The email outbox (plans.OutgoingEmail): unsent emails are retried this long, sent ones kept this long.
+EMAIL_RETRY_DAYS = env.int("EMAIL_RETRY_DAYS", default=3)
+EMAIL_RETENTION_DAYS = env.int("EMAIL_RETENTION_DAYS", default=7)
 
 # --- The dashboard (the admin's first page): the currency it reports in unless another is picked.
 METRICS_REPORTING_CURRENCY = env.str("METRICS_REPORTING_CURRENCY", default="EUR")

@@ -413,3 +413,30 @@ class CampaignSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.coupon_id} {self.currency}"
+
+
+class OutgoingEmail(models.Model):
+    """An email to a subscriber, written in the transaction that caused it (a rolled-back change
+    mails no one) and sent by the worker (`notifications.emails_send`), which marks it sent in the
+    transaction that holds it. Unsent rows are swept every minute: a worker killed with the task in
+    hand (a Redis broker hands tasks out without acknowledgement) loses no email. Receipts are
+    rendered when sent (their PDF attached); other emails are rendered when written. Sent rows are
+    deleted after EMAIL_RETENTION_DAYS; an erased customer's, at once."""
+
+    customer = models.ForeignKey("payments.Customer", on_delete=models.CASCADE, related_name="outgoing_emails")
+    template = models.CharField(max_length=40)
+    subject = models.CharField(max_length=255, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    invoice = models.ForeignKey("payments.Invoice", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="outgoing_email_unsent"),
+            models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="outgoing_email_sent"),
+        ]
+
+    def __str__(self):
+        return f"{self.template} to {self.customer_id}"

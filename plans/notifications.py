@@ -1,39 +1,122 @@
-"""Emails to subscribers (HTML and text, Django's email backend), sent after the transaction
-that caused them commits, so a rolled-back change never mails anyone."""
+"""Emails to subscribers (HTML and text, Django's email backend) through an outbox
+(`plans.OutgoingEmail`): written in the transaction that caused them, so a rolled-back change
+never mails anyone, and sent by the worker, with a sweep, so a lost task loses no email."""
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django_q.tasks import async_task
 
 from payments.currency import format_amount
 from payments.services import invoice_document_render
+from plans.models import OutgoingEmail, SubscriptionInvoice
 
 logger = logging.getLogger("plans.notifications")
 
+SEND_TASK = "plans.notifications.emails_send"
 PAY_LINK_SALT = "plans.pay-now.invoice"  # links of the first release (per subscription) no longer open
 
 
-def _send(*, template: str, to: str, subject: str, context: dict) -> None:
-    """Render now, hand to the django-q2 worker after commit: billing never waits for SMTP."""
-    if not to:  # the customer was erased: no address, no mail
+def _send(*, template: str, customer, subject: str, context: dict) -> None:
+    """Render now, write it to the outbox in the caller's transaction, hand it to the django-q2
+    worker after commit: billing never waits for SMTP."""
+    if not customer.email:  # the customer was erased: no address, no mail
         return
     context = {"site_url": settings.SITE_URL, **context}
-    text = render_to_string(f"emails/{template}.txt", context)
-    html = render_to_string(f"emails/{template}.html", context)
-    transaction.on_commit(
-        lambda: async_task("plans.notifications.deliver_email", subject, text, html, to, task_name=f"email-{template}")
+    email = OutgoingEmail.objects.create(
+        customer=customer,
+        template=template,
+        subject=subject,
+        text=render_to_string(f"emails/{template}.txt", context),
+        html=render_to_string(f"emails/{template}.html", context),
     )
+    transaction.on_commit(lambda: async_task(SEND_TASK, [email.pk], task_name=f"email-{template}"))
+
+
+def receipts(*, invoice_ids: list[str]) -> None:
+    """Receipts for many renewals: written to the outbox now, rendered and sent by one task."""
+    links = list(
+        SubscriptionInvoice.objects.filter(invoice_id__in=invoice_ids)
+        .exclude(subscription__customer__email="")
+        .values_list("invoice_id", "subscription__customer_id")
+    )
+    emails = OutgoingEmail.objects.bulk_create(
+        OutgoingEmail(customer_id=customer_id, template="receipt", invoice_id=invoice_id)
+        for invoice_id, customer_id in links
+    )
+    if emails:
+        ids = [email.pk for email in emails]
+        transaction.on_commit(lambda: async_task(SEND_TASK, ids, task_name="email-receipts"))
+
+
+def emails_send(email_ids: list[int]) -> int:
+    """The worker's side: each email sent and marked sent in one transaction that holds its row,
+    so two workers (the task and the sweep) never both send it, and one killed mid-send leaves it
+    unsent for the sweep. At least once: SMTP may take a message just before a kill."""
+    sent = 0
+    for email_id in email_ids:
+        with transaction.atomic():
+            email = (
+                OutgoingEmail.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("customer", "invoice")
+                .filter(pk=email_id, sent_at__isnull=True)
+                .first()
+            )
+            if email is None:  # sent already, or being sent by another worker
+                continue
+            if email.customer.email:  # else erased since: nothing goes
+                _deliver(email)
+                sent += 1
+            email.sent_at = timezone.now()
+            email.save(update_fields=["sent_at"])
+    return sent
+
+
+def emails_unsent_send(*, as_of=None) -> int:
+    """The sweep (every minute): emails still unsent a minute after they were written, their task
+    lost (a worker killed with it in hand) or failed (SMTP down), retried for EMAIL_RETRY_DAYS.
+    `as_of`: the sweep as it will run then (the scale-out rehearsal's later ticks)."""
+    now = as_of or timezone.now()
+    ids = list(
+        OutgoingEmail.objects.filter(
+            sent_at__isnull=True,
+            created_at__lt=now - timedelta(minutes=1),
+            created_at__gte=now - timedelta(days=settings.EMAIL_RETRY_DAYS),
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:5000]
+    )
+    return emails_send(ids)
+
+
+def emails_purge() -> int:
+    """Sent emails are deleted after EMAIL_RETENTION_DAYS (they hold personal data), and unsent
+    ones past their retries."""
+    now = timezone.now()
+    deleted, _ = OutgoingEmail.objects.filter(
+        Q(sent_at__lt=now - timedelta(days=settings.EMAIL_RETENTION_DAYS))
+        | Q(sent_at__isnull=True, created_at__lt=now - timedelta(days=settings.EMAIL_RETRY_DAYS))
+    ).delete()
+    return deleted
+
+
+def _deliver(email: OutgoingEmail) -> None:
+    if email.template == "receipt":
+        _deliver_receipt(email)
+        return
+    deliver_email(email.subject, email.text, email.html, email.customer.email)
 
 
 def deliver_email(subject: str, text: str, html: str, to: str, attachments: tuple = ()) -> None:
-    """The django-q2 task that sends one email (retried by the cluster if SMTP fails);
-    `attachments`: (file name, bytes, MIME type) each."""
+    """Send one email; `attachments`: (file name, bytes, MIME type) each."""
     message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
     message.attach_alternative(html, "text/html")
     for name, content, mimetype in attachments:
@@ -76,7 +159,7 @@ def invoice_id_from_pay_token(token: str) -> str | None:
 def trial_will_end(subscription) -> None:
     _send(
         template="trial_will_end",
-        to=subscription.customer.email,
+        customer=subscription.customer,
         subject=f"Your {subscription.plan.name} trial ends soon",
         context={
             "subscription": subscription,
@@ -88,7 +171,7 @@ def trial_will_end(subscription) -> None:
 def payment_failed(*, subscription, invoice) -> None:
     _send(
         template="payment_failed",
-        to=subscription.customer.email,
+        customer=subscription.customer,
         subject=f"We could not renew your {subscription.plan.name} subscription",
         context={
             "subscription": subscription,
@@ -101,7 +184,7 @@ def payment_failed(*, subscription, invoice) -> None:
 def action_required(*, subscription, invoice) -> None:
     _send(
         template="action_required",
-        to=subscription.customer.email,
+        customer=subscription.customer,
         subject=f"Your bank asks you to confirm your {subscription.plan.name} renewal",
         context={
             "subscription": subscription,
@@ -114,7 +197,7 @@ def action_required(*, subscription, invoice) -> None:
 def subscription_canceled(subscription) -> None:
     _send(
         template="subscription_canceled",
-        to=subscription.customer.email,
+        customer=subscription.customer,
         subject=f"Your {subscription.plan.name} subscription has ended",
         context={"subscription": subscription},
     )
@@ -123,7 +206,7 @@ def subscription_canceled(subscription) -> None:
 def renewal_reminder(subscription) -> None:
     _send(
         template="renewal_reminder",
-        to=subscription.customer.email,
+        customer=subscription.customer,
         subject=f"Your {subscription.plan.name} subscription renews soon",
         context={
             "subscription": subscription,
@@ -135,7 +218,7 @@ def renewal_reminder(subscription) -> None:
 def price_change_notice(subscription, new_price) -> None:
     _send(
         template="price_change",
-        to=subscription.customer.email,
+        customer=subscription.customer,
         subject=f"A new price for your {subscription.plan.name} subscription",
         context={
             "subscription": subscription,
@@ -145,35 +228,24 @@ def price_change_notice(subscription, new_price) -> None:
     )
 
 
-def receipts(*, invoice_ids: list[str]) -> None:
-    """Receipts for many renewals: one django-q2 task renders and sends them all."""
-    if invoice_ids:
-        transaction.on_commit(
-            lambda: async_task("plans.notifications.deliver_receipts", list(invoice_ids), task_name="email-receipts")
-        )
-
-
-def deliver_receipts(invoice_ids: list[str]) -> int:
-    from plans.models import SubscriptionInvoice
-
-    links = SubscriptionInvoice.objects.filter(invoice_id__in=invoice_ids).select_related(
-        "invoice", "subscription__customer", "subscription__plan"
+def _deliver_receipt(email: OutgoingEmail) -> None:
+    link = SubscriptionInvoice.objects.select_related("subscription__plan").get(invoice_id=email.invoice_id)
+    invoice, subscription = email.invoice, link.subscription
+    context = {
+        "site_url": settings.SITE_URL,
+        "invoice": invoice,
+        "subscription": subscription,
+        "total": _money(invoice.total.amount, invoice.currency),
+    }
+    deliver_email(
+        f"Receipt {invoice.number} — {subscription.plan.name}",
+        render_to_string("emails/receipt.txt", context),
+        render_to_string("emails/receipt.html", context),
+        email.customer.email,
+        attachments=_invoice_pdf(invoice),
     )
-    for link in links:
-        invoice, subscription = link.invoice, link.subscription
-        if not subscription.customer.email:  # erased since the renewal
-            continue
-        context = {
-            "site_url": settings.SITE_URL,
-            "invoice": invoice,
-            "subscription": subscription,
-            "total": _money(invoice.total.amount, invoice.currency),
-        }
-        deliver_email(
-            f"Receipt {invoice.number} — {subscription.plan.name}",
-            render_to_string("emails/receipt.txt", context),
-            render_to_string("emails/receipt.html", context),
-            subscription.customer.email,
-            attachments=_invoice_pdf(invoice),
-        )
-    return len(links)
+
+
+def deliver_receipts(invoice_ids: list[str]) -> None:
+    """Receipt tasks queued before the outbox existed: their receipts go through it."""
+    receipts(invoice_ids=invoice_ids)

@@ -13,7 +13,9 @@ writes the codes (or queues them), so generations at once cannot pass it togethe
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django_q.tasks import async_task
@@ -247,6 +249,22 @@ def code_generation_run(*, generation_id: int) -> CodeGeneration:
     when it ends (none per batch)."""
     with audit_suppressed():
         return _code_generation_batches(generation_id=generation_id)
+
+
+def code_generations_resume(*, as_of=None) -> int:
+    """The sweep: generations still queued or running after the task timeout, their task lost (a
+    worker killed with it in hand: a Redis broker hands tasks out without acknowledgement), each run
+    to its end. Safe beside a task still running: every batch is counted under the row's lock.
+    `as_of`: the sweep as it will run then (the scale-out rehearsal's later ticks)."""
+    stale = CodeGeneration.objects.filter(
+        status__in=[CodeGeneration.Status.QUEUED, CodeGeneration.Status.RUNNING],
+        created_at__lt=(as_of or clock.now()) - timedelta(seconds=settings.Q_CLUSTER["timeout"]),
+    ).order_by("created_at")
+    resumed = 0
+    for generation_id in stale.values_list("pk", flat=True):
+        code_generation_run(generation_id=generation_id)
+        resumed += 1
+    return resumed
 
 
 def _generation_audit(generation: CodeGeneration) -> None:

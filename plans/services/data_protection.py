@@ -16,7 +16,7 @@ from payments.representations import (
     refund_repr,
 )
 from payments.services import customer_anonymise
-from plans.models import LIVE_STATUSES, Access, Subscription
+from plans.models import LIVE_STATUSES, Access, OutgoingEmail, Subscription
 from plans.representations import access_repr, subscription_repr
 from plans.services.changes import subscription_cancel
 
@@ -58,4 +58,5 @@ def customer_erase(*, customer: Customer) -> Customer:
     customer = customer_anonymise(customer=customer)
     for subscription in Subscription.objects.filter(customer=customer, status__in=LIVE_STATUSES).order_by("pk"):
         subscription_cancel(subscription=subscription, at_period_end=False, reason=Subscription.CancelReason.ERASED)
+    OutgoingEmail.objects.filter(customer=customer).delete()  # what was written to them, sent or not
     return customer
