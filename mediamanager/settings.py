@@ -102,6 +102,10 @@ else:
     # Only the reads that ask (integrations.kernel.db.fetch_prepared: the entitlement check) are
     # prepared; Django's own queries never are. Off behind a pooler that cannot keep prepared
     # statements (PgBouncer before 1.21, or without max_prepared_statements).
+    # Behind a transaction pooler (PgBouncer): named cursors cannot outlive a transaction there.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
     if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
