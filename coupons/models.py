@@ -104,7 +104,7 @@ class CouponCode(models.Model):
     shared = models.BooleanField(default=False, help_text="The one code of a single-code campaign.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.REDEEMABLE)
     redeemed_by = models.ForeignKey(
-        "payments.Customer", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "payments.Customer", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     redeemed_at = models.DateTimeField(null=True, blank=True)
     subscription_id = models.CharField(max_length=40, blank=True)
@@ -114,6 +114,10 @@ class CouponCode(models.Model):
         ordering = ["coupon", "code"]
         constraints = [
             models.CheckConstraint(condition=Q(code=models.functions.Upper("code")), name="coupon_code_upper")
+        ]
+        # Only redeemed codes have a customer: generated codes (a million at a time) skip this index.
+        indexes = [
+            models.Index(fields=["redeemed_by"], condition=Q(redeemed_by__isnull=False), name="coupon_code_redeemed_by")
         ]
 
     def __str__(self):

@@ -9,14 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coupons.api.serializers import CodeGenerationQueuedSerializer, CodeGenerationSerializer
-from coupons.models import Coupon, CouponCode
+from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.selectors import code_generation_get
 from coupons.services.generation import (
     MAX_CODES_PER_REQUEST,
-    QUEUE_ABOVE,
     codes_export_rows,
-    codes_generate,
-    codes_generate_enqueue,
+    codes_request,
 )
 from integrations.kernel.api.pagination import ApiCursorPagination
 from integrations.kernel.api.schema import error_response
@@ -55,6 +53,7 @@ GENERATE_REQUEST = inline_serializer(
 
 class CouponCodesView(ListAPIView):
     write_scope = "coupons:write"
+    idempotency_resumable = True  # a generation a killed run made is answered, not made again
     serializer_class = CouponCodeSerializer
     pagination_class = CodeCursorPagination
 
@@ -94,13 +93,10 @@ class CouponCodesView(ListAPIView):
         body = request.data if isinstance(request.data, dict) else {}
         if "count" not in body:
             raise InvalidRequest("count is required.", code="parameter_missing", param="count")
-        count = body["count"]
-        if isinstance(count, int) and not isinstance(count, bool) and count > QUEUE_ABOVE:
-            generation = codes_generate_enqueue(coupon=coupon, count=count)
-            return Response(
-                CodeGenerationQueuedSerializer({"generation": generation}).data, status=status.HTTP_202_ACCEPTED
-            )
-        return Response({"generated": codes_generate(coupon=coupon, count=count)}, status=status.HTTP_201_CREATED)
+        made = codes_request(coupon=coupon, count=body["count"])
+        if isinstance(made, CodeGeneration):
+            return Response(CodeGenerationQueuedSerializer({"generation": made}).data, status=status.HTTP_202_ACCEPTED)
+        return Response({"generated": made}, status=status.HTTP_201_CREATED)
 
 
 class CodeGenerationDetailView(APIView):

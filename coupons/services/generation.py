@@ -24,6 +24,7 @@ from coupons.models import CodeGeneration, Coupon, CouponCode
 from coupons.representations import coupon_payload
 from coupons.services.campaigns import CODE_ALPHABET, GUESSES_PER_CODE, code_space
 from integrations.kernel import clock
+from integrations.kernel.api.idempotency import idempotency_resource_record, idempotency_resumed_resource
 from integrations.kernel.audit import audit_record, audit_suppressed
 from integrations.kernel.db import lock_name
 from integrations.kernel.errors import DomainError, InvalidRequest, Unprocessable
@@ -232,6 +233,28 @@ def _codes_insert(*, coupon: Coupon, count: int, progress: Callable[[int, int], 
     return done
 
 
+_INLINE_DONE = "codes-generated:"
+
+
+def codes_request(*, coupon: Coupon, count: object) -> CodeGeneration | int:
+    """The API's request for codes: up to QUEUE_ABOVE made now (how many), more queued (the
+    generation). A retry that took over the Idempotency-Key of a run killed after it committed
+    gets what that run made, never a second batch of codes."""
+    made = idempotency_resumed_resource()
+    if made.startswith(_INLINE_DONE):
+        return int(made.removeprefix(_INLINE_DONE))
+    if made:
+        generation = CodeGeneration.objects.filter(coupon=coupon, public_id=made).first()
+        if generation is not None:
+            return generation
+    if isinstance(count, int) and not isinstance(count, bool) and count > QUEUE_ABOVE:
+        return codes_generate_enqueue(coupon=coupon, count=count)
+    with transaction.atomic():
+        done = codes_generate(coupon=coupon, count=count)
+        idempotency_resource_record(f"{_INLINE_DONE}{done}")
+    return done
+
+
 @transaction.atomic
 def codes_generate_enqueue(*, coupon: Coupon, count: int) -> CodeGeneration:
     """Check now (under the template's lock, the request then counts as reserved), record the
@@ -239,6 +262,7 @@ def codes_generate_enqueue(*, coupon: Coupon, count: int) -> CodeGeneration:
     CodeGeneration row)."""
     count = codes_generate_check(coupon=coupon, count=count)
     generation = CodeGeneration.objects.create(coupon=coupon, requested=count)
+    idempotency_resource_record(generation.public_id)
     transaction.on_commit(lambda: async_task("coupons.tasks.codes_generate_task", generation_id=generation.pk))
     return generation
 

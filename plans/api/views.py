@@ -119,6 +119,7 @@ class MePlanListView(generics.ListAPIView):
 
 class MeCheckoutView(APIView):
     audience = "customer"
+    idempotency_resumable = True  # checkout resumes the purchase a killed run made (services.checkout)
 
     @extend_schema(
         request=CheckoutRequestSerializer,
@@ -190,6 +191,7 @@ class SubscriptionListView(generics.ListAPIView):
     write_scope = "subscriptions:write"
     serializer_class = SubscriptionSerializer
     audience = "operator"
+    idempotency_resumable = True  # its POST is a checkout, which resumes what a killed run made
 
     @extend_schema(
         parameters=[SubscriptionFilters],

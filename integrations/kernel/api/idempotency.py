@@ -4,11 +4,13 @@ Same credential + key + same method, path and body within 24 h -> the stored res
 another body -> 422 `idempotency_key_reused`; the first still running -> 409
 `idempotency_key_in_progress`. A 5xx or 429 is not stored, so the client may retry it.
 
-A request whose process dies (killed, out of memory) leaves its key in flight: past its lease
-(IDEMPOTENCY_LEASE_SECONDS) a retry takes the key over and runs again. A service whose work spans
-commits (checkout: the purchase, then the charge) records what it made with
-`idempotency_resource_record`, in the transaction that made it; the retry that takes over reads it
-with `idempotency_resumed_resource` and resumes that work instead of doing it twice.
+A request whose process dies (killed, out of memory) leaves its key in flight. On a view that can
+resume (`idempotency_resumable = True`: checkout, code generation) a retry past the key's lease
+(IDEMPOTENCY_LEASE_SECONDS) takes it over and runs again: its service records what it made with
+`idempotency_resource_record`, in the transaction that made it, and the retry reads it with
+`idempotency_resumed_resource` and resumes that work instead of doing it twice. On any other view
+the dead run may have committed its work without its answer, so running it again could do it twice
+(a second refund): its key keeps answering 409 for the replay window.
 """
 
 import contextvars
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from integrations.kernel.api.authentication import bearer_from_header, credential_hash, resolve_credential_once
@@ -62,7 +65,15 @@ def _lease_end():
     return timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
 
 
-def _claim(*, credential: str, key: str, request_hash: str) -> IdempotencyKey | None:
+def _resumable(request) -> bool:
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return getattr(getattr(match.func, "view_class", match.func), "idempotency_resumable", False)
+
+
+def _claim(*, credential: str, key: str, request_hash: str, resumable: bool) -> IdempotencyKey | None:
     """Our own row for this key, or None when another request holds it (alive, or already answered)."""
     try:
         with transaction.atomic():
@@ -73,8 +84,8 @@ def _claim(*, credential: str, key: str, request_hash: str) -> IdempotencyKey | 
         # A key past its window that the purge has not reached yet is free again.
         stale = IdempotencyKey.objects.filter(credential=credential, key=key, created_at__lt=idempotency_cutoff())
         if stale.delete()[0]:
-            return _claim(credential=credential, key=key, request_hash=request_hash)
-        return _take_over(credential=credential, key=key, request_hash=request_hash)
+            return _claim(credential=credential, key=key, request_hash=request_hash, resumable=resumable)
+        return _take_over(credential=credential, key=key, request_hash=request_hash) if resumable else None
 
 
 def _take_over(*, credential: str, key: str, request_hash: str) -> IdempotencyKey | None:
@@ -126,7 +137,7 @@ class IdempotencyMiddleware:
             digest.update(part)
         request_hash = digest.hexdigest()
 
-        record = _claim(credential=credential, key=key, request_hash=request_hash)
+        record = _claim(credential=credential, key=key, request_hash=request_hash, resumable=_resumable(request))
         if record is None:
             return self._answer_existing(credential=credential, key=key, request_hash=request_hash)
 
