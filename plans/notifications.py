@@ -4,6 +4,7 @@ never mails anyone, and sent by the worker, with a sweep, so a lost task loses n
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -108,16 +109,30 @@ def emails_purge() -> int:
     return deleted
 
 
+def _message_id(email: OutgoingEmail) -> str:
+    """The same Message-ID every time this email goes out: a second send (a worker killed after
+    SMTP took it, before it was marked sent) is the same message, which mail clients show once."""
+    return f"<outbox-{email.pk}@{urlsplit(settings.SITE_URL).hostname or 'localhost'}>"
+
+
 def _deliver(email: OutgoingEmail) -> None:
     if email.template == "receipt":
         _deliver_receipt(email)
         return
-    deliver_email(email.subject, email.text, email.html, email.customer.email)
+    deliver_email(email.subject, email.text, email.html, email.customer.email, message_id=_message_id(email))
 
 
-def deliver_email(subject: str, text: str, html: str, to: str, attachments: tuple = ()) -> None:
+def deliver_email(
+    subject: str, text: str, html: str, to: str, attachments: tuple = (), message_id: str | None = None
+) -> None:
     """Send one email; `attachments`: (file name, bytes, MIME type) each."""
-    message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"Message-ID": message_id} if message_id else None,
+    )
     message.attach_alternative(html, "text/html")
     for name, content, mimetype in attachments:
         message.attach(name, content, mimetype)
@@ -243,6 +258,7 @@ def _deliver_receipt(email: OutgoingEmail) -> None:
         render_to_string("emails/receipt.html", context),
         email.customer.email,
         attachments=_invoice_pdf(invoice),
+        message_id=_message_id(email),
     )
 
 

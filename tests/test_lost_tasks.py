@@ -49,6 +49,10 @@ def test_receipts_whose_task_was_lost_are_sent_once_by_the_sweep(billing, app, c
     receipts = mails("Receipt", to=customer.email)
     assert len(receipts) == 2
     assert OutgoingEmail.objects.filter(sent_at__isnull=True).count() == 0
+    # A send repeated after a kill carries the same Message-ID: mail clients show it once.
+    # (The tests' SITE_URL is http://localhost:8000.)
+    ids = OutgoingEmail.objects.values_list("pk", flat=True)
+    assert sorted(m.extra_headers["Message-ID"] for m in receipts) == sorted(f"<outbox-{pk}@localhost>" for pk in ids)
 
 
 def test_a_task_that_comes_after_the_sweep_sends_nothing_more(billing, app, monthly, monkeypatch):
