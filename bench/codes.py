@@ -1,18 +1,30 @@
 """Bulk coupon codes generated per second on PostgreSQL, and in the same run the ceiling: a plain
 COPY of the same number of rows into a scratch table with the same columns and indexes.
 
-    .venv/bin/python bench/codes.py --count 1000000
+    .venv/bin/python bench/codes.py --count 1000000 [--via-api]
 
 `codes_generate` runs as the API's task does (one transaction, batches COPYed into a temp table,
 INSERT ... SELECT ... ON CONFLICT (code) DO NOTHING, collisions redrawn). The ceiling COPYs rows
 prepared beforehand (not timed) straight into `LIKE coupons_couponcode INCLUDING ALL`: no
 uniqueness check beyond the index, no drawing, no foreign key.
+
+`--via-api` first measures it as a client app does: gunicorn and the django-q2 worker (as in
+production, ORM broker) started against the database, a bulk campaign made with
+`POST /api/v1/coupons`, then `POST /api/v1/coupons/{id}/codes {count}` (202) and the
+generation polled (`GET .../code-generations/{cgn_id}`, every 50 ms, each poll timed) until it
+succeeds: the time from the POST to the last code stored.
 """
 
 import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 
-from _support import django_setup, migrate, postgres
+from _support import ROOT, django_setup, free_port, migrate, percentile, postgres
 
 
 def generate(count: int) -> tuple[float, int]:
@@ -26,6 +38,69 @@ def generate(count: int) -> tuple[float, int]:
     started = time.perf_counter()
     generated = codes_generate(coupon=coupon, count=count)
     return time.perf_counter() - started, generated
+
+
+def _call(port: int, key: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, json.loads(response.read())
+
+
+def via_api(url: str, count: int) -> tuple[float, list[float], int]:
+    """Seconds from the POST to the generation's success, the polls' latencies (ms), codes stored."""
+    from coupons.models import CouponCode
+    from integrations.kernel.api_keys import api_key_create
+
+    key, _ = api_key_create(name="bench", scopes=["read", "coupons:write"])
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "CONN_MAX_AGE": "600"}
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "mediamanager.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(3)  # the worker's start-up (Django's import) is not the generation's time
+        _, coupon = _call(port, key, "POST", "/api/v1/coupons", {
+            "name": "Bench via API", "kind": "bulk", "code_template": "API-*********",
+            "discount": {"type": "percent", "percent_off": "10"},
+        })  # fmt: skip
+        started = time.perf_counter()
+        status, answer = _call(port, key, "POST", f"/api/v1/coupons/{coupon['id']}/codes", {"count": count})
+        assert status == 202, (status, answer)
+        generation = answer["generation"]
+        polls = []
+        while generation["status"] not in ("succeeded", "failed"):
+            time.sleep(0.05)
+            polled = time.perf_counter()
+            _, generation = _call(
+                port, key, "GET", f"/api/v1/coupons/{coupon['id']}/code-generations/{generation['id']}"
+            )
+            polls.append((time.perf_counter() - polled) * 1000)
+        elapsed = time.perf_counter() - started
+        print(f"  generation: {generation}")
+        assert generation["status"] == "succeeded", generation
+    finally:
+        for process in (web, worker):
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # qcluster waits for its idle workers' next poll
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    return elapsed, polls, CouponCode.objects.filter(coupon_id=coupon["id"]).count()
 
 
 def drawing(count: int) -> float:
@@ -78,11 +153,19 @@ def plain_copy(url: str, count: int, *, in_code_order: bool) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--via-api", action="store_true", help="also through the API and the worker, first")
     args = parser.parse_args()
 
     with postgres() as url:
         django_setup(url)
         print(f"migrate: {migrate():.1f} s")
+        if args.via_api:
+            elapsed, polls, stored = via_api(url, args.count)
+            print(
+                f"via the API: {stored} codes stored in {elapsed:.2f} s = {stored / elapsed:,.0f} codes/s "
+                f"(POST to the generation's success); {len(polls)} progress polls, "
+                f"p50 {percentile(polls, 0.5):.1f} ms, p99 {percentile(polls, 0.99):.1f} ms, max {max(polls):.1f} ms"
+            )
         elapsed, generated = generate(args.count)
         rate = generated / elapsed
         print(f"codes_generate: {generated} codes in {elapsed:.2f} s = {rate:,.0f} codes/s")
