@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from _support import ROOT, django_setup, free_port, migrate, percentile, postgres
+from _support import ROOT, django_setup, free_port, migrate, percentile, postgres, wait_http
 
 
 def prepare(customers: int) -> tuple[str, list[tuple[str, str]]]:
@@ -127,12 +127,7 @@ def main():
             env=env,
         )
         try:
-            for _ in range(100):
-                try:
-                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_http(port)
             drive(port, plan_id, buyers, min(50, args.checkouts), args.concurrency)  # warm-up
             elapsed, latencies, failures = drive(port, plan_id, buyers, args.checkouts, args.concurrency)
         finally:

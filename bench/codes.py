@@ -24,7 +24,7 @@ import sys
 import time
 import urllib.request
 
-from _support import ROOT, django_setup, free_port, migrate, percentile, postgres
+from _support import ROOT, django_setup, free_port, migrate, percentile, postgres, wait_http
 
 
 def generate(count: int) -> tuple[float, int]:
@@ -66,12 +66,7 @@ def via_api(url: str, count: int) -> tuple[float, list[float], int]:
     )  # fmt: skip
     worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True)
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_http(port)
         time.sleep(3)  # the worker's start-up (Django's import) is not the generation's time
         _, coupon = _call(port, key, "POST", "/api/v1/coupons", {
             "name": "Bench via API", "kind": "bulk", "code_template": "API-*********",

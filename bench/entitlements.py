@@ -23,10 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from _support import ROOT, django_setup, free_port, migrate, postgres
+from _support import ROOT, django_setup, free_port, migrate, postgres, wait_http
 
 LUA = """
 local tokens = {}
@@ -165,12 +164,7 @@ def main():
             cwd=ROOT, env=env,
         )  # fmt: skip
         try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_http(port)
             wrk(port, "/api/v1/me/entitlements", tokens_file, seconds=3, connections=args.connections)  # warm-up
             health = wrk(port, "/healthz", tokens_file, seconds=args.seconds, connections=args.connections)
             full = wrk(port, "/api/v1/me/entitlements", tokens_file, seconds=args.seconds, connections=args.connections)

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from _support import ROOT, django_setup, free_port, migrate, postgres
+from _support import ROOT, django_setup, free_port, migrate, postgres, wait_http
 
 Q_LIST = "django_q:mediamanager:q"  # django-q2's Redis list for the cluster named "mediamanager"
 BENCH_PLAN = "monthly-bench"  # bench/renewals.py's plan
@@ -147,20 +147,6 @@ class Group:
     def errors(self) -> list[str]:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return [line for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback")]
-
-
-def wait_http(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn on port {port} did not answer /healthz")
 
 
 # --- The HTTP clients ---------------------------------------------------------------------------

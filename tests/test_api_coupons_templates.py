@@ -104,7 +104,6 @@ def test_queued_generations_count_before_they_have_written_anything(
     operator_client, room_for_a_hundred, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(generation, "QUEUE_ABOVE", 10)
-    monkeypatch.setattr("coupons.api.code_views.QUEUE_ABOVE", 10)
     coupon = bulk(operator_client)
     with django_capture_on_commit_callbacks(execute=False):  # queued, not run
         assert generate(operator_client, coupon, 80).status_code == 202

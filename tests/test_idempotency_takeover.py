@@ -25,6 +25,17 @@ def die(**kwargs):
     raise ProcessDied
 
 
+def checkout_killed_before_its_charge(client, plan, key: str, monkeypatch) -> dict:
+    """A checkout whose process dies once the purchase is committed, before the card is charged."""
+    card = attach_card(client)
+    body = {"plan": plan.id, "payment_method": card["id"]}
+    with monkeypatch.context() as patch:
+        patch.setattr(CHECKOUT, "invoice_pay", die)
+        with pytest.raises(ProcessDied):
+            client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    return body
+
+
 def left_in_flight(key: str, *, lease_left: timedelta) -> None:
     """The row as a process leaves it when it dies: in flight, no answer stored."""
     IdempotencyKey.objects.filter(key=key).update(
@@ -62,12 +73,7 @@ def test_another_body_under_a_dead_key_is_still_refused(customer_client, sandbox
 def test_a_pass_checkout_that_died_before_its_charge_is_charged_once_on_retry(
     customer_client, customer, sandbox, event_pass, monkeypatch
 ):
-    card = attach_card(customer_client)
-    body = {"plan": event_pass.id, "payment_method": card["id"]}
-    with monkeypatch.context() as patch:
-        patch.setattr(CHECKOUT, "invoice_pay", die)
-        with pytest.raises(ProcessDied):
-            customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    body = checkout_killed_before_its_charge(customer_client, event_pass, "buy-1", monkeypatch)
     assert Access.objects.filter(customer=customer).count() == 1  # the purchase was committed
     assert not Payment.objects.filter(customer=customer).exists()
 
@@ -104,12 +110,7 @@ def test_a_pass_checkout_that_died_after_its_charge_answers_that_purchase(
 def test_a_subscription_checkout_that_died_before_its_charge_starts_once(
     customer_client, customer, sandbox, monthly, monkeypatch
 ):
-    card = attach_card(customer_client)
-    body = {"plan": monthly.id, "payment_method": card["id"]}
-    with monkeypatch.context() as patch:
-        patch.setattr(CHECKOUT, "invoice_pay", die)
-        with pytest.raises(ProcessDied):
-            customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="sub-1")
+    body = checkout_killed_before_its_charge(customer_client, monthly, "sub-1", monkeypatch)
 
     retried = customer_client.post("/api/v1/me/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="sub-1")
     assert retried.status_code == 201, retried.content
