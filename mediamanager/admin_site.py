@@ -28,7 +28,14 @@ TEAMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "support",
         "Support",
-        ("payments.customer", "plans.subscription", "plans.access", "payments.paymentmethod", "integrations.event"),
+        (
+            "payments.customer",
+            "plans.subscription",
+            "plans.access",
+            "payments.paymentmethod",
+            "integrations.event",
+            "plans.outgoingemail",
+        ),
     ),
     (
         "finance",

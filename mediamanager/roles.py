@@ -23,6 +23,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "coupons.discount": (VIEW,),
         "coupons.coupon": (VIEW,),
         "plans.metricsnapshot": ("view_subscription_metrics",),  # the dashboard's counts
+        "plans.outgoingemail": (VIEW,),  # "I never got my receipt": was it written, did it go out
     },
     "finance": {
         "payments.customer": (VIEW,),
@@ -69,6 +70,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "auth.user": (VIEW, ADD, CHANGE),
         "auth.group": (VIEW,),
         "integrations.event": (VIEW,),
+        "plans.outgoingemail": (VIEW,),
         "integrations.connector": (VIEW, ADD, CHANGE),
         "integrations.connectorrecord": (VIEW,),
         "django_q.schedule": (VIEW, CHANGE),

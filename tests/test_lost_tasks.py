@@ -132,3 +132,26 @@ def test_a_code_generation_whose_task_was_lost_is_finished_by_the_sweep(db, monk
     assert (generation.status, generation.generated) == ("succeeded", 20_000)
     assert CouponCode.objects.filter(coupon=campaign).count() == 20_000
     assert code_generations_resume() == 0
+
+
+def test_support_sees_in_the_admin_which_emails_went_out(billing, app, customer, monthly, monkeypatch):
+    from django.test import Client
+
+    from conftest import sign_in_verified, staff_in_role
+
+    lose_tasks(monkeypatch, notifications)
+    subscribe(app, monthly)
+    support = sign_in_verified(Client(HTTP_HOST="localhost"), staff_in_role("support"))
+    unsent = support.get("/admin/plans/outgoingemail/?sent=no")
+    assert unsent.status_code == 200
+    email = OutgoingEmail.objects.get(customer=customer)
+    assert f"/admin/plans/outgoingemail/{email.pk}/change/".encode() in unsent.content
+    assert (
+        f"/admin/plans/outgoingemail/{email.pk}/change/".encode()
+        not in support.get("/admin/plans/outgoingemail/?sent=yes").content
+    )
+    page = support.get(f"/admin/plans/outgoingemail/{email.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content  # read-only: the services write the outbox
+    marketing = sign_in_verified(Client(HTTP_HOST="localhost"), staff_in_role("marketing"))
+    assert marketing.get("/admin/plans/outgoingemail/").status_code == 403

@@ -29,7 +29,7 @@ def test_setup_roles_makes_each_group_with_exactly_its_permissions_and_runs_agai
     assert set(Group.objects.values_list("name", flat=True)) >= set(ROLES)
     assert not support.permissions.filter(codename="change_gatewayaccount").exists()
     assert support.permissions.filter(codename="change_subscription").exists()
-    assert "support: 17 permissions" in out.getvalue()
+    assert "support: 18 permissions" in out.getvalue()
 
 
 @pytest.mark.parametrize(

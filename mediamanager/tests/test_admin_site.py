@@ -46,11 +46,11 @@ def test_a_superuser_sees_every_team_in_order_with_its_models(admin_client):
 @pytest.mark.parametrize(
     ("role", "groups"),
     [
-        ("support", {"Support": {"Customer", "Subscription", "PaymentMethod", "Event"}, "Finance": {"Payment", "Invoice", "Refund", "CreditNote"}, "Marketing": {"Coupon"}}),
+        ("support", {"Support": {"Customer", "Subscription", "PaymentMethod", "Event", "OutgoingEmail"}, "Finance": {"Payment", "Invoice", "Refund", "CreditNote"}, "Marketing": {"Coupon"}}),
         ("finance", {"Support": {"Customer", "PaymentMethod", "Event"}, "Finance": {"Payment", "Invoice", "CreditNote", "Refund", "Payout", "TaxRegistration", "TaxRate", "InvoiceEvidenceReview", "TaxReport", "ExchangeRate"}, "Administration": {"AuditEvent"}}),
         ("marketing", {"Marketing": {"Coupon", "CouponCode", "CodeGeneration"}, "Catalogue": {"Plan"}}),
         ("catalogue", {"Support": {"Subscription"}, "Catalogue": {"Plan"}}),
-        ("administrator", {"Support": {"Event"}, "Finance": {"ExchangeRate", "Invoice", "CreditNote"}, "Administration": {"GatewayAccount", "ApiKey", "SigningKey", "User", "Group", "Schedule", "Failure", "Success", "OrmQ", "AccessAttempt", "AccessFailureLog", "AuditEvent", "Connector", "ConnectorRecord", "TOTPDevice", "StaticDevice", "WebAuthnCredential", "WebhookEndpoint", "WebhookDelivery", "XeroMapping"}}),
+        ("administrator", {"Support": {"Event", "OutgoingEmail"}, "Finance": {"ExchangeRate", "Invoice", "CreditNote"}, "Administration": {"GatewayAccount", "ApiKey", "SigningKey", "User", "Group", "Schedule", "Failure", "Success", "OrmQ", "AccessAttempt", "AccessFailureLog", "AuditEvent", "Connector", "ConnectorRecord", "TOTPDevice", "StaticDevice", "WebAuthnCredential", "WebhookEndpoint", "WebhookDelivery", "XeroMapping"}}),
     ],
 )  # fmt: skip
 def test_a_staff_member_sees_only_the_groups_and_models_of_their_role(django_user_model, client, role, groups):
