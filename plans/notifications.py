@@ -64,21 +64,30 @@ def emails_send(email_ids: list[int]) -> int:
     unsent for the sweep. At least once: SMTP may take a message just before a kill."""
     sent = 0
     for email_id in email_ids:
-        with transaction.atomic():
-            email = (
-                OutgoingEmail.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("customer", "invoice")
-                .filter(pk=email_id, sent_at__isnull=True)
-                .first()
-            )
-            if email is None:  # sent already, or being sent by another worker
-                continue
-            if email.customer.email:  # else erased since: nothing goes
-                _deliver(email)
-                sent += 1
-            email.sent_at = timezone.now()
-            email.save(update_fields=["sent_at"])
+        try:
+            sent += _send_one(email_id)
+        except Exception:  # one refused address or SMTP hiccup must not hold back the rest
+            logger.exception("Email %s could not be sent; the sweep tries again", email_id)
     return sent
+
+
+@transaction.atomic
+def _send_one(email_id: int) -> int:
+    email = (
+        OutgoingEmail.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("customer", "invoice")
+        .filter(pk=email_id, sent_at__isnull=True)
+        .first()
+    )
+    if email is None:  # sent already, or being sent by another worker
+        return 0
+    delivered = 0
+    if email.customer.email:  # else erased since: nothing goes
+        _deliver(email)
+        delivered = 1
+    email.sent_at = timezone.now()
+    email.save(update_fields=["sent_at"])
+    return delivered
 
 
 def emails_unsent_send(*, as_of=None) -> int:

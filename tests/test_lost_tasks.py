@@ -155,3 +155,21 @@ def test_support_sees_in_the_admin_which_emails_went_out(billing, app, customer,
     assert b'name="_save"' not in page.content  # read-only: the services write the outbox
     marketing = sign_in_verified(Client(HTTP_HOST="localhost"), staff_in_role("marketing"))
     assert marketing.get("/admin/plans/outgoingemail/").status_code == 403
+
+
+def test_an_email_that_fails_does_not_hold_back_the_others(billing, app, customer, monthly, monkeypatch):
+    lose_tasks(monkeypatch, notifications)
+    for _ in range(2):
+        subscribe(billing.app(CustomerFactory()), monthly)
+    refused = OutgoingEmail.objects.order_by("pk").first()
+    real_deliver = notifications._deliver
+
+    def smtp(email):
+        if email.pk == refused.pk:
+            raise OSError("550 mailbox unavailable")
+        real_deliver(email)
+
+    monkeypatch.setattr(notifications, "_deliver", smtp)
+    a_minute_passes()
+    assert notifications.emails_unsent_send() == OutgoingEmail.objects.count() - 1
+    assert list(OutgoingEmail.objects.filter(sent_at__isnull=True)) == [refused]  # the next sweep tries again
