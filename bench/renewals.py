@@ -34,11 +34,9 @@ def prepare(count: int, *, taxed: bool = False):
     from django.db import connection
     from django.utils import timezone
 
-    from integrations.kernel.ids import new_id
-    from payments.gateways.sandbox.models import SandboxCard
-    from payments.models import Customer, GatewayAccount, PaymentMethod
+    from payments.models import GatewayAccount
     from payments.services import gateway_account_create
-    from plans.models import Plan, Subscription
+    from plans.models import Plan
     from plans.services import plan_create
 
     account = GatewayAccount.objects.filter(provider="sandbox").first() or gateway_account_create(
@@ -60,8 +58,21 @@ def prepare(count: int, *, taxed: bool = False):
         tax_registration_create(country="DE", scheme="eu_oss", number="EU276000001", active_from=dt.date(2020, 1, 1))
     now = timezone.now()
     due = now - timedelta(minutes=1)
+    for start in range(0, count, 50_000):  # in slices, so a million rows do not sit in memory at once
+        _load_due(range(start, min(count, start + 50_000)), account, plan, price, due, taxed)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return now
+
+
+def _load_due(indexes, account, plan, price, due, taxed):
+    from integrations.kernel.ids import new_id
+    from payments.gateways.sandbox.models import SandboxCard
+    from payments.models import Customer, PaymentMethod
+    from plans.models import Subscription
+
     customers, cards, methods, subs = [], [], [], []
-    for i in range(count):
+    for i in indexes:
         country = TAXED_COUNTRIES[i % len(TAXED_COUNTRIES)] if taxed else "DE"
         customer = Customer(
             id=new_id("cus"), external_id=f"bench-{i}", email=f"b{i}@example.com", country=country, currency="EUR"
@@ -110,12 +121,10 @@ def prepare(count: int, *, taxed: bool = False):
     SandboxCard.objects.bulk_create(cards, batch_size=2000)
     PaymentMethod.objects.bulk_create(methods, batch_size=2000)
     Subscription.objects.bulk_create(subs, batch_size=2000)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-    return now
 
 
-def run_engine(url: str, workers: int, as_of) -> float:
+def run_engine(url: str, workers: int, as_of) -> tuple[float, int]:
+    """Wall seconds of W run_billing processes, and the peak resident memory (MiB) of the largest."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -123,21 +132,32 @@ def run_engine(url: str, workers: int, as_of) -> float:
         "BILLING_ALLOW_TIME_TRAVEL": "1",
         "LOG_LEVEL": "WARNING",
     }
+    logs = [tempfile.TemporaryFile("w+") for _ in range(workers)]  # files, not pipes: progress lines never block a worker
     started = time.perf_counter()
     processes = [
         subprocess.Popen(
             [sys.executable, "manage.py", "run_billing", "--as-of", as_of.isoformat()],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             text=True,
         )
-        for _ in range(workers)
+        for log in logs
     ]
+    peak_kib = 0
     for process in processes:
-        out, _ = process.communicate()
-        print(f"  worker: {out.strip()}")
-    return time.perf_counter() - started
+        # wait4 gives each child's own peak resident set (ru_maxrss, KiB on Linux).
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        peak_kib = max(peak_kib, usage.ru_maxrss)
+    elapsed = time.perf_counter() - started
+    for log in logs:
+        log.seek(0)
+        lines = log.read().splitlines()
+        summary = [line for line in lines if line.startswith("billed ")] or lines[-1:]
+        print(f"  worker: {len(lines)} lines; {'; '.join(summary)}")
+    return elapsed, peak_kib // 1024
 
 
 # One renewal's writes, as our engine makes them, in plain SQL against copies of the same tables.
@@ -270,7 +290,7 @@ def measure(url: str, count: int, workers: int, *, taxed: bool) -> float:
     as_of = prepare(count, taxed=taxed)
     label = "tax on (eu_oss)" if taxed else "tax off"
     print(f"{label}: setup of {count} due subscriptions in {time.perf_counter() - started:.1f} s")
-    elapsed = run_engine(url, workers, as_of)
+    elapsed, peak_mib = run_engine(url, workers, as_of)
     renewed = Subscription.objects.filter(cycles_billed=2).count()
     invoices = Invoice.objects.filter(status="paid").count()
     payments = Payment.objects.filter(status="succeeded").count()
@@ -278,7 +298,8 @@ def measure(url: str, count: int, workers: int, *, taxed: bool) -> float:
     rate = renewed / elapsed
     print(
         f"{label}: {renewed} renewals in {elapsed:.2f} s with {workers} workers = {rate:.0f} renewals/s "
-        f"(paid invoices {invoices}, of them taxed {taxed_invoices}; succeeded payments {payments})"
+        f"(paid invoices {invoices}, of them taxed {taxed_invoices}; succeeded payments {payments}); "
+        f"peak memory of a worker {peak_mib} MiB"
     )
     return rate
 
@@ -289,6 +310,9 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tax", choices=["both", "off", "on"], default="both")
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each; off and on alternate")
+    parser.add_argument(
+        "--ceiling-sample", type=int, default=50_000, help="pgbench transactions at most (the ceiling is a rate)"
+    )
     args = parser.parse_args()
 
     with postgres() as url:
@@ -308,7 +332,7 @@ def main():
         if len(rates) == 2:
             print(f"tax on / tax off (medians): {rates[True] / rates[False]:.2f}")
         rate = rates[False] if False in rates else rates[True]
-        ceiling = pgbench_ceiling(url, args.subscriptions, args.workers)
+        ceiling = pgbench_ceiling(url, min(args.subscriptions, args.ceiling_sample), args.workers)
         print(f"plain-SQL ceiling (pgbench, same writes per renewal, {args.workers} clients): {ceiling:.0f} renewals/s")
         print(f"ratio: {rate / ceiling:.2f} of the ceiling ({'tax off' if False in rates else 'tax on'})")
 
