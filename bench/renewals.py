@@ -132,7 +132,8 @@ def run_engine(url: str, workers: int, as_of) -> tuple[float, int]:
         "BILLING_ALLOW_TIME_TRAVEL": "1",
         "LOG_LEVEL": "WARNING",
     }
-    logs = [tempfile.TemporaryFile("w+") for _ in range(workers)]  # files, not pipes: progress lines never block a worker
+    # Files, not pipes: progress lines never block a worker. Closed when the bench exits.
+    logs = [tempfile.TemporaryFile("w+") for _ in range(workers)]  # noqa: SIM115
     started = time.perf_counter()
     processes = [
         subprocess.Popen(

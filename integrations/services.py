@@ -15,7 +15,11 @@ from integrations.connectors.selectors import connectors_cursor_floor
 from integrations.kernel.audit import audit_actor
 from integrations.kernel.ids import new_id
 from integrations.models import Event, WebhookDelivery
-from integrations.webhooks.fanout import deliveries_fan_out_batch, deliveries_fan_out_many, deliveries_fan_out_one
+from integrations.webhooks.fanout import (
+    deliveries_fan_out_batch,
+    deliveries_fan_out_listed,
+    events_insert_fanned_out,
+)
 
 
 def frozen_payload(payload: dict[str, Any]) -> dict:
@@ -34,34 +38,69 @@ def _actor_columns() -> dict[str, str]:
 def event_emit(*, type: str, payload: dict[str, Any], customer_id: str = "") -> Event:
     """Record an event inside the caller's transaction, so it exists exactly when the change does,
     with a webhook delivery for each endpoint that asked for its type."""
+    if connection.vendor == "postgresql":
+        return _events_insert([(type, payload, customer_id)])[0]
     event = Event.objects.create(
         type=type, payload=frozen_payload(payload), customer_id=customer_id or "", **_actor_columns()
     )
-    deliveries_fan_out_one(event_id=event.id, event_type=event.type)
+    deliveries_fan_out_listed([(event.id, event.type)])
     return event
 
 
 _COPY_FROM = 20  # events
+_EVENT_COLUMNS = ("id", "type", "created_at", "customer_id", "payload", "actor_type", "actor_id", "actor_name")
+_EVENTS_INSERT = (
+    f"INSERT INTO {Event._meta.db_table} ({', '.join(_EVENT_COLUMNS)})"  # noqa: S608 - identifiers from our model
+    " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[], %s::varchar[], %s::text[]::jsonb[],"
+    " %s::varchar[], %s::varchar[], %s::varchar[]) RETURNING id, type, seq"
+)
+
+
+def _events_insert(events: list[tuple[str, dict[str, Any], str]]) -> list[Event]:
+    """A few events and their deliveries as one statement on PostgreSQL (a checkout's round trips
+    are its cost); answers them as written, seq included."""
+    now, actor = timezone.now(), _actor_columns()
+    written = [
+        Event(
+            id=new_id("evt"),
+            type=type_,
+            created_at=now,
+            customer_id=customer_id or "",
+            payload=json.dumps(payload, cls=DjangoJSONEncoder),
+            **actor,
+        )
+        for type_, payload, customer_id in events
+    ]
+    params = [[getattr(event, column) for event in written] for column in _EVENT_COLUMNS]
+    seqs = dict(events_insert_fanned_out(events_insert=_EVENTS_INSERT, params=params))
+    for event in written:
+        event.payload, event.seq = json.loads(event.payload), seqs[event.id]
+    return written
 
 
 def events_emit(events: list[tuple[str, dict[str, Any], str]]) -> None:
     """Record many events, (type, payload, customer_id) each, inside the caller's transaction: the
     set-based paths' `event_emit`. A batch on PostgreSQL is one COPY (its payloads are the bulk of
-    its bytes, and COPY takes each as JSON text without per-parameter quoting); a few events are
-    one INSERT (COPY's extra round trips cost more than it saves for them). Their webhook deliveries
-    are one more statement: an EXISTS when no endpoint is enabled, else one INSERT ... SELECT."""
+    its bytes, and COPY takes each as JSON text without per-parameter quoting) and one statement
+    for its webhook deliveries (an EXISTS when no endpoint is enabled, else one INSERT ... SELECT);
+    a few events are one statement with their deliveries (COPY's round trips cost more than it
+    saves for them)."""
     if not events:
         return
-    actor = _actor_columns()
-    if connection.vendor != "postgresql" or len(events) < _COPY_FROM:
+    if connection.vendor != "postgresql":
+        actor = _actor_columns()
         written = Event.objects.bulk_create(
             [
                 Event(type=type_, payload=frozen_payload(payload), customer_id=customer_id or "", **actor)
                 for type_, payload, customer_id in events
             ]
         )
-        deliveries_fan_out_many([(event.id, event.type) for event in written])
+        deliveries_fan_out_listed([(event.id, event.type) for event in written])
         return
+    if len(events) < _COPY_FROM:
+        _events_insert(events)
+        return
+    actor = _actor_columns()
     now = timezone.now()
     table = Event._meta.db_table
     with (

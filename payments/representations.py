@@ -3,6 +3,7 @@ events carry (the API serializers only describe them)."""
 
 from typing import TYPE_CHECKING
 
+from django.db.models import Prefetch, prefetch_related_objects
 from moneyed import Money
 
 from integrations.kernel.representation import datetime_repr
@@ -180,16 +181,12 @@ def invoice_repr(
 
 
 def invoice_reprs(invoices: list[Invoice]) -> list[dict]:
-    """Many invoices' representations, their lines and credit notes read in one query each (the batch paths)."""
-    lines: dict[str, list[InvoiceLine]] = {invoice.id: [] for invoice in invoices}
-    for line in InvoiceLine.objects.filter(invoice__in=invoices).order_by("invoice_id", "position"):
-        lines[line.invoice_id].append(line)
-    notes: dict[str, list[str]] = {invoice.id: [] for invoice in invoices}
-    for invoice_id, note_id in (
-        CreditNote.objects.filter(invoice__in=invoices).order_by("created_at", "id").values_list("invoice_id", "id")
-    ):
-        notes[invoice_id].append(note_id)
-    return [invoice_repr(invoice, lines=lines[invoice.id], credit_notes=notes[invoice.id]) for invoice in invoices]
+    """Many invoices' representations, their lines and credit notes read in one query each (the
+    batch paths) and kept on the instances, so a response made from them reads nothing again."""
+    prefetch_related_objects(
+        invoices, "lines", Prefetch("credit_notes", queryset=CreditNote.objects.order_by("created_at", "id"))
+    )
+    return [invoice_repr(invoice) for invoice in invoices]
 
 
 def credit_note_repr(note: CreditNote, *, lines: list[CreditNoteLine] | None = None) -> dict:

@@ -273,6 +273,9 @@ LIVE_STATUSES = (_S.INCOMPLETE, _S.TRIALING, _S.ACTIVE, _S.PAST_DUE, _S.PAUSED)
 # The billing engine has work for these when next_billing_at comes.
 DUE_STATUSES = (_S.INCOMPLETE, _S.TRIALING, _S.ACTIVE, _S.PAST_DUE)
 
+# A pass's invoice names its access as its source: "access:<id>" (checkout makes it, settlement reads it).
+ACCESS_INVOICE_SOURCE = "access:"
+
 
 class SubscriptionInvoice(models.Model):
     """Which subscription and period an invoice bills: the link the payment hooks follow."""

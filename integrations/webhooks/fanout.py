@@ -22,17 +22,21 @@ _SQL_MATCHES = (
 )
 
 
-def _insert_select(source: str, where: str = "") -> str:
-    """INSERT ... SELECT of the deliveries of the events in `source` (rows of id and type), answering
+def _deliveries_insert(source: str, where: str = "") -> str:
+    """INSERT ... SELECT of the deliveries of the events in `source` (rows of id and type), returning
     the endpoints written to; a rerun writes nothing twice (unique per event and endpoint)."""
     table, endpoints = WebhookDelivery._meta.db_table, WebhookEndpoint._meta.db_table
     return (
-        f"WITH ins AS (INSERT INTO {table} (id, event_id, endpoint_id, status, attempt, next_attempt_at,"  # noqa: S608 - identifiers from our models
+        f"INSERT INTO {table} (id, event_id, endpoint_id, status, attempt, next_attempt_at,"  # noqa: S608 - identifiers from our models
         " lease_token, response_body, last_error, created_at)"
         f" SELECT {_SQL_DELIVERY_ID}, e.id, w.id, 'pending', 0, now(), '', '', '', now()"
         f" FROM {source} JOIN {endpoints} w ON {_SQL_MATCHES} {where}"
-        " ON CONFLICT DO NOTHING RETURNING endpoint_id) SELECT DISTINCT endpoint_id FROM ins"
+        " ON CONFLICT DO NOTHING RETURNING endpoint_id"
     )
+
+
+def _insert_select(source: str, where: str = "") -> str:
+    return f"WITH ins AS ({_deliveries_insert(source, where)}) SELECT DISTINCT endpoint_id FROM ins"  # noqa: S608 - identifiers from our models
 
 
 _pending = threading.local()
@@ -62,14 +66,18 @@ def _returned_endpoints(cursor) -> set[str]:
     return {row[0] for row in cursor.fetchall()}
 
 
-def deliveries_fan_out_one(*, event_id: str, event_type: str) -> None:
-    """For one event just written: one INSERT ... SELECT (nothing to write when no endpoint matches)."""
-    if connection.vendor != "postgresql":
-        _fan_out_python([(event_id, event_type)])
-        return
+def events_insert_fanned_out(*, events_insert: str, params: list) -> list[tuple[str, int]]:
+    """Events and their deliveries in one statement (PostgreSQL): `events_insert` is an INSERT into
+    the event table RETURNING id, type, seq; answers each written event's (id, seq)."""
+    sql = (
+        f"WITH e AS ({events_insert}), ins AS ({_deliveries_insert('e')})"  # noqa: S608 - our own statements
+        " SELECT e.id, e.seq, (SELECT array_agg(DISTINCT endpoint_id) FROM ins) FROM e"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_insert_select("(VALUES (%s::varchar, %s::varchar)) AS e(id, type)"), [event_id, event_type])
-        _send_after_commit(_returned_endpoints(cursor))
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    _send_after_commit(set(rows[0][2] or ()) if rows else set())
+    return [(event_id, seq) for event_id, seq, _ in rows]
 
 
 def deliveries_fan_out_batch(*, event_table: str, created_at, first_id: str, last_id: str, count: int = 0) -> None:
@@ -85,8 +93,9 @@ def deliveries_fan_out_batch(*, event_table: str, created_at, first_id: str, las
         _send_after_commit(_returned_endpoints(cursor))
 
 
-def _fan_out_python(events: list[tuple[str, str]]) -> None:
-    """The same on SQLite (the laptop demo): the endpoints read once, matched here."""
+def deliveries_fan_out_listed(events: list[tuple[str, str]]) -> None:
+    """(event id, type) pairs just written, on SQLite (the laptop demo): the endpoints read once,
+    matched here (PostgreSQL writes deliveries with their events: events_insert_fanned_out)."""
     endpoints = list(WebhookEndpoint.objects.filter(status=_ENABLED).values_list("id", "enabled_events"))
     if not endpoints:
         return
@@ -99,18 +108,3 @@ def _fan_out_python(events: list[tuple[str, str]]) -> None:
     ]
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     _send_after_commit({row.endpoint_id for row in rows})
-
-
-def deliveries_fan_out_many(events: list[tuple[str, str]]) -> None:
-    """(event id, type) pairs written by a bulk insert that was not a COPY batch."""
-    if connection.vendor != "postgresql":
-        _fan_out_python(events)
-        return
-    if not events or not WebhookEndpoint.objects.filter(status=_ENABLED).exists():
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _insert_select("unnest(%s::varchar[], %s::varchar[]) AS e(id, type)"),
-            [[event_id for event_id, _ in events], [event_type for _, event_type in events]],
-        )
-        _send_after_commit(_returned_endpoints(cursor))

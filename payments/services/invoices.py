@@ -299,18 +299,17 @@ def invoice_create(
 ) -> Invoice:
     """A draft invoice, taxed, whose lines add up exactly. With a `source`, a second call returns
     the first invoice (a rerun of the same billing finds its invoice instead of making another)."""
-    if source:
-        existing = Invoice.objects.filter(source=source).first()
-        if existing is not None:
-            return existing
     invoice, rows = invoice_build(
         buyer=Buyer.of(customer), currency=currency, lines=lines, terms=terms, source=source, description=description
     )
     try:
         with transaction.atomic():
             invoice.save(force_insert=True)
-    except IntegrityError:  # the same source raced in
-        return Invoice.objects.get(source=source)
+    except IntegrityError:  # the same source made before (a rerun) or racing in: that invoice
+        existing = Invoice.objects.filter(source=source).first() if source else None
+        if existing is None:
+            raise
+        return existing
     InvoiceLine.objects.bulk_create(rows)
     event_emit(
         type="invoice.created",

@@ -26,6 +26,7 @@ from coupons.services import (
 from integrations.kernel import clock
 from integrations.kernel.api.idempotency import idempotency_resource_record, idempotency_resumed_resource
 from integrations.kernel.errors import CardError, Conflict, InvalidRequest, Unprocessable
+from integrations.kernel.ids import new_id
 from payments.currency import normalize_country
 from payments.gateways.base import ChargeStatus
 from payments.models import Customer, Invoice, Payment, PaymentMethod
@@ -39,7 +40,15 @@ from payments.services import (
     payment_method_setup,
     price_quote,
 )
-from plans.models import LIVE_STATUSES, Access, Plan, PlanPrice, Subscription, SubscriptionInvoice
+from plans.models import (
+    ACCESS_INVOICE_SOURCE,
+    LIVE_STATUSES,
+    Access,
+    Plan,
+    PlanPrice,
+    Subscription,
+    SubscriptionInvoice,
+)
 from plans.periods import period_end, trial_end
 from plans.selectors import plan_current_price
 from plans.services.renewal import period_invoice, tax_terms
@@ -331,9 +340,22 @@ def subscription_start(
     if invoice.status == Invoice.Status.OPEN:
         payment = invoice_pay(invoice=invoice, payment_method=payment_method, off_session=False, return_url=return_url)
     sub.refresh_from_db()
-    invoice.refresh_from_db()
+    invoice = _invoice_now(invoice, payment)
     _card_declined(payment)
     return CheckoutResult(access=None, subscription=sub, invoice=invoice, payment=payment)
+
+
+def _invoice_now(invoice: Invoice, payment: Payment | None) -> Invoice:
+    """The invoice as the charge left it: when paid, the instance settlement locked and paid (its
+    lines and credit notes at hand), else read again."""
+    if (
+        payment is not None
+        and payment.status == Payment.Status.SUCCEEDED
+        and payment.invoice.status == Invoice.Status.PAID
+    ):
+        return payment.invoice
+    invoice.refresh_from_db()
+    return invoice
 
 
 def _pass_buy(
@@ -352,11 +374,11 @@ def _pass_buy(
     discount = discount_preview(coupon=coupon.coupon, amount=price.amount) if coupon else Money(0, price.currency)
     if method is None and price.amount.amount - discount.amount > 0:
         raise InvalidRequest("A card is needed for this plan.", code="parameter_missing", param="payment_method")
+    access_id = new_id("acc")  # known before the invoice, which names it as its source
     with transaction.atomic():
-        access = Access.objects.create(customer=customer, plan=plan, price=price)
-        idempotency_resource_record(access.id)
+        redemption = None
         if coupon:
-            access.coupon_redemption = coupon_redeem(
+            redemption = coupon_redeem(
                 code=coupon.code.code,
                 customer=customer,
                 target="subscription",
@@ -364,7 +386,7 @@ def _pass_buy(
                 currency=price.currency,
                 used_now=True,
             )
-        given = pass_discount(redemption=access.coupon_redemption, amount=price.amount)
+        given = pass_discount(redemption=redemption, amount=price.amount)
         invoice = invoice_create(
             customer=customer,
             currency=price.currency,
@@ -374,18 +396,20 @@ def _pass_buy(
                 )
             ],
             terms=tax_terms(plan, method, ip_country),
-            source=f"access:{access.id}",
+            source=f"{ACCESS_INVOICE_SOURCE}{access_id}",
             description=plan.name,
         )
         discount_given_record(invoice=invoice, discount=given)
-        access.invoice = invoice
-        access.save(update_fields=["invoice", "coupon_redemption", "updated_at"])
+        access = Access.objects.create(
+            id=access_id, customer=customer, plan=plan, price=price, invoice=invoice, coupon_redemption=redemption
+        )
+        idempotency_resource_record(access.id)
         invoice = invoice_finalize(invoice=invoice)  # a zero total is paid here, granting access
     payment = None
     if invoice.status == Invoice.Status.OPEN:
         payment = invoice_pay(invoice=invoice, payment_method=method, off_session=False, return_url=return_url)
     access.refresh_from_db()
-    invoice.refresh_from_db()
+    invoice = _invoice_now(invoice, payment)
     _card_declined(payment)
     return CheckoutResult(access=access, invoice=invoice, payment=payment)
 

@@ -10,7 +10,7 @@ from integrations.kernel.errors import Unprocessable
 from payments.models import Invoice, Payment, PaymentMethod
 from payments.services import invoice_void
 from plans.locks import subscription_lock
-from plans.models import Access, Subscription, SubscriptionInvoice
+from plans.models import ACCESS_INVOICE_SOURCE, Access, Subscription, SubscriptionInvoice
 from plans.services.dunning import renewal_failed
 from plans.services.renewal import subscriptions_settle
 from plans.services.subscriptions import subscription_end
@@ -22,12 +22,15 @@ Purpose = SubscriptionInvoice.Purpose
 def on_invoices_paid(*, paid: list[tuple[Invoice, Payment | None]]) -> None:
     """Settled invoices, one or a batch: the subscriptions they were for move on, the passes they
     bought start."""
-    invoice_ids = [invoice.id for invoice, _ in paid]
-    links = list(SubscriptionInvoice.objects.filter(invoice_id__in=invoice_ids).select_related("price"))
+    passes = [invoice.id for invoice, _ in paid if (invoice.source or "").startswith(ACCESS_INVOICE_SOURCE)]
+    others = [invoice.id for invoice, _ in paid if not (invoice.source or "").startswith(ACCESS_INVOICE_SOURCE)]
+    links = list(SubscriptionInvoice.objects.filter(invoice_id__in=others).select_related("price")) if others else []
     if links:
         subscriptions_settle(links=links)
-    if len(links) < len(invoice_ids):
-        _accesses_grant(invoice_ids=[i for i in invoice_ids if i not in {link.invoice_id for link in links}])
+    linked = {link.invoice_id for link in links}
+    unlinked = passes + [invoice_id for invoice_id in others if invoice_id not in linked]
+    if unlinked:
+        _accesses_grant(invoice_ids=unlinked)
 
 
 def _accesses_grant(*, invoice_ids: list[str]) -> None:

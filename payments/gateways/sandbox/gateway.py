@@ -10,7 +10,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from moneyed import Money
@@ -294,11 +294,8 @@ class SandboxGateway(Gateway):
         status, decline_code = _outcome(card, off_session=request.off_session)
         if card.behaviour == Behaviour.PROCESSING_ERROR:
             status = SandboxCharge.Status.SUCCEEDED  # it goes through, but the answer is lost on the way back
-        try:
-            with transaction.atomic():
-                charge = _charge_row(card, request, status=status, decline_code=decline_code)
-                charge.save(force_insert=True)
-        except IntegrityError:  # the same key raced in: answer as the first
+        charge = _charge_row(card, request, status=status, decline_code=decline_code)
+        if not _inserted(charge):  # the same key raced in: answer as the first
             return _result(SandboxCharge.objects.get(idempotency_key=request.idempotency_key))
         if card.behaviour == Behaviour.PROCESSING_ERROR:
             return ChargeResult(ChargeStatus.UNKNOWN, message="processing_error: no answer from the card network.")
@@ -416,3 +413,17 @@ class SandboxGateway(Gateway):
         if refund is None:
             return RefundResult(RefundStatus.NOT_FOUND)
         return RefundResult(RefundStatus.SUCCEEDED, reference=refund.id)
+
+
+def _inserted(charge: SandboxCharge) -> bool:
+    """Insert a charge row; False when its idempotency key is already taken. Outside a transaction
+    (a charge is never made inside one) autocommit survives the error without a savepoint."""
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                charge.save(force_insert=True)
+        else:
+            charge.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
