@@ -126,7 +126,11 @@ def main():
         idle, _ = run_billing(env, now)  # nothing due: Django's start-up and an empty claim
         as_of = now + timedelta(days=32)
         worker = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         try:
             time.sleep(3)  # the cluster up before the engine starts

@@ -200,6 +200,9 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 
 # --- The sandbox gateway: offline test cards. Never on in production unless asked for.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+# Failover: a gateway that leaves a call unanswered (timeout, 5xx) takes no new cards or first
+# payments for this long while a backup of its region is answering; then it is tried again.
+GATEWAY_FAILOVER_SECONDS = env.int("GATEWAY_FAILOVER_SECONDS", default=60)
 SANDBOX_TOKENIZE_RATE = env.str("SANDBOX_TOKENIZE_RATE", default="120/min")  # per client address
 
 # --- Support may refund up to these amounts per refund, per currency ("EUR=25,USD=25"); none in

@@ -35,5 +35,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("sandbox/v1/", include("payments.gateways.sandbox.urls")),
     path("webhooks/gateways/<str:gateway_account_id>", payment_views.gateway_webhook, name="gateway-webhook"),
+    path("gateways/return/<str:token>", payment_views.gateway_return, name="gateway-return"),
     path("billing/pay/<str:token>", plan_views.pay_now, name="pay-now"),
 ]

@@ -132,13 +132,30 @@ class GatewayAccount(models.Model):
     """An operator's account with a payment gateway, and which customers it serves."""
 
     id = PrefixedIdField(prefix="gw")
-    provider = models.CharField(max_length=20, help_text="Which gateway integration: sandbox or stripe.")
+    provider = models.CharField(max_length=20, help_text="Which gateway integration: sandbox, stripe or adyen.")
     display_name = models.CharField(max_length=100)
+    region = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Accounts of one region back each other up: new cards go to the first by priority that is "
+        "answering; while it is not, to the next.",
+    )
     credentials = EncryptedJSONField(blank=True, help_text="Encrypted at rest; never shown again once saved.")
     countries = models.JSONField(default=list, blank=True, help_text="ISO country codes served; empty = all.")
     currencies = models.JSONField(default=list, blank=True, help_text="ISO currency codes served; empty = all enabled.")
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower goes first.")
     active = models.BooleanField(default=True)
+    # Health, kept by the services from the gateway's answers (timeouts and 5xx, never declines).
+    unanswered = models.PositiveIntegerField(default=0, help_text="Calls in a row the gateway did not answer.")
+    unavailable_until = models.DateTimeField(
+        null=True, blank=True, help_text="Until then new cards and first payments go to a backup."
+    )
+    last_unanswered_at = models.DateTimeField(null=True, blank=True)
+    last_unanswered = models.CharField(max_length=200, blank=True)
+    outage_drill = models.BooleanField(
+        default=False,
+        help_text="Sandbox only: it answers nothing, as a gateway that is down, so failover can be rehearsed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -147,6 +164,9 @@ class GatewayAccount(models.Model):
 
     def __str__(self):
         return f"{self.display_name} ({self.provider})"
+
+    def unavailable(self, now) -> bool:
+        return self.unavailable_until is not None and self.unavailable_until > now
 
     def serves(self, *, country: str, currency: str) -> bool:
         return (not self.countries or country in self.countries) and (

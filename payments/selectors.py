@@ -72,10 +72,20 @@ def gateway_account_serves(account: GatewayAccount, *, country: str, currency: s
 
 
 def gateway_account_route(*, country: str, currency: str) -> GatewayAccount:
-    """The first active account, by priority, serving the country and the currency."""
-    for account in GatewayAccount.objects.filter(active=True).order_by("priority", "created_at"):
-        if gateway_account_serves(account, country=country, currency=currency):
+    """The first active account, by priority, serving the country and the currency, passing over
+    one that has just left calls unanswered (failover) while another serves; if none is
+    answering, the first anyway (it may be back)."""
+    now = timezone.now()
+    serving = [
+        account
+        for account in GatewayAccount.objects.filter(active=True).order_by("priority", "created_at")
+        if gateway_account_serves(account, country=country, currency=currency)
+    ]
+    for account in serving:
+        if not account.unavailable(now):
             return account
+    if serving:
+        return serving[0]
     raise Unprocessable(
         f"No payment gateway serves {country} in {currency}.", code="no_gateway_available", param="currency"
     )

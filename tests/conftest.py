@@ -1,13 +1,14 @@
 """Fixtures of the cross-app tests: a frozen clock that run_billing moves, a customer's app, a
 monthly and a premium plan for the subscription tests; the sandbox gateway account and a one-off
 event pass for the payment tests; the Stripe double (one server per session) and a Stripe gateway
-account on it."""
+account on it; the Adyen double and an Adyen account on it."""
 
 import pytest
 import stripe
 import time_machine
 
 from payments.services import gateway_account_create
+from payments.tests.adyen_double import AdyenDouble
 from payments.tests.stripe_double import StripeDouble
 from plans.tests.factories import PlanFactory
 from tests.subscription_helpers import START, Billing
@@ -15,7 +16,9 @@ from tests.subscription_helpers import START, Billing
 # Steps shared by the split test modules live in these helpers; pytest rewrites their asserts as it
 # does a test module's, so a failing step still shows the values it compared.
 pytest.register_assert_rewrite(
+    "tests.adyen_helpers",
     "tests.billing_fault_helpers",
+    "tests.gateway_drivers",
     "tests.coupon_helpers",
     "tests.payments_helpers",
     "tests.stripe_helpers",
@@ -94,4 +97,36 @@ def stripe_account(db, double):
             "webhook_secret": WEBHOOK_SECRET,
             "api_base": double.url,
         },
+    )
+
+
+@pytest.fixture(scope="session")
+def adyen_server():
+    double = AdyenDouble().start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def adyen(adyen_server):
+    adyen_server.reset()
+    return adyen_server
+
+
+@pytest.fixture
+def adyen_account(db, adyen):
+    from payments.tests.adyen_double import API_KEY, CLIENT_KEY, HMAC_KEY, MERCHANT_ACCOUNT
+
+    return gateway_account_create(
+        provider="adyen",
+        display_name="Adyen",
+        credentials={
+            "api_key": API_KEY,
+            "merchant_account": MERCHANT_ACCOUNT,
+            "hmac_key": HMAC_KEY,
+            "client_key": CLIENT_KEY,
+            "environment": "test",
+            "api_base": adyen.url,
+        },
+        priority=10,
     )

@@ -132,7 +132,7 @@ def test_a_card_the_gateway_did_not_release_is_asked_again_by_the_sweep(
     operator_client, subscriber, monkeypatch, django_capture_on_commit_callbacks
 ):
     customer, _, _ = subscriber
-    monkeypatch.setattr(SandboxGateway, "detach", lambda self, *, reference: False)  # no answer
+    monkeypatch.setattr(SandboxGateway, "detach", lambda self, *, reference, customer_reference="": False)  # no answer
     with django_capture_on_commit_callbacks(execute=True):
         erase(operator_client, customer)
     assert PaymentMethod.objects.get(customer=customer).gateway_detached_at is None

@@ -47,3 +47,9 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", param: str | None = None):
         super().__init__(message, code=code, param=param)
         self.retry_after = max(1, int(retry_after))
+
+
+class ServiceUnavailable(DomainError):
+    """Something we depend on gave no answer (a payment gateway): 503, nothing was done, try again."""
+
+    http_status = 503

@@ -168,7 +168,11 @@ class PaymentMethodSerializer(Represented, serializers.ModelSerializer):
 
 class PaymentMethodAttachSerializer(serializers.Serializer):
     gateway = serializers.CharField(help_text="The gateway id from GET /api/v1/me/gateway.")
-    token = serializers.CharField(max_length=255, help_text="The token the gateway gave the app for the card.")
+    token = serializers.CharField(
+        max_length=16384,
+        help_text="What the gateway gave the app for the card: a token id (sandbox, Stripe), or for Adyen the "
+        "`paymentMethod` object of its card component (encrypted fields) as a JSON string.",
+    )
 
 
 class PriceTaxSerializer(serializers.Serializer):

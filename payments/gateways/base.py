@@ -91,6 +91,9 @@ class WebhookNotice:
     refund: RefundResult | None = None
     refund_key: str = ""  # the idempotency key (our refund's id) the gateway keeps with the refund
     payout: PayoutNotice | None = None
+    charge: ChargeResult | None = None  # the charge's outcome itself, from gateways that cannot be asked (Adyen)
+    charge_key: str = ""  # ... and the idempotency key of our attempt it answers
+    chargeback: tuple[str, str, Money] | None = None  # (payment reference, chargeback reference, amount taken back)
     raw: dict = field(default_factory=dict)
 
 
@@ -100,6 +103,14 @@ class GatewayError(Exception):
     def __init__(self, message: str, *, code: str = "gateway_error"):
         super().__init__(message)
         self.code = code
+
+
+class GatewayUnavailable(GatewayError):
+    """The gateway gave no answer (timeouts, connection errors, 5xx): not a decline. New cards
+    and first payments fail over to a backup account; nothing is known to have happened."""
+
+    def __init__(self, message: str = "The payment gateway did not answer.", *, code: str = "gateway_unavailable"):
+        super().__init__(message, code=code)
 
 
 class CardDeclined(GatewayError):
@@ -124,8 +135,10 @@ class Gateway(ABC):
     supports_payouts: bool = False  # a payout lists the charges it settled
     supports_setup: bool = False  # a card can be authenticated for later charges without a charge
     supports_refund_lookup: bool = False  # a refund can be found by its reference or our idempotency key
+    supports_outage_drill: bool = False  # `account.outage_drill` makes it answer nothing (the sandbox)
 
     disabled_message = "This gateway is not enabled on this deployment."
+    webhook_answer: str = ""  # the body its notifications must be answered with ("" -> our JSON)
 
     @classmethod
     def enabled(cls) -> bool:
@@ -141,14 +154,16 @@ class Gateway(ABC):
         """What a client app needs to tokenize a card with this gateway (public values only)."""
 
     @abstractmethod
-    def attach(self, *, token: str, customer_reference: str = "") -> AttachResult:
-        """Turn a token from the app into a reusable payment method reference."""
+    def attach(self, *, token: str, customer_reference: str = "", currency: str = "") -> AttachResult:
+        """Turn a token from the app into a reusable payment method reference (`currency`: the
+        customer's, for gateways that verify the card with a zero-value payment). Raises
+        CardDeclined, GatewayError, or GatewayUnavailable when the gateway gave no answer."""
 
     def customer_reference(self, *, customer) -> str:
         """The customer's id at the gateway, for gateways that have customers ('' otherwise)."""
         return ""
 
-    def detach(self, *, reference: str) -> bool:
+    def detach(self, *, reference: str, customer_reference: str = "") -> bool:
         """Stop keeping the card `reference` for us (removed, or its owner erased). True once the
         gateway holds it no more (already gone counts); False when it gave no answer (try again).
         Gateways that keep no cards of their own have nothing to do."""
@@ -181,11 +196,24 @@ class Gateway(ABC):
         return RefundResult(RefundStatus.UNKNOWN)
 
     def setup(
-        self, *, payment_method_reference: str, idempotency_key: str, customer_reference: str = "", return_url: str = ""
+        self,
+        *,
+        payment_method_reference: str,
+        idempotency_key: str,
+        customer_reference: str = "",
+        return_url: str = "",
+        currency: str = "",
     ) -> ChargeResult:
         """Authenticate a card for later off-session payments without charging it (Stripe's
-        SetupIntent: a free trial behind a card). SUCCEEDED, REQUIRES_ACTION + URL, or FAILED."""
+        SetupIntent, Adyen's zero-value payment: a free trial behind a card). SUCCEEDED,
+        REQUIRES_ACTION + URL, or FAILED."""
         return ChargeResult(ChargeStatus.SUCCEEDED)
+
+    def authentication_complete(self, *, reference: str, idempotency_key: str, params: dict) -> ChargeResult:
+        """The cardholder is back on our return page from 3-D Secure with what the gateway put in
+        the URL (`params`); where the gateway needs us to finish the payment (Adyen's
+        `/payments/details`) it does here. Others only answer where the charge stands."""
+        return self.lookup(reference=reference, idempotency_key=idempotency_key)
 
     def charge_many(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
         """One result per request, in order (only where `supports_batch`)."""

@@ -1,10 +1,11 @@
 """Provider name -> gateway class. A gateway account names its provider; `gateway_for` builds it.
-Stripe is built in; the sandbox registers itself when its app is installed (its apps.py)."""
+Stripe and Adyen are built in; the sandbox registers itself when its app is installed (its apps.py)."""
 
+from payments.gateways.adyen import AdyenGateway
 from payments.gateways.base import Gateway
 from payments.gateways.stripe import StripeGateway
 
-GATEWAYS: dict[str, type[Gateway]] = {StripeGateway.provider: StripeGateway}
+GATEWAYS: dict[str, type[Gateway]] = {StripeGateway.provider: StripeGateway, AdyenGateway.provider: AdyenGateway}
 
 
 def register(gateway_class: type[Gateway]) -> None:

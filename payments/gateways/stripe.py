@@ -23,6 +23,7 @@ from payments.gateways.base import (
     ChargeStatus,
     Gateway,
     GatewayError,
+    GatewayUnavailable,
     PayoutNotice,
     RefundResult,
     RefundStatus,
@@ -164,13 +165,16 @@ class StripeGateway(Gateway):
         return {"publishable_key": self.credentials.get("publishable_key", "")}
 
     def customer_reference(self, *, customer) -> str:
-        created = self._client().v1.customers.create(
-            params={"email": customer.email, "name": customer.name or None, "metadata": {"customer": customer.id}},
-            options={"idempotency_key": f"customer-{customer.id}"},
-        )
+        try:
+            created = self._client().v1.customers.create(
+                params={"email": customer.email, "name": customer.name or None, "metadata": {"customer": customer.id}},
+                options={"idempotency_key": f"customer-{customer.id}"},
+            )
+        except _NO_ANSWER as error:
+            raise GatewayUnavailable(f"Stripe gave no answer ({type(error).__name__}).") from None
         return created.id
 
-    def attach(self, *, token: str, customer_reference: str = "") -> AttachResult:
+    def attach(self, *, token: str, customer_reference: str = "", currency: str = "") -> AttachResult:
         try:
             method = self._client().v1.payment_methods.attach(token, params={"customer": customer_reference})
         except stripe.CardError as error:
@@ -178,6 +182,8 @@ class StripeGateway(Gateway):
             raise CardDeclined(error.user_message or "The card was declined.", code=_decline_code(body)) from None
         except stripe.InvalidRequestError as error:
             raise GatewayError(error.user_message or "The card token was refused.", code="invalid_token") from None
+        except _NO_ANSWER as error:
+            raise GatewayUnavailable(f"Stripe gave no answer ({type(error).__name__}).") from None
         card = _plain(method).get("card") or {}
         details = CardDetails(
             brand=card.get("brand", "unknown"),
@@ -189,7 +195,7 @@ class StripeGateway(Gateway):
         )
         return AttachResult(reference=method.id, card=details)
 
-    def detach(self, *, reference: str) -> bool:
+    def detach(self, *, reference: str, customer_reference: str = "") -> bool:
         try:
             self._client().v1.payment_methods.detach(reference)
         except stripe.InvalidRequestError:  # not attached any more, or unknown: nothing kept for us
@@ -260,7 +266,13 @@ class StripeGateway(Gateway):
         )
 
     def setup(
-        self, *, payment_method_reference: str, idempotency_key: str, customer_reference: str = "", return_url: str = ""
+        self,
+        *,
+        payment_method_reference: str,
+        idempotency_key: str,
+        customer_reference: str = "",
+        return_url: str = "",
+        currency: str = "",
     ) -> ChargeResult:
         """A SetupIntent confirmed at once for off-session use (a trial behind a card)."""
         params = {"payment_method": payment_method_reference, "confirm": True, "usage": "off_session"}

@@ -11,7 +11,9 @@ from payments.services.batch import (
 from payments.services.charges import (
     OPEN_PAYMENT_STATUSES,
     invoice_pay,
+    payment_apply_notice,
     payment_apply_result,
+    payment_authentication_return,
     payment_cancel,
     payment_retry,
     payment_sync,
@@ -35,6 +37,7 @@ from payments.services.data_protection import (
 )
 from payments.services.documents import credit_note_document_render, invoice_document_render
 from payments.services.gateway_accounts import gateway_account_create, gateway_account_update
+from payments.services.gateway_health import gateway_answered, gateway_health_reset, gateway_unanswered
 from payments.services.invoices import (
     Buyer,
     LineSpec,
@@ -61,6 +64,7 @@ from payments.services.payment_methods import (
     payment_method_detach,
     payment_method_set_default,
     payment_method_setup,
+    setup_authentication_return,
 )
 from payments.services.refunds import payment_refund, refund_apply_result, refund_sync, refunds_reconcile
 from payments.services.settlement import payment_fee_record, payout_record, payouts_create_sandbox
@@ -90,9 +94,12 @@ __all__ = [
     "gateway_account_check",
     "gateway_account_create",
     "gateway_account_update",
+    "gateway_answered",
     "gateway_cards_release",
     "gateway_cards_release_pending",
     "gateway_customer_reference",
+    "gateway_health_reset",
+    "gateway_unanswered",
     "gateway_webhook_receive",
     "invoice_create",
     "invoice_document_render",
@@ -106,7 +113,9 @@ __all__ = [
     "invoice_void",
     "invoices_issue_batch",
     "invoices_mark_paid",
+    "payment_apply_notice",
     "payment_apply_result",
+    "payment_authentication_return",
     "payment_cancel",
     "payment_fee_record",
     "payment_method_attach",
@@ -129,4 +138,5 @@ __all__ = [
     "refund_apply_result",
     "refund_sync",
     "refunds_reconcile",
+    "setup_authentication_return",
 ]

@@ -31,6 +31,7 @@ from payments.representations import (
     payment_repr,
 )
 from payments.selectors import gateway_customer_reference_known
+from payments.services.gateway_health import gateway_answered, gateway_unanswered
 from payments.services.invoices import PAYABLE_STATUSES, invoice_attempts_begun, invoices_mark_paid
 from payments.services.payment_methods import gateway_customer_reference
 from payments.services.refunds import payment_refund
@@ -131,6 +132,10 @@ def _payment_attempt_run(*, payment: Payment) -> Payment:
     except Exception as error:  # a timeout or a crash at the edge: the charge may or may not exist
         logger.warning("Charge %s ended without an answer: %s", request.idempotency_key, type(error).__name__)
         result = ChargeResult(ChargeStatus.UNKNOWN, message=type(error).__name__)
+    if result.status == ChargeStatus.UNKNOWN:
+        gateway_unanswered(account=account, message=result.message or "charge unanswered")
+    else:
+        gateway_answered(account=account)
     return payment_apply_result(payment=payment, attempt=payment.attempts, result=result)
 
 
@@ -266,6 +271,47 @@ def payment_sync(*, payment: Payment) -> Payment:
         # the same idempotency key, so the gateway can take it at most once.
         return _payment_attempt_run(payment=payment)
     return payment_apply_result(payment=payment, attempt=attempt, result=result)
+
+
+def payment_authentication_return(*, gateway_account_id: str, idempotency_key: str, params: dict) -> Payment | None:
+    """The cardholder is back from 3-D Secure on our return page (gateways that send them to us,
+    Adyen): the gateway finishes the charge from what it put in the URL, and the attempt moves on.
+    Only an attempt still waiting is finished, so a late return cannot take money for a payment
+    given up on. None when the key is no payment attempt of ours (a card setup's)."""
+    attempt = (
+        PaymentAttempt.objects.filter(idempotency_key=idempotency_key, payment__gateway_account_id=gateway_account_id)
+        .select_related("payment__gateway_account")
+        .first()
+    )
+    if attempt is None:
+        return None
+    payment = attempt.payment
+    if payment.status != Payment.Status.REQUIRES_ACTION or payment.attempts != attempt.number:
+        return payment
+    try:
+        result = gateway_for(payment.gateway_account).authentication_complete(
+            reference=payment.gateway_reference, idempotency_key=idempotency_key, params=params
+        )
+    except Exception as error:  # the notification or the sweep settles it
+        logger.warning("Finishing %s after 3-D Secure failed: %s", payment.id, type(error).__name__)
+        return payment
+    return payment_apply_result(payment=payment, attempt=attempt.number, result=result)
+
+
+def payment_apply_notice(*, gateway_account_id: str, idempotency_key: str, result: ChargeResult) -> Payment | None:
+    """A gateway's notification of a charge's outcome (Adyen's AUTHORISATION), for the attempt its
+    idempotency key names; an older attempt's or a finished payment's changes nothing."""
+    attempt = PaymentAttempt.objects.filter(
+        idempotency_key=idempotency_key, payment__gateway_account_id=gateway_account_id
+    ).first()
+    if attempt is None:
+        return None
+    payment = Payment.objects.get(pk=attempt.payment_id)
+    if result.status == ChargeStatus.SUCCEEDED and payment.status in (Payment.Status.FAILED, Payment.Status.CANCELED):
+        logger.error(
+            "Gateway captured %s after we gave it up (%s): refund it at the gateway", payment.id, result.reference
+        )
+    return payment_apply_result(payment=payment, attempt=attempt.number, result=result)
 
 
 def payment_cancel(*, payment: Payment, reason: str = "abandoned") -> Payment:

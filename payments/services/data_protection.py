@@ -17,6 +17,7 @@ from integrations.services import event_emit, event_payloads_scrub
 from payments.gateways.registry import gateway_for
 from payments.models import Customer, CustomerToken, GatewayCustomer, PaymentMethod
 from payments.representations import customer_repr
+from payments.selectors import gateway_customer_reference_known
 
 logger = logging.getLogger("payments")
 
@@ -96,7 +97,10 @@ def gateway_cards_release(*, customer_id: str) -> bool:
         customer_id=customer_id, detached_at__isnull=False, gateway_detached_at__isnull=True
     ).select_related("gateway_account")
     for method in methods:
-        if gateway_for(method.gateway_account).detach(reference=method.gateway_reference):
+        shopper = gateway_customer_reference_known(
+            customer_id=customer_id, gateway_account_id=method.gateway_account_id
+        )
+        if gateway_for(method.gateway_account).detach(reference=method.gateway_reference, customer_reference=shopper):
             PaymentMethod.objects.filter(pk=method.pk).update(gateway_detached_at=clock.now())
         else:
             done = False

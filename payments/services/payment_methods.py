@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.kernel.errors import CardError, Conflict, InvalidRequest, NotFound, Unprocessable
+from integrations.kernel.errors import CardError, Conflict, InvalidRequest, NotFound, ServiceUnavailable, Unprocessable
 from integrations.services import event_emit
 from payments import hooks
 from payments.gateways.base import (
@@ -13,6 +13,7 @@ from payments.gateways.base import (
     ChargeResult,
     ChargeStatus,
     GatewayError,
+    GatewayUnavailable,
 )
 from payments.gateways.registry import gateway_for
 from payments.models import (
@@ -26,6 +27,7 @@ from payments.representations import (
 )
 from payments.selectors import gateway_account_serves
 from payments.services.data_protection import gateway_cards_release_later
+from payments.services.gateway_health import gateway_answered, gateway_unanswered
 
 logger = logging.getLogger("payments")
 
@@ -71,12 +73,25 @@ def payment_method_attach(*, customer: Customer, gateway_account_id: str, token:
         raise InvalidRequest("token is required.", code="parameter_missing", param="token")
     try:
         attached = gateway_for(account).attach(
-            token=token.strip(), customer_reference=gateway_customer_reference(customer=customer, account=account)
+            token=token.strip(),
+            customer_reference=gateway_customer_reference(customer=customer, account=account),
+            currency=customer.currency,
         )
     except CardDeclined as error:
+        gateway_answered(account=account)
         raise CardError(str(error), code=error.code) from None
+    except GatewayUnavailable as error:
+        gateway_unanswered(account=account, message=str(error))
+        raise ServiceUnavailable(
+            "The payment gateway did not answer. Ask GET /api/v1/me/gateway again: it names the gateway "
+            "to tokenize the card with now.",
+            code="gateway_unavailable",
+            param="gateway",
+        ) from None
     except GatewayError as error:
+        gateway_answered(account=account)
         raise InvalidRequest(str(error), code=error.code, param="token") from None
+    gateway_answered(account=account)
 
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=customer.pk)  # serializes default-card changes
@@ -118,15 +133,21 @@ def payment_method_setup(*, payment_method: PaymentMethod, purpose: str, return_
     card). One idempotency key per card and purpose, so asking again returns the same answer."""
     account = payment_method.gateway_account
     try:
-        return gateway_for(account).setup(
+        result = gateway_for(account).setup(
             payment_method_reference=payment_method.gateway_reference,
             idempotency_key=f"setup-{payment_method.id}-{purpose}",
             customer_reference=gateway_customer_reference(customer=payment_method.customer, account=account),
             return_url=return_url,
+            currency=payment_method.customer.currency,
         )
     except Exception as error:  # no answer: the trial goes on; its first charge asks again if need be
         logger.warning("Card setup for %s ended without an answer: %s", payment_method.id, type(error).__name__)
-        return ChargeResult(ChargeStatus.UNKNOWN)
+        result = ChargeResult(ChargeStatus.UNKNOWN, message=type(error).__name__)
+    if result.status == ChargeStatus.UNKNOWN:
+        gateway_unanswered(account=account, message=result.message or "card setup unanswered")
+    else:
+        gateway_answered(account=account)
+    return result
 
 
 @transaction.atomic
@@ -172,3 +193,19 @@ def payment_method_detach(*, payment_method: PaymentMethod) -> None:
         customer_id=method.customer_id,
     )
     gateway_cards_release_later(customer_id=method.customer_id)
+
+
+def setup_authentication_return(*, gateway_account_id: str, idempotency_key: str, params: dict) -> ChargeResult | None:
+    """The cardholder is back from a card setup's 3-D Secure (a trial behind a card, Adyen): the
+    gateway finishes the authentication, which is the mandate later renewals charge under. Our
+    rows do not change: the trial runs either way, and its first charge tells."""
+    account = GatewayAccount.objects.filter(pk=gateway_account_id).first()
+    if account is None or not idempotency_key.startswith("setup-"):
+        return None
+    try:
+        return gateway_for(account).authentication_complete(
+            reference="", idempotency_key=idempotency_key, params=params
+        )
+    except Exception as error:
+        logger.warning("Finishing card setup %s failed: %s", idempotency_key, type(error).__name__)
+        return None

@@ -68,6 +68,28 @@ def payment_refund(*, payment: Payment, amount: Money | None = None, reason: str
     return _refund_run(refund=refund)
 
 
+def payment_chargeback_record(*, payment: Payment, amount: Money, reference: str) -> Refund | None:
+    """Money the cardholder's bank took back (a chargeback): a refund the gateway already made,
+    recorded as one (reason `chargeback`) so the payment, its credit note and the events say so.
+    The same chargeback twice records it once; never more than is left on the payment."""
+    with transaction.atomic():
+        payment = payment_lock(payment.pk)
+        existing = Refund.objects.filter(payment=payment, gateway_reference=reference).first()
+        if existing is not None:
+            return existing
+        currency = payment.amount.currency.code
+        left = payment.amount.amount - payment.amount_refunded
+        value = min(money(amount.amount, currency).amount, left) if amount.currency.code == currency else left
+        if payment.status not in (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED) or value <= 0:
+            logger.warning("Chargeback %s on %s: nothing left to take back", reference, payment.id)
+            return None
+        refund = Refund.objects.create(
+            payment=payment, amount=Money(value, currency), reason="chargeback", gateway_reference=reference
+        )
+        Payment.objects.filter(pk=payment.pk).update(amount_refunded=F("amount_refunded") + value)
+        return refund_apply_result(refund=refund, result=RefundResult(RefundStatus.SUCCEEDED, reference=reference))
+
+
 def _refund_run(*, refund: Refund) -> Refund:
     """Send the refund to the gateway under its idempotency key (its id) and apply the answer."""
     payment = refund.payment

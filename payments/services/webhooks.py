@@ -17,18 +17,19 @@ from payments.models import (
     Payment,
     Refund,
 )
-from payments.services.charges import payment_sync_by_reference
-from payments.services.refunds import refund_apply_result
+from payments.services.charges import payment_apply_notice, payment_sync_by_reference
+from payments.services.refunds import payment_chargeback_record, refund_apply_result
 from payments.services.settlement import payment_fee_record, payout_record
 
 logger = logging.getLogger("payments")
 
 
-def gateway_webhook_receive(*, gateway_account_id: str, body: bytes, headers: dict) -> str:
+def gateway_webhook_receive(*, gateway_account_id: str, body: bytes, headers: dict) -> tuple[str, str]:
     """Take a gateway's notification. The signature is checked before anything is stored; the
     record of the event, dj-stripe's copy and our own changes commit together or not at all, so a
     failing handler leaves nothing behind and the gateway's retry is processed afresh, while a
-    second delivery of a processed event is a no-op. Returns "processed" or "duplicate"."""
+    second delivery of a processed event is a no-op. Returns ("processed" or "duplicate", the body
+    the gateway wants as the answer: "" for our JSON, "[accepted]" for Adyen)."""
     account = GatewayAccount.objects.filter(pk=gateway_account_id).first()
     if account is None:
         raise NotFound("No such gateway account.")
@@ -41,14 +42,21 @@ def gateway_webhook_receive(*, gateway_account_id: str, body: bytes, headers: di
             with transaction.atomic():
                 GatewayWebhookEvent.objects.create(gateway_account=account, event_id=notice.event_id, type=notice.type)
         except IntegrityError:
-            return "duplicate"
+            return "duplicate", gateway.webhook_answer
         gateway.webhook_record(notice)
         _webhook_apply(account=account, notice=notice)
-    return "processed"
+    return "processed", gateway.webhook_answer
 
 
 def _webhook_apply(*, account: GatewayAccount, notice: WebhookNotice) -> None:
-    if notice.payment_reference:
+    if notice.charge is not None:
+        payment_apply_notice(gateway_account_id=account.id, idempotency_key=notice.charge_key, result=notice.charge)
+    elif notice.chargeback is not None:
+        payment_reference, chargeback_reference, amount = notice.chargeback
+        payment = Payment.objects.filter(gateway_account=account, gateway_reference=payment_reference).first()
+        if payment is not None:
+            payment_chargeback_record(payment=payment, amount=amount, reference=chargeback_reference)
+    elif notice.payment_reference:
         payment = payment_sync_by_reference(reference=notice.payment_reference, gateway_account_id=account.id)
         if payment is not None and payment.status == Payment.Status.SUCCEEDED and payment.fee is None:
             payment_fee_record(payment=payment)

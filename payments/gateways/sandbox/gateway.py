@@ -25,6 +25,7 @@ from payments.gateways.base import (
     ChargeStatus,
     Gateway,
     GatewayError,
+    GatewayUnavailable,
     RefundResult,
     RefundStatus,
 )
@@ -240,11 +241,16 @@ def sandbox_challenge_complete(*, charge_id: str, approve: bool) -> SandboxCharg
 _SWITCHED_OFF = ChargeResult(ChargeStatus.FAILED, decline_code="gateway_disabled", message="The sandbox is off.")
 
 
+def _no_answer():
+    return GatewayUnavailable("The sandbox is in an outage drill: no answer.")
+
+
 class SandboxGateway(Gateway):
     provider = "sandbox"
     supports_batch = True
     supports_setup = True
     supports_refund_lookup = True
+    supports_outage_drill = True
 
     disabled_message = "The sandbox gateway is off on this deployment (SANDBOX_ENABLED)."
 
@@ -273,7 +279,13 @@ class SandboxGateway(Gateway):
             "publishable_key": self.credentials.get("publishable_key", ""),
         }
 
-    def attach(self, *, token: str, customer_reference: str = "") -> AttachResult:
+    @property
+    def _down(self) -> bool:
+        return bool(getattr(self.account, "outage_drill", False))
+
+    def attach(self, *, token: str, customer_reference: str = "", currency: str = "") -> AttachResult:
+        if self._down:
+            raise _no_answer()
         card = SandboxCard.objects.filter(pk=token, publishable_key=self.credentials.get("publishable_key", "")).first()
         if card is None:
             raise GatewayError("Unknown card token for this gateway.", code="invalid_token")
@@ -285,6 +297,8 @@ class SandboxGateway(Gateway):
     def charge(self, request: ChargeRequest) -> ChargeResult:
         if not self.enabled():
             return _SWITCHED_OFF
+        if self._down:  # nothing reaches it: the charge is not made
+            return ChargeResult(ChargeStatus.UNKNOWN, message=str(_no_answer()))
         existing = SandboxCharge.objects.filter(idempotency_key=request.idempotency_key).first()
         if existing is not None:
             return _result(existing)
@@ -302,12 +316,20 @@ class SandboxGateway(Gateway):
         return _result(charge)
 
     def setup(
-        self, *, payment_method_reference: str, idempotency_key: str, customer_reference: str = "", return_url: str = ""
+        self,
+        *,
+        payment_method_reference: str,
+        idempotency_key: str,
+        customer_reference: str = "",
+        return_url: str = "",
+        currency: str = "",
     ) -> ChargeResult:
         """A zero-amount authentication: cards that ask for 3-D Secure get the challenge page once,
         and an approved challenge sets the card up for off-session payments."""
         if not self.enabled():
             return _SWITCHED_OFF
+        if self._down:
+            return ChargeResult(ChargeStatus.UNKNOWN, message=str(_no_answer()))
         existing = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return _result(existing)
@@ -340,6 +362,8 @@ class SandboxGateway(Gateway):
         same idempotency as `charge` one by one."""
         if not self.enabled():
             return [_SWITCHED_OFF for _ in requests]
+        if self._down:
+            return [ChargeResult(ChargeStatus.UNKNOWN, message=str(_no_answer())) for _ in requests]
         keys = [request.idempotency_key for request in requests]
         existing = {charge.idempotency_key: charge for charge in SandboxCharge.objects.filter(idempotency_key__in=keys)}
         cards = SandboxCard.objects.in_bulk([request.payment_method_reference for request in requests])
@@ -363,6 +387,8 @@ class SandboxGateway(Gateway):
         return [results[key] for key in keys]
 
     def lookup(self, *, reference: str, idempotency_key: str, customer_reference: str = "") -> ChargeResult:
+        if self._down:
+            raise _no_answer()
         charge = None
         if reference:
             charge = SandboxCharge.objects.filter(pk=reference).first()
@@ -375,6 +401,8 @@ class SandboxGateway(Gateway):
         return _result(charge)
 
     def cancel(self, *, reference: str, idempotency_key: str) -> ChargeResult:
+        if self._down:
+            raise _no_answer()
         with transaction.atomic():
             charges = SandboxCharge.objects.select_for_update()
             charge = charges.filter(pk=reference).first() if reference else None
@@ -388,6 +416,8 @@ class SandboxGateway(Gateway):
         return _result(charge)
 
     def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
+        if self._down:
+            return RefundResult(RefundStatus.UNKNOWN)
         existing = SandboxRefund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return RefundResult(RefundStatus.SUCCEEDED, reference=existing.id)
@@ -404,6 +434,8 @@ class SandboxGateway(Gateway):
 
     def refund_lookup(self, *, reference: str, payment_reference: str, idempotency_key: str) -> RefundResult:
         """The sandbox refunds at once: a refund it holds has succeeded."""
+        if self._down:
+            return RefundResult(RefundStatus.UNKNOWN)
         refunds = (
             SandboxRefund.objects.filter(charge_id=payment_reference) if payment_reference else SandboxRefund.objects
         )

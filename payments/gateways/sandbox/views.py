@@ -1,7 +1,5 @@
 """The sandbox gateway's public pages: card tokenization and the hosted 3-D Secure challenge."""
 
-from urllib.parse import urlencode, urlsplit, urlunsplit
-
 from django.conf import settings
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
@@ -13,6 +11,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from integrations.kernel.api.parsing import validated_data
+from payments.gateways.returns import url_with_payment
 from payments.gateways.sandbox.gateway import (
     SandboxGateway,
     sandbox_challenge_complete,
@@ -64,14 +63,6 @@ class SandboxTokenView(APIView):
         return Response({"token": token.token, "card": card}, status=201)
 
 
-def _with_payment(url: str, payment_id: str | None) -> str:
-    if not payment_id:
-        return url
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode({"payment": payment_id})) if q)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
 # The challenge is reached by an unguessable charge id from a redirect, like a bank's ACS page;
 # there is no session of ours to forge, so CSRF tokens add nothing here.
 @csrf_exempt
@@ -88,7 +79,7 @@ def challenge(request, charge_id: str):
         charge = sandbox_challenge_complete(charge_id=charge.id, approve=action == "approve")
         payment = payment_sync_by_reference(reference=charge.id)
         if charge.return_url:
-            return HttpResponseRedirect(_with_payment(charge.return_url, payment.id if payment else None))
+            return HttpResponseRedirect(url_with_payment(charge.return_url, payment.id if payment else None))
         return render(request, "sandbox/challenge_done.html", {"charge": charge})
     if charge.status != SandboxCharge.Status.REQUIRES_ACTION:
         return render(request, "sandbox/challenge_done.html", {"charge": charge})
