@@ -45,6 +45,16 @@ ACCOUNT = {
 }
 
 
+_AUTHENTICATION_REQUIRED = {
+    "error": {
+        "type": "card_error",
+        "code": "authentication_required",
+        "decline_code": "authentication_required",
+        "message": "Your card was declined. This transaction requires authentication.",
+    }
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -232,7 +242,9 @@ class StripeDouble:
                     status, content = self.idempotent[key]
                     return self._send(handler, status, content, headers={"Idempotent-Replayed": "true"})
 
-        if split.path == "/v1/payment_intents" and method == "POST":
+        if split.path == "/v1/payment_intents" and method == "POST" and self._refused_off_session(params):
+            status, content = 402, json.dumps(_AUTHENTICATION_REQUIRED).encode()
+        elif split.path == "/v1/payment_intents" and method == "POST":
             return_url = params.pop("return_url", None)
             params.pop("setup_future_usage", None)
             params.pop("description", None)  # localstripe refuses it; Stripe stores it
@@ -279,6 +291,12 @@ class StripeDouble:
             with self.lock:
                 self.idempotent[key] = (status, content)
         self._send(handler, status, content)
+
+    def _refused_off_session(self, params: dict) -> bool:
+        """Stripe refuses an off-session payment on a card whose bank authenticates every payment
+        (4000 0027 6000 3184) with `authentication_required`; localstripe would ask for 3-D Secure."""
+        off_session = str(params.get("off_session", "")).lower() == "true"
+        return off_session and self.card_numbers.get(params.get("payment_method", "")) == "4000002760003184"
 
     def _rewrite_card_country(self, data: dict) -> dict:
         """A card PaymentMethod's `card.country`, the issuing country Stripe knows from the number."""
