@@ -63,6 +63,7 @@ def gateway_account_repr(account: GatewayAccount) -> dict:
         "id": account.id,
         "provider": account.provider,
         "display_name": account.display_name,
+        "region": account.region,
         "countries": account.countries,
         "currencies": account.currencies,
         "priority": account.priority,

@@ -1,11 +1,13 @@
-"""Gateway accounts: credentials write-only, routing explained above the list."""
+"""Gateway accounts: credentials write-only, routing and failover explained above the list, each
+account's health, the sandbox's outage drill."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ORDER_VAR
 from django.utils.html import format_html_join
 
 from integrations.kernel.admin import ServiceRefusalsMixin
-from integrations.kernel.errors import InvalidRequest
+from integrations.kernel.errors import DomainError, InvalidRequest
 from payments.currency import normalize_country, normalize_currency
 from payments.gateways.registry import GATEWAYS, provider_choices
 from payments.models import (
@@ -14,6 +16,9 @@ from payments.models import (
 from payments.services import (
     gateway_account_create,
     gateway_account_update,
+    gateway_health,
+    gateway_health_reset,
+    gateway_outage_drill,
 )
 
 _CREDENTIAL_PREFIX = "credential_"
@@ -27,7 +32,9 @@ _ROUTING_RULE = (
     "Routing: a customer's payment goes to the first active account in this list (lowest priority "
     "number first) that serves both the customer's country and currency. Empty countries serve all "
     "countries; empty currencies serve all enabled currencies. A saved card stays on the account "
-    "that tokenized it."
+    "that tokenized it. Failover: an account that leaves a call unanswered (a timeout, a 5xx; never "
+    "a decline) takes no new cards or first payments for a while; they go to the next account that "
+    "serves the customer (its backup, e.g. of the same region). Renewals stay on the card's account."
 )
 
 
@@ -79,7 +86,7 @@ class GatewayAccountForm(forms.ModelForm):
 
     class Meta:
         model = GatewayAccount
-        fields = ["provider", "display_name", "countries", "currencies", "priority", "active"]
+        fields = ["provider", "display_name", "region", "countries", "currencies", "priority", "active"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -145,8 +152,18 @@ def _gateway_account_form(obj: GatewayAccount | None) -> type[GatewayAccountForm
 @admin.register(GatewayAccount)
 class GatewayAccountAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
     form = GatewayAccountForm
-    list_display = ["display_name", "provider", "countries_served", "currencies_served", "priority", "active"]
-    list_filter = ["provider", "active"]
+    list_display = [
+        "display_name",
+        "provider",
+        "region",
+        "countries_served",
+        "currencies_served",
+        "priority",
+        "active",
+        "health",
+    ]
+    list_filter = ["provider", "active", "region"]
+    actions = ["outage_drill_start", "outage_drill_end", "health_reset"]
     search_fields = ["=id", "display_name"]
     ordering = ["priority", "created_at"]
     sortable_by = []  # the list always reads in routing order
@@ -158,13 +175,13 @@ class GatewayAccountAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["id", "provider", "stored_credentials", "created_at", "updated_at"]
+        return ["id", "provider", "stored_credentials", "health", "outage_drill", "created_at", "updated_at"]
 
     def get_fieldsets(self, request, obj=None):
         credential_fields = list(_gateway_account_form(obj).credential_fields)
-        head = ["provider", "display_name", "priority", "active"]
+        head = ["provider", "display_name", "region", "priority", "active"]
         if obj is not None:
-            head = ["id", *head]
+            head = ["id", *head, "health", "outage_drill"]
             credential_fields = ["stored_credentials", *credential_fields]
         fieldsets = [
             (None, {"fields": head}),
@@ -190,6 +207,33 @@ class GatewayAccountAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
     def currencies_served(self, account):
         return ", ".join(account.currencies) or "all enabled"
 
+    @admin.display(description="health")
+    def health(self, account):
+        return gateway_health(account)
+
+    @admin.action(description="Start an outage drill (sandbox): it answers nothing", permissions=["change"])
+    def outage_drill_start(self, request, queryset):
+        self._drill(request, queryset, on=True)
+
+    @admin.action(description="End the outage drill", permissions=["change"])
+    def outage_drill_end(self, request, queryset):
+        self._drill(request, queryset, on=False)
+
+    def _drill(self, request, queryset, *, on: bool):
+        for account in queryset:
+            try:
+                gateway_outage_drill(account=account, on=on)
+            except DomainError as error:
+                self.message_user(request, f"{account}: {error.message}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{account}: outage drill {'on' if on else 'off'}.")
+
+    @admin.action(description="Mark as answering (new cards go to it again now)", permissions=["change"])
+    def health_reset(self, request, queryset):
+        for account in queryset:
+            gateway_health_reset(account=account)
+        self.message_user(request, f"{queryset.count()} account(s) marked as answering.")
+
     @admin.display(description="stored credentials")
     def stored_credentials(self, account):
         stored = account.credentials or {}
@@ -206,12 +250,15 @@ class GatewayAccountAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
         return format_html_join("", "<div><code>{}</code>: {}</div>", rows) or "none"
 
     def changelist_view(self, request, extra_context=None):
+        if ORDER_VAR in request.GET:  # the list always reads in routing order, whatever a link asks
+            request.GET = request.GET.copy()
+            del request.GET[ORDER_VAR]
         return super().changelist_view(request, {"routing_rule": _ROUTING_RULE, **(extra_context or {})})
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            editable = ("display_name", "countries", "currencies", "priority", "active")
+            editable = ("display_name", "region", "countries", "currencies", "priority", "active")
             changes = {field: data[field] for field in editable if field in form.changed_data}
             saved = gateway_account_update(account=obj, credentials=form.credentials, **changes)
         else:
@@ -223,6 +270,7 @@ class GatewayAccountAdmin(ServiceRefusalsMixin, admin.ModelAdmin):
                 currencies=data["currencies"],
                 priority=data["priority"],
                 active=data["active"],
+                region=data.get("region", ""),
             )
         obj.pk, obj.display_name = saved.pk, saved.display_name
 

@@ -37,7 +37,13 @@ from payments.services.data_protection import (
 )
 from payments.services.documents import credit_note_document_render, invoice_document_render
 from payments.services.gateway_accounts import gateway_account_create, gateway_account_update
-from payments.services.gateway_health import gateway_answered, gateway_health_reset, gateway_unanswered
+from payments.services.gateway_health import (
+    gateway_answered,
+    gateway_health,
+    gateway_health_reset,
+    gateway_outage_drill,
+    gateway_unanswered,
+)
 from payments.services.invoices import (
     Buyer,
     LineSpec,
@@ -98,7 +104,9 @@ __all__ = [
     "gateway_cards_release",
     "gateway_cards_release_pending",
     "gateway_customer_reference",
+    "gateway_health",
     "gateway_health_reset",
+    "gateway_outage_drill",
     "gateway_unanswered",
     "gateway_webhook_receive",
     "invoice_create",

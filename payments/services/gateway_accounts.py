@@ -48,6 +48,7 @@ def gateway_account_create(
     currencies=(),
     priority: int = 100,
     active: bool = True,
+    region: str = "",
 ) -> GatewayAccount:
     if provider not in GATEWAYS:
         raise InvalidRequest(f"Unknown provider '{provider}'.", code="parameter_invalid", param="provider")
@@ -61,6 +62,7 @@ def gateway_account_create(
         currencies=_codes(currencies, normalize=normalize_currency, param="currencies"),
         priority=priority,
         active=active,
+        region=(region or "").strip(),
     )
     event_emit(type="gateway_account.created", payload={"gateway_account": gateway_account_repr(account)})
     return account
@@ -75,7 +77,7 @@ def gateway_account_update(*, account: GatewayAccount, credentials: dict | None 
     if "currencies" in changes:
         changes["currencies"] = _codes(changes["currencies"], normalize=normalize_currency, param="currencies")
     for field, value in changes.items():
-        if field not in ("display_name", "countries", "currencies", "priority", "active"):
+        if field not in ("display_name", "region", "countries", "currencies", "priority", "active"):
             raise InvalidRequest(f"Cannot change {field}.", code="parameter_invalid", param=field)
         setattr(account, field, value)
     if credentials:

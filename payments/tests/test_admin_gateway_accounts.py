@@ -246,3 +246,97 @@ def test_gateway_account_cannot_be_deleted_from_the_admin(superuser_client):
 
     assert response.status_code == 403
     assert GatewayAccount.objects.filter(pk=account.pk).exists()
+
+
+# --- Gateway accounts: health, failover, the outage drill -----------------------------------------
+
+
+def _action(client, action: str, *accounts):
+    return client.post(
+        GATEWAYS, {"action": action, "_selected_action": [a.pk for a in accounts]}, follow=True
+    )
+
+
+def test_the_list_shows_each_accounts_region_and_health(superuser_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    primary = sandbox_account(display_name="EU primary", priority=10, region="EU")
+    sandbox_account(display_name="EU backup", priority=20, region="EU")
+    GatewayAccount.objects.filter(pk=primary.pk).update(
+        unanswered=2, unavailable_until=timezone.now() + timedelta(seconds=60), last_unanswered="Timeout"
+    )
+
+    html = superuser_client.get(GATEWAYS).content.decode()
+
+    assert "not answering: new cards go to a backup until" in html and "Timeout" in html
+    assert html.count(">answering<") == 1 and html.count(">EU<") >= 2
+
+
+def test_an_operator_starts_and_ends_the_sandboxs_outage_drill_and_it_is_audited(superuser_client):
+    from integrations.kernel.models import AuditEvent
+
+    account = sandbox_account(display_name="EU primary")
+
+    response = _action(superuser_client, "outage_drill_start", account)
+
+    assert response.status_code == 200
+    account.refresh_from_db()
+    assert account.outage_drill is True
+    assert "outage drill on" in superuser_client.get(GATEWAYS).content.decode()
+    _action(superuser_client, "outage_drill_end", account)
+    account.refresh_from_db()
+    assert account.outage_drill is False
+    assert list(AuditEvent.objects.filter(action="gateway_account.outage_drill").values_list("object_id", flat=True)) == [
+        account.pk,
+        account.pk,
+    ]
+
+
+def test_a_gateway_that_cannot_play_an_outage_says_so(superuser_client):
+    from payments.services import gateway_account_create
+
+    stripe = gateway_account_create(provider="stripe", display_name="Stripe", credentials={"secret_key": "sk_x"})
+
+    response = _action(superuser_client, "outage_drill_start", stripe)
+
+    assert "cannot play an outage" in response.content.decode()
+    stripe.refresh_from_db()
+    assert stripe.outage_drill is False
+
+
+def test_mark_as_answering_sends_new_cards_to_the_account_again(superuser_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    account = sandbox_account(display_name="EU primary")
+    GatewayAccount.objects.filter(pk=account.pk).update(unanswered=3, unavailable_until=timezone.now() + timedelta(60))
+
+    _action(superuser_client, "health_reset", account)
+
+    account.refresh_from_db()
+    assert (account.unanswered, account.unavailable_until) == (0, None)
+
+
+def test_adyen_credentials_are_write_only(superuser_client):
+    response = _add_gateway(
+        superuser_client,
+        provider="adyen",
+        display_name="Adyen EU",
+        region="EU",
+        credential_api_key="AQE_typed_api_key_0123456789",
+        credential_hmac_key="44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+        credential_merchant_account="MediaManagerECOM",
+        credential_client_key="test_CLIENTKEY",
+        credential_secret_key="",
+    )
+    assert response.status_code == 302, _form_errors(response) if response.status_code == 200 else response
+    account = GatewayAccount.objects.get(provider="adyen")
+    assert account.region == "EU"
+    assert account.credentials["api_key"] == "AQE_typed_api_key_0123456789"
+    assert "AQE_typed" not in _raw_credentials(account.pk)
+    page = superuser_client.get(f"{GATEWAYS}{account.pk}/change/").content.decode()
+    assert "AQE_typed_api_key" not in page and "44782DEF" not in page
+    assert "MediaManagerECOM" in page  # the merchant account is no secret
