@@ -100,6 +100,16 @@ def stripe_account(db, double):
     )
 
 
+@pytest.fixture
+def buyer(db):
+    """A customer in Germany paying in euros, and their app's client."""
+    from conftest import client_for_customer
+    from payments.tests.factories import CustomerFactory
+
+    customer = CustomerFactory(country="DE", currency="EUR")
+    return customer, client_for_customer(customer)
+
+
 @pytest.fixture(scope="session")
 def adyen_server():
     double = AdyenDouble().start()

@@ -120,6 +120,9 @@ class StripeDriver(Driver):
         assert response.status_code == 200, response.content
 
     def authenticate(self, url, *, approve=True):
+        if "/3ds-setup/" in url:  # a SetupIntent's page: Stripe sends the cardholder on to the app
+            self.double.authenticate_setup(urlsplit(url).path.rsplit("/", 1)[1], approve=approve)
+            return None
         intent_id = urlsplit(url).path.rsplit("/", 1)[1]
         return_url = self.double.intents.get(intent_id, {}).get("return_url")
         self.double.authenticate(intent_id, approve=approve)

@@ -4,33 +4,16 @@ notifications verified before anything is stored, answered `[accepted]`, process
 
 import json
 
-import pytest
 from moneyed import Money
 from rest_framework.test import APIClient
 
-from conftest import client_for_customer
 from payments.models import GatewayWebhookEvent, Payment, PaymentMethod, Refund
 from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_pay, payment_refund
 from payments.tests.adyen_double import HMAC_KEY
-from payments.tests.factories import CustomerFactory
-from plans.tests.factories import PlanFactory
 from tests.adyen_helpers import deliver
 from tests.subscription_helpers import local_path
 
 RETURN_URL = "https://app.example.com/back"
-
-
-@pytest.fixture
-def event_pass(db):
-    return PlanFactory(
-        code="pass", kind="one_off", interval=None, access_days=2, prices=[{"amount": "9.99", "currency": "EUR"}]
-    )
-
-
-@pytest.fixture
-def buyer(db):
-    customer = CustomerFactory(country="DE", currency="EUR")
-    return customer, client_for_customer(customer)
 
 
 def attach(client, account, token):

@@ -97,7 +97,7 @@ def test_only_a_gateway_that_can_play_an_outage_takes_the_drill(adyen_account):
 
 
 def test_with_every_gateway_of_the_customer_down_the_primary_is_still_offered(billing, region, monthly):
-    sandbox, adyen = region
+    sandbox, _ = region
     app = billing.app(CustomerFactory(country="DE", currency="EUR"))
     GatewayAccount.objects.update(unavailable_until=START + timedelta(minutes=1), unanswered=1)
     assert app.get("/api/v1/me/gateway?currency=EUR").json()["id"] == sandbox.account.id

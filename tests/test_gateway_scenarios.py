@@ -167,3 +167,46 @@ def test_dunning_retries_a_refused_renewal_after_1_3_and_5_days_then_cancels(gat
     renewal_keys = [c["key"] for c in gateway.charges()[1:]]
     assert len(renewal_keys) == 4 and len(set(renewal_keys)) == 4  # a new idempotency key per try
     assert all(c["off_session"] for c in gateway.charges()[1:])
+
+
+@pytest.fixture
+def trial_plan(db):
+    from plans.services import Trial
+    from plans.tests.factories import PlanFactory
+
+    return PlanFactory(
+        code="trial",
+        interval="month",
+        trial=Trial(7, "day", requires_payment_method=True),
+        prices=[{"amount": "9.99", "currency": "EUR"}],
+    )
+
+
+def test_a_trial_behind_a_card_sets_it_up_without_charging_then_charges_off_session(
+    gateway, billing, app, trial_plan
+):
+    first = subscribe(gateway, app, trial_plan)
+    assert first["subscription"]["status"] == "trialing"
+    assert first["payment"] is None and first["setup"] is None
+    assert gateway.charges() == []  # a setup, no charge
+    assert entitled(app) is True
+
+    billing.run(at(first["subscription"]["trial_end"]))
+    gateway.deliver()
+
+    sub = subscription(app, first["subscription"]["id"])
+    assert sub["status"] == "active"
+    assert [(c["minor"], c["off_session"]) for c in gateway.charges()] == [(999, True)]
+
+
+def test_a_trial_card_that_asks_for_3ds_is_authenticated_on_the_banks_page(gateway, billing, app, trial_plan):
+    body = checkout(app, trial_plan, gateway.attach(app, "sca_always"), return_url=RETURN_URL).json()
+    assert body["subscription"]["status"] == "trialing"
+    assert body["setup"]["status"] == "requires_action"
+
+    back = gateway.authenticate(body["setup"]["next_action"]["url"], approve=True)
+
+    if back is not None:
+        assert back["Location"].startswith(RETURN_URL)
+    assert subscription(app, body["subscription"]["id"])["status"] == "trialing"
+    assert gateway.charges() == []

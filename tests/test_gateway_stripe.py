@@ -9,10 +9,8 @@ import stripe
 from djstripe.models import Event as StripeEvent
 from rest_framework.test import APIClient
 
-from conftest import client_for_customer
 from payments.models import GatewayWebhookEvent, Payment, Payout, Refund
 from payments.services import invoice_pay, payments_reconcile
-from payments.tests.factories import CustomerFactory
 from plans.models import Access
 from plans.tests.factories import PlanFactory
 from tests.stripe_helpers import (
@@ -31,12 +29,6 @@ def event_pass(db):
     return PlanFactory(
         code="pass", kind="one_off", interval=None, access_days=2, prices=[{"amount": "9.99", "currency": "EUR"}]
     )
-
-
-@pytest.fixture
-def buyer(db):
-    customer = CustomerFactory(country="DE", currency="EUR")
-    return customer, client_for_customer(customer)
 
 
 def test_gateway_route_exposes_the_publishable_key(buyer, stripe_account):

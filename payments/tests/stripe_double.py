@@ -480,6 +480,17 @@ class StripeDouble:
                 raise
 
 
+    def authenticate_setup(self, intent_id: str, *, approve: bool) -> None:
+        """The cardholder on the bank's page of a SetupIntent."""
+        data = urlencode({"action": "approve" if approve else "fail"}).encode()
+        request = urllib.request.Request(f"{self.url}/3ds-setup/{intent_id}", data=data, method="POST")
+        try:
+            urllib.request.build_opener(_NoRedirect).open(request, timeout=10)
+        except urllib.error.HTTPError as error:
+            if error.code != 302:
+                raise
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
