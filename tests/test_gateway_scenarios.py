@@ -182,9 +182,7 @@ def trial_plan(db):
     )
 
 
-def test_a_trial_behind_a_card_sets_it_up_without_charging_then_charges_off_session(
-    gateway, billing, app, trial_plan
-):
+def test_a_trial_behind_a_card_sets_it_up_without_charging_then_charges_off_session(gateway, billing, app, trial_plan):
     first = subscribe(gateway, app, trial_plan)
     assert first["subscription"]["status"] == "trialing"
     assert first["payment"] is None and first["setup"] is None

@@ -479,7 +479,6 @@ class StripeDouble:
             if error.code != 302:
                 raise
 
-
     def authenticate_setup(self, intent_id: str, *, approve: bool) -> None:
         """The cardholder on the bank's page of a SetupIntent."""
         data = urlencode({"action": "approve" if approve else "fail"}).encode()

@@ -252,9 +252,7 @@ def test_gateway_account_cannot_be_deleted_from_the_admin(superuser_client):
 
 
 def _action(client, action: str, *accounts):
-    return client.post(
-        GATEWAYS, {"action": action, "_selected_action": [a.pk for a in accounts]}, follow=True
-    )
+    return client.post(GATEWAYS, {"action": action, "_selected_action": [a.pk for a in accounts]}, follow=True)
 
 
 def test_the_list_shows_each_accounts_region_and_health(superuser_client):
@@ -288,7 +286,9 @@ def test_an_operator_starts_and_ends_the_sandboxs_outage_drill_and_it_is_audited
     _action(superuser_client, "outage_drill_end", account)
     account.refresh_from_db()
     assert account.outage_drill is False
-    assert list(AuditEvent.objects.filter(action="gateway_account.outage_drill").values_list("object_id", flat=True)) == [
+    assert list(
+        AuditEvent.objects.filter(action="gateway_account.outage_drill").values_list("object_id", flat=True)
+    ) == [
         account.pk,
         account.pk,
     ]
