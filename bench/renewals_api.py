@@ -95,7 +95,8 @@ def run_billing(env: dict, as_of) -> tuple[float, str]:
         text=True,
         check=True,
     )
-    return time.perf_counter() - started, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    lines = (done.stdout.strip() + "\n" + done.stderr.strip()).strip().splitlines()
+    return time.perf_counter() - started, " | ".join(line for line in lines if line.strip())[-400:]
 
 
 def main():
