@@ -25,6 +25,7 @@ Faults: `fail_next` (a status code to answer, or "drop" for no answer) and `lose
 
 import json
 import secrets
+import socket
 import threading
 import time
 import urllib.error
@@ -34,7 +35,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from Adyen.util import generate_notification_sig
 
-from payments.tests.stripe_double import free_port
 
 API_KEY = "AQE_test_double_api_key"
 MERCHANT_ACCOUNT = "MediaManagerTestECOM"
@@ -55,6 +55,12 @@ REFUSALS = {  # holder name -> (refusalReasonCode, refusalReason, refused at zer
     "BLOCK_CARD": ("5", "Blocked Card", True),
     "NOT_ENOUGH_BALANCE": ("12", "Not enough balance", False),
 }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _error(status: int, code: str, message: str, kind: str = "validation") -> tuple[int, dict]:
