@@ -136,8 +136,11 @@ class CustomerTokenSerializer(serializers.Serializer):
 
 class GatewaySerializer(serializers.Serializer):
     id = serializers.CharField()
-    kind = serializers.CharField(help_text="The provider: sandbox or stripe.")
-    client = serializers.DictField(help_text="What the app needs to tokenize a card with this gateway.")
+    kind = serializers.CharField(help_text="The provider: sandbox, stripe or adyen.")
+    client = serializers.DictField(
+        help_text="What the app needs to tokenize a card with this gateway: the sandbox `tokenize_url` and "
+        "`publishable_key`; Stripe `publishable_key`; Adyen `client_key` and `environment` (for its Web components)."
+    )
 
 
 class PaymentMethodSerializer(Represented, serializers.ModelSerializer):
