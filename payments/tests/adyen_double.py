@@ -35,7 +35,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from Adyen.util import generate_notification_sig
 
-
 API_KEY = "AQE_test_double_api_key"
 MERCHANT_ACCOUNT = "MediaManagerTestECOM"
 HMAC_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
