@@ -1,7 +1,8 @@
 """The back office in a real headless Chromium, as each team uses it: support opens a customer's
 page (subscriptions, payments, cards as brand and last four), runs a support action from it, and
 is offered no refund action and no gateway credentials; marketing creates a bulk campaign in the
-admin, generates its codes and exports them."""
+admin, generates its codes and exports them; an administrator rehearses a gateway outage with the
+sandbox's drill and sees the accounts' health."""
 
 import pytest
 from django.conf import settings
@@ -209,3 +210,30 @@ def test_marketing_creates_a_bulk_campaign_generates_codes_and_exports_them(live
     assert lines[0] == "code,state,redeemed_by,redeemed_at"
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(coupon.codes.values_list("code", flat=True))
     assert len(lines) == 26 and all(line.startswith("SPRING-") for line in lines[1:])
+
+
+# --- Administrator --------------------------------------------------------------------------------
+
+
+def test_an_administrator_runs_the_outage_drill_and_sees_the_gateways_health(live_server, browser, django_user_model):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from payments.models import GatewayAccount
+
+    primary = sandbox_account(display_name="Sandbox EU", region="EU", priority=10)
+    sandbox_account(display_name="Backup EU", region="EU", priority=20)
+    browser_sign_in(browser, live_server, _staff(django_user_model, "administrator"))
+    _open(browser, f"{live_server.url}/admin/payments/gatewayaccount/")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert [row.find_element(By.CSS_SELECTOR, "th").text for row in rows] == ["Sandbox EU", "Backup EU"]
+    assert all("answering" in row.text and "EU" in row.text for row in rows)
+
+    browser.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{primary.pk}"]').click()
+    Select(browser.find_element(By.CSS_SELECTOR, "select[name=action]")).select_by_value("outage_drill_start")
+    _click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[name=index]"))
+
+    assert "outage drill on" in _messages(browser)
+    assert "outage drill on" in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")[0].text
+    assert GatewayAccount.objects.get(pk=primary.pk).outage_drill is True
+    assert primary.credentials["secret_key"] not in browser.page_source
