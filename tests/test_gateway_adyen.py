@@ -4,6 +4,7 @@ notifications verified before anything is stored, answered `[accepted]`, process
 
 import json
 
+import pytest
 from moneyed import Money
 from rest_framework.test import APIClient
 
@@ -298,3 +299,35 @@ def test_the_hmac_is_checked_with_the_key_from_the_customer_area(adyen_account):
     assert _verify_item(item, HMAC_KEY)
     assert not _verify_item(item, "00" * 32)
     assert not _verify_item(item, "not hex")
+
+
+@pytest.mark.parametrize("received", [True, False], ids=["answer-lost", "never-received"])
+def test_reconciliation_sends_an_unanswered_charge_again_under_its_key_and_it_is_charged_once(
+    buyer, adyen_account, adyen, event_pass, received
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.services import payments_reconcile
+
+    _, client = buyer
+    method = attach(client, adyen_account, adyen.encrypt("4111111145551142")).json()
+    if received:
+        adyen.lose_answers["/v72/payments"] = 1  # processed, the answer lost; the next two tries get none
+        adyen.fail_next.extend(["drop", "drop"])
+    else:
+        adyen.fail_next.extend(["drop", "drop", "drop"])  # it never reaches Adyen
+    checkout(client, event_pass, method["id"])
+    payment = Payment.objects.get()
+    assert payment.status == Payment.Status.PROCESSING
+    adyen.notifications_take()  # the AUTHORISATION is late: reconciliation does not wait for it
+
+    counts = payments_reconcile(as_of=timezone.now() + timedelta(minutes=10))
+
+    assert counts["synced"] == 1
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert len([p for p in adyen.payments.values() if p["value"] == 999]) == 1  # charged once
+    keys = {b["reference"] for b in adyen.sent("/payments") if b["amount"]["value"] == 999}
+    assert keys == {payment.current_idempotency_key}

@@ -156,6 +156,7 @@ def _verify_item(item: dict, hmac_key: str) -> bool:
 class AdyenGateway(Gateway):
     provider = "adyen"
     supports_setup = True
+    replays_by_key = True
     webhook_answer = "[accepted]"
 
     @classmethod
@@ -313,7 +314,8 @@ class AdyenGateway(Gateway):
 
     def lookup(self, *, reference: str, idempotency_key: str, customer_reference: str = "") -> ChargeResult:
         """Adyen cannot be asked: the AUTHORISATION notification settles a payment whose answer we
-        lost, and `/payments/details` one that came back from 3-D Secure."""
+        lost, `/payments/details` one back from 3-D Secure, and reconciliation sends the charge
+        again under its key (`replays_by_key`): Adyen answers the first one's result."""
         return ChargeResult(ChargeStatus.UNKNOWN, reference=reference)
 
     def authentication_complete(self, *, reference: str, idempotency_key: str, params: dict) -> ChargeResult:

@@ -136,6 +136,10 @@ class Gateway(ABC):
     supports_setup: bool = False  # a card can be authenticated for later charges without a charge
     supports_refund_lookup: bool = False  # a refund can be found by its reference or our idempotency key
     supports_outage_drill: bool = False  # `account.outage_drill` makes it answer nothing (the sandbox)
+    # A charge sent again under its idempotency key answers the first one's result, or is made
+    # then if the first never arrived; never twice (Adyen keeps keys for at least 7 days). For a
+    # gateway that cannot be asked where a charge stands, that is how reconciliation learns it.
+    replays_by_key: bool = False
 
     disabled_message = "This gateway is not enabled on this deployment."
     webhook_answer: str = ""  # the body its notifications must be answered with ("" -> our JSON)

@@ -17,7 +17,7 @@ from payments.gateways.base import (
     ChargeResult,
     ChargeStatus,
 )
-from payments.gateways.registry import gateway_for
+from payments.gateways.registry import gateway_class, gateway_for
 from payments.locks import payment_lock
 from payments.models import (
     Customer,
@@ -269,6 +269,15 @@ def payment_sync(*, payment: Payment) -> Payment:
     if never_sent and payment.off_session and payment.status == Payment.Status.PROCESSING:
         # A renewal whose charge never reached the gateway (a worker died first): send it now under
         # the same idempotency key, so the gateway can take it at most once.
+        return _payment_attempt_run(payment=payment)
+    unanswered = result.status == ChargeStatus.UNKNOWN and not payment.gateway_reference
+    if (
+        unanswered
+        and payment.status == Payment.Status.PROCESSING
+        and gateway_class(payment.gateway_account).replays_by_key
+    ):
+        # A gateway that cannot be asked, whose answer never came: the same request under the same
+        # key answers what it did with the first (or makes it, if the first never arrived).
         return _payment_attempt_run(payment=payment)
     return payment_apply_result(payment=payment, attempt=attempt, result=result)
 
