@@ -101,6 +101,19 @@ def stripe_account(db, double):
 
 
 @pytest.fixture
+def trial_plan(db):
+    """A monthly plan whose first week is a free trial behind a card."""
+    from plans.services import Trial
+
+    return PlanFactory(
+        code="trial",
+        interval="month",
+        trial=Trial(7, "day", requires_payment_method=True),
+        prices=[{"amount": "9.99", "currency": "EUR"}],
+    )
+
+
+@pytest.fixture
 def buyer(db):
     """A customer in Germany paying in euros, and their app's client."""
     from conftest import client_for_customer

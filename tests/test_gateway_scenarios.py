@@ -169,19 +169,6 @@ def test_dunning_retries_a_refused_renewal_after_1_3_and_5_days_then_cancels(gat
     assert all(c["off_session"] for c in gateway.charges()[1:])
 
 
-@pytest.fixture
-def trial_plan(db):
-    from plans.services import Trial
-    from plans.tests.factories import PlanFactory
-
-    return PlanFactory(
-        code="trial",
-        interval="month",
-        trial=Trial(7, "day", requires_payment_method=True),
-        prices=[{"amount": "9.99", "currency": "EUR"}],
-    )
-
-
 def test_a_trial_behind_a_card_sets_it_up_without_charging_then_charges_off_session(gateway, billing, app, trial_plan):
     first = subscribe(gateway, app, trial_plan)
     assert first["subscription"]["status"] == "trialing"

@@ -328,18 +328,6 @@ def test_payout_webhook_records_what_reached_the_bank(buyer, stripe_account, dou
     assert str(payout.fee_total.amount) == "0.5400"
 
 
-@pytest.fixture
-def trial_plan(db):
-    from plans.services import Trial
-
-    return PlanFactory(
-        code="trial",
-        interval="month",
-        trial=Trial(7, "day", requires_payment_method=True),
-        prices=[{"amount": "9.99", "currency": "EUR"}],
-    )
-
-
 def test_a_trial_sets_the_card_up_with_a_setup_intent_for_off_session_use(buyer, stripe_account, double, trial_plan):
     customer, client = buyer
     method = attach(client, stripe_account, stripe_js_tokenize(double, "4242424242424242")).json()
