@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from integrations.kernel.errors import NotFound
 from payments.gateways.base import WebhookRejected
 from payments.gateways.returns import return_token_read, url_with_payment
-from payments.services import gateway_webhook_receive, payment_authentication_return, setup_authentication_return
+from payments.services import gateway_webhook_receive, payment_authentication_return
 
 
 @csrf_exempt
@@ -61,8 +61,6 @@ def gateway_return(request, token: str):
     payment = payment_authentication_return(
         gateway_account_id=data["a"], idempotency_key=data["k"], params={k: v for k, v in params.items() if v}
     )
-    if payment is None and params.get("redirectResult"):  # a card setup (trial): the gateway finishes it
-        setup_authentication_return(gateway_account_id=data["a"], idempotency_key=data["k"], params=params)
     if data.get("r"):
         return HttpResponseRedirect(url_with_payment(data["r"], payment.id if payment else None))
     status = payment.status if payment else "done"

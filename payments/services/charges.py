@@ -33,7 +33,7 @@ from payments.representations import (
 from payments.selectors import gateway_customer_reference_known
 from payments.services.gateway_health import gateway_answered, gateway_unanswered
 from payments.services.invoices import PAYABLE_STATUSES, invoice_attempts_begun, invoices_mark_paid
-from payments.services.payment_methods import gateway_customer_reference
+from payments.services.payment_methods import gateway_customer_reference, setup_authentication_return
 from payments.services.refunds import payment_refund
 
 logger = logging.getLogger("payments")
@@ -286,13 +286,17 @@ def payment_authentication_return(*, gateway_account_id: str, idempotency_key: s
     """The cardholder is back from 3-D Secure on our return page (gateways that send them to us,
     Adyen): the gateway finishes the charge from what it put in the URL, and the attempt moves on.
     Only an attempt still waiting is finished, so a late return cannot take money for a payment
-    given up on. None when the key is no payment attempt of ours (a card setup's)."""
+    given up on. A card setup's key (a trial's) is finished by `setup_authentication_return`;
+    None then."""
     attempt = (
         PaymentAttempt.objects.filter(idempotency_key=idempotency_key, payment__gateway_account_id=gateway_account_id)
         .select_related("payment__gateway_account")
         .first()
     )
     if attempt is None:
+        setup_authentication_return(
+            gateway_account_id=gateway_account_id, idempotency_key=idempotency_key, params=params
+        )
         return None
     payment = attempt.payment
     if payment.status != Payment.Status.REQUIRES_ACTION or payment.attempts != attempt.number:

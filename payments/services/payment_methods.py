@@ -200,7 +200,7 @@ def setup_authentication_return(*, gateway_account_id: str, idempotency_key: str
     gateway finishes the authentication, which is the mandate later renewals charge under. Our
     rows do not change: the trial runs either way, and its first charge tells."""
     account = GatewayAccount.objects.filter(pk=gateway_account_id).first()
-    if account is None or not idempotency_key.startswith("setup-"):
+    if account is None or not idempotency_key.startswith("setup-") or not params:
         return None
     try:
         return gateway_for(account).authentication_complete(
